@@ -1,0 +1,47 @@
+# Two commands matter: `make run` (no services needed) and `make test` (PostgreSQL + Redis).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: setup run test test-fast lint typecheck check services migrate clean e2e-deps bench fuzz soak
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced
+
+# The portal on http://127.0.0.1:8000 with SQLite, a local-memory cache, eager Celery and console email.
+run: setup
+	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py seed_demo
+	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py runserver 127.0.0.1:8000
+
+# PostgreSQL and Redis on localhost (what docker-compose.yml provides); started here when down.
+services:
+	@bash scripts/ensure-services.sh
+
+# The whole suite against real PostgreSQL and Redis.
+test: setup services
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/mypy .
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache staticfiles dev.sqlite3

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import password_validation
+
+from accounts.backends import normalize_email
+from accounts.models import User
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username webauthn", "autofocus": True})
+    )
+    password = forms.CharField(
+        max_length=settings.PASSWORD_MAX_LENGTH * 4,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    altcha = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class _NewPasswordMixin(forms.Form):
+    new_password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH * 4,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=f"At least {settings.PASSWORD_MIN_LENGTH} characters. A passphrase of a few words works well.",
+    )
+    new_password2 = forms.CharField(
+        label="Repeat the new password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH * 4,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def password_user(self) -> User:
+        raise NotImplementedError
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        p1, p2 = cleaned.get("new_password1"), cleaned.get("new_password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("new_password2", "The two passwords do not match.")
+        elif p1:
+            try:
+                password_validation.validate_password(p1, self.password_user())
+            except forms.ValidationError as exc:
+                self.add_error("new_password1", exc)
+        return cleaned
+
+
+class SignupForm(_NewPasswordMixin):
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    field_order = ["full_name", "email", "new_password1", "new_password2"]
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+    def password_user(self) -> User:
+        return User(email=self.cleaned_data.get("email", ""), full_name=self.cleaned_data.get("full_name", ""))
+
+
+class PasswordChangeForm(_NewPasswordMixin):
+    old_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH * 4,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["old_password", "new_password1", "new_password2"]
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def password_user(self) -> User:
+        return self.user
+
+    def clean_old_password(self) -> str:
+        value = self.cleaned_data["old_password"]
+        if not self.user.check_password(value):
+            raise forms.ValidationError("Your current password is not correct.", code="password_incorrect")
+        return str(value)
+
+
+class SetPasswordForm(_NewPasswordMixin):
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def password_user(self) -> User:
+        return self.user
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))

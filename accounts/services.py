@@ -1,0 +1,454 @@
+"""Accounts: sign-up, email verification, the password check, sessions and password flows.
+
+The password check and session bookkeeping are shared by the web pages and the JSON API:
+one service, two front ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from axes.handlers.proxy import AxesProxyHandler
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts import revocation, security
+from accounts.backends import normalize_email
+from accounts.models import User, UserSession
+from accounts.selectors import live_sessions
+from accounts.signals import password_changed
+from audit.events import EventType, Outcome
+from audit.services import record
+from core import context
+from core.crypto import keyed_hash
+from core.net import client_ip
+from notifications.services import email_enqueue
+
+logger = logging.getLogger(__name__)
+
+EMAIL_VERIFY_SALT = "accounts.email-verify"
+
+
+class AccountError(Exception):
+    """A refusal from an accounts service, with a message safe to show the user."""
+
+
+# --- Users ----------------------------------------------------------------------------
+
+
+def user_create(
+    *,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    phone: str = "",
+    email_verified: bool = False,
+    actor: User | None = None,
+) -> User:
+    """Creates a customer. Validates the password against the configured validators."""
+    email = normalize_email(email)
+    with transaction.atomic():
+        if User.objects.filter(email=email).exists():
+            raise AccountError("An account with this email address already exists.")
+        user = User(email=email, full_name=full_name, phone=phone, email_verified=email_verified)
+        if password:
+            validate_password(password, user)
+            user.set_password(password)
+            user.password_changed_at = timezone.now()
+        else:
+            user.set_unusable_password()
+        user.save()
+        _add_to_group(user, "customer")
+        if actor is not None:
+            record(type=EventType.ACCOUNT_CREATED_BY_STAFF, user=user, actor=actor)
+    return user
+
+
+def _add_to_group(user: User, name: str) -> None:
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.filter(name=name).first()
+    if group is not None:
+        user.groups.add(group)
+
+
+def email_verification_link(user: User) -> str:
+    token = signing.dumps({"u": str(user.public_id), "e": user.email}, salt=EMAIL_VERIFY_SALT, compress=True)
+    return settings.PUBLIC_BASE_URL + reverse("accounts:verify_email", kwargs={"token": token})
+
+
+def _send_verification(user: User) -> None:
+    email_enqueue(
+        to=user.email,
+        template="email_verification",
+        context={"user": user, "link": email_verification_link(user)},
+        purpose="email_verification",
+        user=user,
+    )
+
+
+def user_signup(*, email: str, password: str, full_name: str = "") -> User | None:
+    """Signs up a customer and sends the verification link.
+
+    An email already registered gets a notice instead, and the caller shows the same page
+    either way, so sign-up does not reveal which addresses have accounts.
+    """
+    email = normalize_email(email)
+    with transaction.atomic():
+        existing = User.objects.filter(email=email).first()
+        if existing is not None:
+            email_enqueue(
+                to=existing.email,
+                template="signup_existing",
+                context={"user": existing, "login_url": settings.PUBLIC_BASE_URL + reverse("accounts:login")},
+                purpose="signup_existing",
+                user=existing,
+            )
+            record(type=EventType.SIGNUP, outcome=Outcome.DENIED, user=existing, reason="email_in_use")
+            return None
+        user = user_create(email=email, password=password, full_name=full_name)
+        record(type=EventType.SIGNUP, user=user)
+        _send_verification(user)
+    return user
+
+
+def email_verification_resend(*, user: User) -> None:
+    if not user.email_verified:
+        with transaction.atomic():
+            _send_verification(user)
+
+
+def email_verify(*, token: str) -> User:
+    """Marks the address verified. A link works once and expires after EMAIL_VERIFICATION_MAX_AGE."""
+    try:
+        data = signing.loads(token, salt=EMAIL_VERIFY_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise AccountError("This verification link has expired. Log in to get a new one.") from exc
+    except signing.BadSignature as exc:
+        raise AccountError("This verification link is not valid.") from exc
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(public_id=data.get("u"), email=data.get("e")).first()
+        if user is None:
+            raise AccountError("This verification link is not valid.")
+        if user.email_verified:
+            raise AccountError("This link has already been used. Your email address is verified.")
+        user.email_verified = True
+        user.save(update_fields=["email_verified"])
+        record(type=EventType.EMAIL_VERIFIED, user=user)
+    return user
+
+
+# --- The password check ------------------------------------------------------------------
+
+PasswordStatus = Literal["ok", "invalid", "locked", "rate_limited", "captcha_required", "unverified"]
+
+
+@dataclass
+class PasswordCheck:
+    status: PasswordStatus
+    user: User | None = None
+    retry_at: datetime | None = None
+    captcha_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def retry_after_seconds(self) -> int | None:
+        if self.retry_at is None:
+            return None
+        return max(1, int((self.retry_at - timezone.now()).total_seconds()))
+
+
+def _lockout_retry_at(*, email: str, ip: str) -> datetime:
+    attempt = AccessAttempt.objects.filter(username=email, ip_address=ip).order_by("-attempt_time").first()
+    started = attempt.attempt_time if attempt else timezone.now()
+    return started + settings.AXES_COOLOFF_TIME
+
+
+def _is_locked(request: HttpRequest, email: str) -> bool:
+    return bool(AxesProxyHandler.is_locked(request, {"username": email}))
+
+
+def password_check(
+    *,
+    request: HttpRequest,
+    email: str,
+    password: str,
+    captcha_payload: str | None = None,
+    channel: Literal["web", "api"] = "web",
+) -> PasswordCheck:
+    """Rate limit, CAPTCHA, lockout, then the password; audits every refusal.
+
+    The 6th attempt within the lockout is refused even with the right password, and the
+    password is not even checked while the account is locked for this IP.
+    """
+    email = normalize_email(email)[:254]
+    ip = client_ip(request)
+    known = User.objects.filter(email=email).first() if email else None
+    details = {"channel": channel}
+
+    if security.rate_limited(request, name="login_ip"):
+        record(type=EventType.RATE_LIMITED, outcome=Outcome.DENIED, user=known, reason="login_ip", details=details)
+        return PasswordCheck("rate_limited", retry_at=timezone.now() + timedelta(seconds=60))
+
+    if _is_locked(request, email):
+        retry_at = _lockout_retry_at(email=email, ip=ip)
+        record(type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=known, reason="locked", details=details)
+        return PasswordCheck("locked", user=known, retry_at=retry_at)
+
+    if security.captcha_required(email=email, ip=ip):
+        result = security.captcha_verify(captcha_payload or "")
+        if not result.ok:
+            if captcha_payload:
+                record(
+                    type=EventType.CAPTCHA_FAILED,
+                    outcome=Outcome.FAILURE,
+                    user=known,
+                    reason=result.reason[:64],
+                    details=details,
+                )
+            return PasswordCheck("captcha_required", captcha_error=result.reason)
+
+    user = authenticate(request, username=email, password=password)
+    if user is None:
+        with transaction.atomic():
+            security.failure_recorded(email=email, ip=ip)
+            record(
+                type=EventType.LOGIN_FAILED,
+                outcome=Outcome.FAILURE,
+                user=known,
+                reason="bad_credentials" if known is None or known.is_active else "inactive",
+                details=details,
+            )
+            if _is_locked(request, email):
+                record(
+                    type=EventType.LOCKOUT,
+                    outcome=Outcome.DENIED,
+                    user=known,
+                    reason=f"{settings.AXES_FAILURE_LIMIT} failed passwords",
+                    details=details,
+                )
+                return PasswordCheck("locked", user=known, retry_at=_lockout_retry_at(email=email, ip=ip))
+        return PasswordCheck("invalid")
+
+    assert isinstance(user, User)
+    security.failures_cleared(email=email)
+    if not user.email_verified:
+        record(
+            type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=user, reason="email_unverified", details=details
+        )
+        return PasswordCheck("unverified", user=user)
+    return PasswordCheck("ok", user=user)
+
+
+# --- Sessions (web) and the session registry -----------------------------------------------
+
+
+def session_key_hash(session_key: str) -> str:
+    return keyed_hash(session_key, purpose="session-key")
+
+
+def session_start(
+    *, request: HttpRequest, user: User, amr: list[str], extra: dict[str, Any] | None = None
+) -> UserSession:
+    """Logs the user in on the web: a new session key, a registry row, the session limit."""
+    ctx = context.current()
+    with transaction.atomic():
+        login(request, user, backend="accounts.backends.EmailBackend")
+        now = timezone.now()
+        user_session = UserSession.objects.create(
+            user=user,
+            kind=UserSession.Kind.WEB,
+            session_key_hash=session_key_hash(request.session.session_key or ""),
+            ip=client_ip(request),
+            ua_family=ctx.ua_family[:64],
+            device_name=_device_name(request),
+            country=ctx.country,
+            amr=amr,
+            created_at=now,
+            last_seen_at=now,
+        )
+        request.session["sid"] = str(user_session.id)
+        request.session["auth_time"] = now.timestamp()
+        request.session["touched"] = now.timestamp()
+        request.session["amr"] = amr
+        record(
+            type=EventType.LOGIN_SUCCEEDED,
+            user=user,
+            details={"sid": str(user_session.id), "kind": "web", "amr": amr, **(extra or {})},
+        )
+        _enforce_session_limit(user=user, keep=user_session)
+    return user_session
+
+
+def _device_name(request: HttpRequest) -> str:
+    from core.net import device_name
+
+    return device_name(request.META.get("HTTP_USER_AGENT", ""))[:120]
+
+
+def _enforce_session_limit(*, user: User, keep: UserSession) -> None:
+    limit = max(1, settings.SESSION_CONCURRENT_LIMIT)
+    live = list(
+        live_sessions(user=user)
+        .select_for_update()
+        .filter(kind=UserSession.Kind.WEB)
+        .exclude(id=keep.id)
+        .order_by("-created_at")
+    )
+    for old in live[limit - 1 :]:
+        session_end(user_session=old, reason="session_limit")
+
+
+def session_end(*, user_session: UserSession, reason: str, actor: User | None = None) -> bool:
+    """Ends one login (web session or mobile token family) at once. Idempotent."""
+    with transaction.atomic():
+        locked = UserSession.objects.select_for_update().get(pk=user_session.pk)
+        if locked.ended_at is not None:
+            return False
+        locked.ended_at = timezone.now()
+        locked.end_reason = reason[:32]
+        locked.save(update_fields=["ended_at", "end_reason"])
+        record(
+            type=EventType.SESSION_ENDED,
+            user=locked.user,
+            actor=actor or locked.user,
+            reason=reason,
+            details={"sid": str(locked.id), "kind": locked.kind},
+        )
+        # Revoked at once rather than on commit: should the transaction roll back, the
+        # session ends anyway, which fails safe.
+        revocation.revoke(str(locked.id), reason=reason)
+    user_session.ended_at = locked.ended_at
+    user_session.end_reason = locked.end_reason
+    return True
+
+
+def sessions_end_all(*, user: User, reason: str, actor: User | None = None, except_sid: str | None = None) -> int:
+    """Ends every live web session and mobile login of the user (but `except_sid`)."""
+    ended = 0
+    with transaction.atomic():
+        live = UserSession.objects.filter(user=user, ended_at__isnull=True)
+        if except_sid:
+            live = live.exclude(id=except_sid)
+        for user_session in live:
+            ended += int(session_end(user_session=user_session, reason=reason, actor=actor))
+    return ended
+
+
+def session_end_for_user(*, user: User, session_id: str, reason: str = "ended_by_user") -> bool:
+    """The user ends one of their own logins; someone else's is not found."""
+    user_session = UserSession.objects.filter(user=user, id=session_id, ended_at__isnull=True).first()
+    if user_session is None:
+        raise UserSession.DoesNotExist
+    return session_end(user_session=user_session, reason=reason, actor=user)
+
+
+def session_logout(*, request: HttpRequest) -> None:
+    user = request.user
+    sid = request.session.get("sid")
+    with transaction.atomic():
+        if isinstance(user, User) and sid:
+            user_session = UserSession.objects.filter(id=sid, user=user).first()
+            if user_session is not None:
+                record(type=EventType.LOGOUT, user=user, details={"sid": sid, "kind": "web"})
+                session_end(user_session=user_session, reason="logout", actor=user)
+        logout(request)
+
+
+# --- Password change and reset -----------------------------------------------------------
+
+
+def password_change(*, request: HttpRequest, user: User, new_password: str) -> None:
+    """Changes the password, ends the user's other sessions and tokens, and tells them."""
+    validate_password(new_password, user)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.password_changed_at = timezone.now()
+        user.must_reset_password = False
+        user.save(update_fields=["password", "password_changed_at", "must_reset_password"])
+        record(type=EventType.PASSWORD_CHANGED, user=user)
+        sessions_end_all(user=user, reason="password_changed", except_sid=request.session.get("sid"))
+        _password_changed_hooks(user)
+        email_enqueue(
+            to=user.email,
+            template="password_changed",
+            context={"user": user, "when": timezone.now()},
+            purpose="password_changed",
+            user=user,
+        )
+    update_session_auth_hash(request, user)
+    sid = request.session.get("sid")
+    if sid:
+        UserSession.objects.filter(id=sid).update(session_key_hash=session_key_hash(request.session.session_key or ""))
+
+
+def _password_changed_hooks(user: User) -> None:
+    """Other apps react to a new password (e.g. remembered devices lose their trust)."""
+    password_changed.send(sender=User, user=user)
+
+
+def password_reset_link(user: User) -> str:
+    uid = urlsafe_base64_encode(force_bytes(str(user.public_id)))
+    token = default_token_generator.make_token(user)
+    return settings.PUBLIC_BASE_URL + reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+
+
+def password_reset_request(*, email: str) -> None:
+    """Sends a reset link when the address belongs to an active account; silent otherwise."""
+    email = normalize_email(email)
+    with transaction.atomic():
+        user = User.objects.filter(email=email, is_active=True).first()
+        if user is None:
+            record(type=EventType.PASSWORD_RESET_REQUESTED, outcome=Outcome.INFO, reason="unknown_email")
+            return
+        record(type=EventType.PASSWORD_RESET_REQUESTED, user=user)
+        email_enqueue(
+            to=user.email,
+            template="password_reset",
+            context={
+                "user": user,
+                "link": password_reset_link(user),
+                "valid_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
+            },
+            purpose="password_reset",
+            user=user,
+        )
+
+
+def password_reset_complete(*, user: User, new_password: str) -> None:
+    """Sets the new password; every session and token of the user ends; the lockout clears."""
+    validate_password(new_password, user)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.password_changed_at = timezone.now()
+        user.must_reset_password = False
+        user.save(update_fields=["password", "password_changed_at", "must_reset_password"])
+        record(type=EventType.PASSWORD_RESET_COMPLETED, user=user)
+        sessions_end_all(user=user, reason="password_reset")
+        _password_changed_hooks(user)
+        email_enqueue(
+            to=user.email,
+            template="password_changed",
+            context={"user": user, "when": timezone.now()},
+            purpose="password_changed",
+            user=user,
+        )
+    axes_reset(username=user.email)
+    security.failures_cleared(email=user.email)

@@ -1,0 +1,35 @@
+"""Production. Every secret comes from the environment; there are no defaults for them."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *
+from .base import env
+
+_REQUIRED = [
+    "DJANGO_SECRET_KEY",
+    "FIELD_ENCRYPTION_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "ALLOWED_HOSTS",
+    "PUBLIC_BASE_URL",
+]
+_missing = [name for name in _REQUIRED if not env.str(name, default="")]
+if _missing:
+    raise ImproperlyConfigured(f"prod settings need these environment variables: {', '.join(_missing)}")
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters")
+
+DEBUG = False
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.int("TRUSTED_PROXY_COUNT", default=0) else None
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=63072000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[env.str("PUBLIC_BASE_URL")])

@@ -1,0 +1,33 @@
+"""`make test`: real PostgreSQL and Redis on localhost; cheap hashing, locmem email."""
+
+from __future__ import annotations
+
+from .base import *
+from .base import env
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="test-only-key-not-secret-0123456789abcdef0123456789")
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PUBLIC_BASE_URL = "https://portal.bank.test"
+
+# The real hasher with smaller parameters keeps the suite fast; a test checks the defaults.
+ARGON2_TIME_COST = 1
+ARGON2_MEMORY_COST_KIB = 1024
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+TWILIO_AUTH_TOKEN = "test-auth-token"  # noqa: S105 (a fake for the HTTP mock)
+TWILIO_FROM_NUMBER = "+15005550006"
+
+# Tests own Redis database 15 (flushed between tests) and a database of their own.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES["default"]["LOCATION"] = REDIS_URL
+CELERY_BROKER_URL = "memory://"
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="bp-test")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,43 @@
+"""Per-request facts (request id, IP, user agent) that audit rows and log lines carry."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str = ""
+    ip: str | None = None
+    user_agent: str = ""
+    ua_family: str = ""
+    country: str = ""
+    user_public_id: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_EMPTY = RequestContext()
+_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
+    "request_context",
+    default=_EMPTY,
+)
+
+
+def current() -> RequestContext:
+    return _current.get()
+
+
+def set_context(ctx: RequestContext) -> contextvars.Token[RequestContext]:
+    return _current.set(ctx)
+
+
+def reset_context(token: contextvars.Token[RequestContext]) -> None:
+    _current.reset(token)
+
+
+def update(**changes: Any) -> None:
+    from dataclasses import replace
+
+    _current.set(replace(_current.get(), **changes))

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from core import views
+
+app_name = "core"
+
+urlpatterns = [
+    path("", views.dashboard_view, name="dashboard"),
+    path("healthz", views.healthz_view, name="healthz"),
+]

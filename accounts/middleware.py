@@ -52,6 +52,11 @@ class SessionRegistryMiddleware:
         if now.timestamp() - auth_time > settings.SESSION_ABSOLUTE_TIMEOUT:
             UserSession.objects.filter(id=sid, ended_at__isnull=True).update(ended_at=now, end_reason="expired")
             return "expired"
+        last_activity = float(session.get("last_activity", auth_time))
+        if now.timestamp() - last_activity > settings.SESSION_IDLE_TIMEOUT:
+            UserSession.objects.filter(id=sid, ended_at__isnull=True).update(ended_at=now, end_reason="idle")
+            return "idle"
+        session["last_activity"] = now.timestamp()
         touched = float(session.get("touched", 0))
         if now.timestamp() - touched >= settings.SESSION_TOUCH_INTERVAL:
             row = UserSession.objects.filter(id=sid, user=user).only("ended_at", "end_reason").first()

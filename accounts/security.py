@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from altcha import v1 as altcha
@@ -31,24 +32,24 @@ def _ip_accounts_key(ip: str) -> str:
     return f"fail-ip-accts:{ip}"
 
 
-def _incr(key: str) -> int:
+# Failures are kept as timestamps (capped) rather than relying on Redis TTLs alone, so the
+# window follows the application clock (and frozen time in tests); the TTL only cleans up.
+_MAX_KEPT = 100
+
+
+def _recent(values: list[Any] | None, now: float) -> list[Any]:
     window = settings.FAILURE_WINDOW_SECONDS
-    if cache.add(key, 1, timeout=window):
-        return 1
-    try:
-        return int(cache.incr(key))
-    except ValueError:
-        cache.set(key, 1, timeout=window)
-        return 1
+    return [v for v in (values or []) if now - float(v[0] if isinstance(v, list) else v) < window]
 
 
 def failure_recorded(*, email: str, ip: str) -> None:
-    _incr(_account_key(email))
-    _incr(_ip_key(ip))
-    accounts = set(cache.get(_ip_accounts_key(ip)) or [])
-    if len(accounts) < 1000:
-        accounts.add(keyed_hash(email, purpose="failure-counter")[:16])
-        cache.set(_ip_accounts_key(ip), sorted(accounts), timeout=settings.FAILURE_WINDOW_SECONDS)
+    now = timezone.now().timestamp()
+    ttl = settings.FAILURE_WINDOW_SECONDS + 60
+    account_hash = keyed_hash(email, purpose="failure-counter")[:16]
+    for key in (_account_key(email), _ip_key(ip)):
+        cache.set(key, [*_recent(cache.get(key), now), now][-_MAX_KEPT:], timeout=ttl)
+    accounts = [entry for entry in _recent(cache.get(_ip_accounts_key(ip)), now) if entry[1] != account_hash]
+    cache.set(_ip_accounts_key(ip), [*accounts, [now, account_hash]][-1000:], timeout=ttl)
 
 
 def failures_cleared(*, email: str) -> None:
@@ -56,13 +57,14 @@ def failures_cleared(*, email: str) -> None:
 
 
 def failure_counts(*, email: str, ip: str) -> tuple[int, int]:
+    now = timezone.now().timestamp()
     values = cache.get_many([_account_key(email), _ip_key(ip)])
-    return int(values.get(_account_key(email), 0)), int(values.get(_ip_key(ip), 0))
+    return len(_recent(values.get(_account_key(email)), now)), len(_recent(values.get(_ip_key(ip)), now))
 
 
 def accounts_failing_from_ip(ip: str) -> int:
     """How many distinct accounts failed a password from this IP in the window."""
-    return len(cache.get(_ip_accounts_key(ip)) or [])
+    return len(_recent(cache.get(_ip_accounts_key(ip)), timezone.now().timestamp()))
 
 
 def captcha_required(*, email: str, ip: str) -> bool:

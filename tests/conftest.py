@@ -75,3 +75,29 @@ def login(password: str) -> Callable[..., Any]:
 @pytest.fixture
 def outbox() -> list[Any]:
     return mail.outbox
+
+
+@pytest.fixture
+def solve_captcha() -> Callable[[Client], str]:
+    """Fetches a proof-of-work challenge from the login page's endpoint and solves it, as the widget does."""
+    import base64
+    import json
+
+    from altcha import v1 as altcha
+
+    def _solve(client: Client) -> str:
+        challenge = client.get("/accounts/captcha/").json()
+        solution = altcha.solve_challenge(
+            challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxnumber"]
+        )
+        assert solution is not None
+        payload = {
+            "algorithm": challenge["algorithm"],
+            "challenge": challenge["challenge"],
+            "number": solution.number,
+            "salt": challenge["salt"],
+            "signature": challenge["signature"],
+        }
+        return base64.b64encode(json.dumps(payload).encode()).decode()
+
+    return _solve

@@ -18,16 +18,10 @@ DROP TRIGGER IF EXISTS audit_event_append_only ON audit_auditevent;
 CREATE TRIGGER audit_event_append_only
     BEFORE UPDATE OR DELETE ON audit_auditevent
     FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
-
-DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_auditevent;
-CREATE TRIGGER audit_event_no_truncate
-    BEFORE TRUNCATE ON audit_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
 """
 
 DROP = """
 DROP TRIGGER IF EXISTS audit_event_append_only ON audit_auditevent;
-DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_auditevent;
 DROP FUNCTION IF EXISTS audit_refuse_change();
 """
 

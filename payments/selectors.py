@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet, Sum
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from payments.models import BankAccount, LedgerEntry
+from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment
 
 
 def accounts_for_user(*, user: User) -> QuerySet[BankAccount]:
@@ -29,3 +35,98 @@ def ledger_inconsistencies() -> list[str]:
     if total != 0:
         problems.append(f"ledger entries sum to {total}, not 0")
     return problems
+
+
+def money(value: Decimal) -> str:
+    """Money as a decimal string with two places (never a float)."""
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def account_for_user(*, user: User, account_id: object) -> BankAccount:
+    """The user's own account, else Http404 (another customer's account is simply not found)."""
+    try:
+        key = uuid.UUID(str(account_id))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Http404("no such account") from exc
+    return get_object_or_404(accounts_for_user(user=user), id=key)
+
+
+def payment_for_user(*, user: User, payment_id: object) -> Payment:
+    try:
+        key = uuid.UUID(str(payment_id))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Http404("no such payment") from exc
+    return get_object_or_404(payments_for_user(user=user), id=key)
+
+
+def payments_for_user(*, user: User) -> QuerySet[Payment]:
+    return Payment.objects.filter(owner=user).select_related("from_account", "beneficiary").order_by("-created_at")
+
+
+def beneficiaries_for_user(*, user: User) -> QuerySet[Beneficiary]:
+    return Beneficiary.objects.filter(owner=user).order_by("name", "created_at")
+
+
+def statement_entries(*, account: BankAccount) -> QuerySet[LedgerEntry]:
+    return (
+        LedgerEntry.objects.filter(account=account)
+        .select_related("posting", "posting__payment")
+        .order_by("-created_at", "-id")
+    )
+
+
+def account_representation(account: BankAccount) -> dict[str, Any]:
+    return {
+        "id": str(account.id),
+        "iban": account.iban,
+        "name": account.name,
+        "currency": account.currency,
+        "balance": money(account.balance),
+    }
+
+
+def beneficiary_representation(beneficiary: Beneficiary) -> dict[str, Any]:
+    return {
+        "id": str(beneficiary.id),
+        "name": beneficiary.name,
+        "iban": beneficiary.iban,
+        "created_at": _iso(beneficiary.created_at),
+    }
+
+
+def payment_representation(payment: Payment, *, methods: list[str] | None = None) -> dict[str, Any]:
+    """The API's view of a payment; `step_up` only while it waits for confirmation."""
+    body: dict[str, Any] = {
+        "id": str(payment.id),
+        "status": payment.status,
+        "from_account": str(payment.from_account_id),
+        "beneficiary": str(payment.beneficiary_id) if payment.beneficiary_id else None,
+        "to_iban": payment.payee_iban,
+        "payee_name": payment.payee_name,
+        "amount": money(payment.amount),
+        "currency": payment.currency,
+        "reference": payment.reference,
+        "created_at": _iso(payment.created_at),
+        "completed_at": _iso(payment.completed_at),
+    }
+    if payment.status == Payment.Status.PENDING_STEP_UP:
+        if methods is None:
+            from payments.services import step_up_methods
+
+            methods = step_up_methods(user=payment.owner)
+        body["step_up"] = {
+            "challenge_id": str(payment.step_up_challenge_id),
+            "methods": methods,
+            "expires_at": _iso(payment.step_up_expires_at),
+            "attempts_left": max(settings.PAYMENT_STEP_UP_MAX_ATTEMPTS - payment.step_up_attempts, 0),
+            "reasons": list(payment.step_up_reasons or []),
+        }
+    if payment.refusal_reason:
+        body["refusal_reason"] = payment.refusal_reason
+    return body

@@ -33,7 +33,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mfa.admin_apps.StrongFactorAdminConfig",  # django.contrib.admin, behind a strong second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -53,10 +53,12 @@ INSTALLED_APPS = [
     "accounts",
     "mfa",
     "payments",
+    "risk",
 ]
 
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
+    "risk.middleware.RiskMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.SessionRegistryMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "mfa.middleware.PendingLoginMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -196,6 +199,7 @@ RATE_LIMITS = {
     "login_ip": env.str("RATE_LIMIT_LOGIN_IP", default="30/m"),
     "signup_ip": env.str("RATE_LIMIT_SIGNUP_IP", default="10/h"),
     "password_reset_ip": env.str("RATE_LIMIT_PASSWORD_RESET_IP", default="10/h"),
+    "data_export_ip": env.str("RATE_LIMIT_DATA_EXPORT_IP", default="5/h"),
 }
 # Proof-of-work CAPTCHA (ALTCHA) after this many failures for the account or the IP.
 CAPTCHA_AFTER_FAILURES = env.int("CAPTCHA_AFTER_FAILURES", default=3)
@@ -227,6 +231,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
 CELERY_BEAT_SCHEDULE = {
     "outbox-resend-pending": {
         "task": "notifications.tasks.outbox_resend_pending",
+        "schedule": 60.0,
+    },
+    "payments-expire-pending": {
+        "task": "payments.tasks.payments_expire_pending",
         "schedule": 60.0,
     },
 }
@@ -316,6 +324,14 @@ SILENCED_SYSTEM_CHECKS = [
 
 BANK_NAME = env.str("BANK_NAME", default="Bank Portal")
 STEP_UP_THRESHOLD = Decimal(env.str("STEP_UP_THRESHOLD", default="10000.00"))
+# Payments (issue 6): per-account daily limit (completed + pending payments of the UTC day),
+# the step-up window and attempts, and what makes a payment "unusual" (needs step-up too).
+PAYMENT_DAILY_LIMIT = Decimal(env.str("PAYMENT_DAILY_LIMIT", default="50000.00"))
+PAYMENT_STEP_UP_TTL_SECONDS = env.int("PAYMENT_STEP_UP_TTL_SECONDS", default=300)
+PAYMENT_STEP_UP_MAX_ATTEMPTS = env.int("PAYMENT_STEP_UP_MAX_ATTEMPTS", default=3)
+PAYMENT_UNUSUAL_FACTOR = Decimal(env.str("PAYMENT_UNUSUAL_FACTOR", default="5"))
+PAYMENT_UNUSUAL_MIN_HISTORY = env.int("PAYMENT_UNUSUAL_MIN_HISTORY", default=3)
+PAYMENT_NEW_BENEFICIARY_HOURS = env.int("PAYMENT_NEW_BENEFICIARY_HOURS", default=24)
 
 # --- Passkeys (WebAuthn) and JWT: read here so every settings module honours them -----
 
@@ -331,3 +347,59 @@ JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="bank-portal-mobile")
 BANK_IBAN_COUNTRY = env.str("BANK_IBAN_COUNTRY", default="NL")
 BANK_CODE = env.str("BANK_CODE", default="BKPT")
 BANK_ACCOUNT_NUMBER_DIGITS = 10
+
+# --- Risk: known devices, geolocation, risk-based login, alerts (risk/) ---------------------
+
+# Optional MaxMind GeoLite2/GeoIP2 City file; unset -> the embedded country-level geoip2fast data.
+GEOIP_CITY_DB_PATH = env.str("GEOIP_CITY_DB_PATH", default="")
+RISK_ENABLED = env.bool("RISK_ENABLED", default=True)
+RISK_DEVICE_COOKIE_NAME = env.str("RISK_DEVICE_COOKIE_NAME", default="bp_device")
+RISK_DEVICE_COOKIE_AGE_DAYS = env.int("RISK_DEVICE_COOKIE_AGE_DAYS", default=400)
+RISK_DEVICE_COOKIE_SAMESITE = env.str("RISK_DEVICE_COOKIE_SAMESITE", default="Lax")
+RISK_DEVICE_COOKIE_SECURE = env.bool("RISK_DEVICE_COOKIE_SECURE", default=True)
+# Speed (km/h) between the last successful login's place and this one above which travel is impossible,
+# and the distance below which it is never flagged (country centroids are coarse).
+RISK_IMPOSSIBLE_TRAVEL_KMH = env.int("RISK_IMPOSSIBLE_TRAVEL_KMH", default=900)
+RISK_IMPOSSIBLE_TRAVEL_MIN_KM = env.int("RISK_IMPOSSIBLE_TRAVEL_MIN_KM", default=300)
+# Distinct accounts failing a password from one IP (FAILURE_WINDOW_SECONDS) that make it suspicious.
+RISK_IP_FAILING_ACCOUNTS = env.int("RISK_IP_FAILING_ACCOUNTS", default=5)
+# Geo-fencing: ISO 3166 alpha-2 codes from which no login is accepted.
+RISK_BLOCKED_COUNTRIES: list[str] = [c.upper() for c in env.list("RISK_BLOCKED_COUNTRIES", default=[])]
+# What each signal leads to: "allow" (alert only), "mfa" (a second factor) or "deny".
+RISK_POLICY = {
+    "new_device": env.str("RISK_POLICY_NEW_DEVICE", default="allow"),
+    "new_country": env.str("RISK_POLICY_NEW_COUNTRY", default="mfa"),
+    "impossible_travel": env.str("RISK_POLICY_IMPOSSIBLE_TRAVEL", default="mfa"),
+    "ip_failing_many_accounts": env.str("RISK_POLICY_IP_FAILING_MANY_ACCOUNTS", default="mfa"),
+    "geo_blocked": env.str("RISK_POLICY_GEO_BLOCKED", default="deny"),
+}
+# Two or more signals together lead at least to this action.
+RISK_MULTIPLE_SIGNALS_ACTION = env.str("RISK_MULTIPLE_SIGNALS_ACTION", default="mfa")
+# "Remember this device" after a second-factor login.
+RISK_DEVICE_TRUST_DAYS = env.int("RISK_DEVICE_TRUST_DAYS", default=30)
+# Lifetime of the "this wasn't me" link in alert emails.
+RISK_NOT_ME_LINK_MAX_AGE = env.int("RISK_NOT_ME_LINK_MAX_AGE", default=7 * 24 * 60 * 60)
+
+# --- Second factors (mfa) and re-authentication ------------------------------------------
+
+# Out-of-band codes (SMS, email): lifetime, resend cooldown, per-user hourly cap.
+MFA_CODE_TTL_SECONDS = env.int("MFA_CODE_TTL_SECONDS", default=5 * 60)
+MFA_CODE_RESEND_COOLDOWN_SECONDS = env.int("MFA_CODE_RESEND_COOLDOWN_SECONDS", default=30)
+MFA_CODE_HOURLY_CAP = env.int("MFA_CODE_HOURLY_CAP", default=10)
+# Wrong codes that void one challenge; consecutive wrong codes (any method) that lock MFA.
+MFA_CHALLENGE_MAX_ATTEMPTS = env.int("MFA_CHALLENGE_MAX_ATTEMPTS", default=3)
+MFA_LOCK_AFTER_FAILURES = env.int("MFA_LOCK_AFTER_FAILURES", default=5)
+MFA_LOCK_MINUTES = env.int("MFA_LOCK_MINUTES", default=15)
+MFA_TOTP_TOLERANCE_STEPS = env.int("MFA_TOTP_TOLERANCE_STEPS", default=1)
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default=BANK_NAME)
+MFA_RECOVERY_CODE_COUNT = env.int("MFA_RECOVERY_CODE_COUNT", default=10)
+# A password-verified login waits this long for its second factor.
+MFA_PENDING_LOGIN_SECONDS = env.int("MFA_PENDING_LOGIN_SECONDS", default=10 * 60)
+WEBAUTHN_CHALLENGE_TTL_SECONDS = env.int("WEBAUTHN_CHALLENGE_TTL_SECONDS", default=5 * 60)
+# Policy: staff and these groups must have a second factor and may only use these methods.
+MFA_REQUIRED_GROUPS: list[str] = env.list("MFA_REQUIRED_GROUPS", default=["security"])
+MFA_STRONG_METHODS: list[str] = env.list("MFA_STRONG_METHODS", default=["totp", "webauthn"])
+# Customers without a factor are invited (not forced) to enrol after login.
+MFA_PROMPT_CUSTOMERS = env.bool("MFA_PROMPT_CUSTOMERS", default=True)
+# "Sudo mode": password or a factor proven within this many seconds before sensitive changes.
+REAUTH_MAX_AGE_SECONDS = env.int("REAUTH_MAX_AGE_SECONDS", default=5 * 60)

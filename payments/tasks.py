@@ -1,0 +1,13 @@
+"""Celery tasks of the payments app."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from payments import services
+
+
+@shared_task(name="payments.tasks.payments_expire_pending")
+def payments_expire_pending() -> int:
+    """Beat (every minute): pending payments whose step-up window ended become expired, audited."""
+    return services.payments_expire_pending()

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("mfa.urls")),
     path("", include("payments.urls")),
     path("", include("audit.urls")),
+    path("", include("risk.urls")),
     path("api/", include("config.api_urls")),
     path("admin/", admin.site.urls),
 ]

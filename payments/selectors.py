@@ -42,7 +42,7 @@ def money(value: Decimal) -> str:
     return str(Decimal(value).quantize(Decimal("0.01")))
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -96,7 +96,7 @@ def beneficiary_representation(beneficiary: Beneficiary) -> dict[str, Any]:
         "id": str(beneficiary.id),
         "name": beneficiary.name,
         "iban": beneficiary.iban,
-        "created_at": _iso(beneficiary.created_at),
+        "created_at": iso(beneficiary.created_at),
     }
 
 
@@ -112,8 +112,8 @@ def payment_representation(payment: Payment, *, methods: list[str] | None = None
         "amount": money(payment.amount),
         "currency": payment.currency,
         "reference": payment.reference,
-        "created_at": _iso(payment.created_at),
-        "completed_at": _iso(payment.completed_at),
+        "created_at": iso(payment.created_at),
+        "completed_at": iso(payment.completed_at),
     }
     if payment.status == Payment.Status.PENDING_STEP_UP:
         if methods is None:
@@ -123,7 +123,7 @@ def payment_representation(payment: Payment, *, methods: list[str] | None = None
         body["step_up"] = {
             "challenge_id": str(payment.step_up_challenge_id),
             "methods": methods,
-            "expires_at": _iso(payment.step_up_expires_at),
+            "expires_at": iso(payment.step_up_expires_at),
             "attempts_left": max(settings.PAYMENT_STEP_UP_MAX_ATTEMPTS - payment.step_up_attempts, 0),
             "reasons": list(payment.step_up_reasons or []),
         }

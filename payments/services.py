@@ -352,13 +352,16 @@ def payment_summary(payment: Payment) -> str:
 
 
 def step_up_methods(*, user: User) -> list[str]:
-    """The factors that can confirm a payment (recovery codes cannot)."""
+    """The factors that can confirm a payment (recovery codes cannot: they are not bound to it)."""
     from mfa import services as mfa
 
-    methods = [m for m in mfa.methods_for(user=user) if m in STEP_UP_METHODS]
-    if not methods and user.email_verified:
-        methods = ["email"]
-    return methods
+    return [m for m in mfa.methods_for(user=user) if m in STEP_UP_METHODS]
+
+
+class SecondFactorRequired(PaymentRefused):
+    """A payment needing step-up from a customer with no factor that can confirm it (403)."""
+
+    status = 403
 
 
 def request_hash(data: dict[str, Any]) -> str:
@@ -581,6 +584,12 @@ def payment_create(
             if value > settings.STEP_UP_THRESHOLD:
                 reasons.append("above_threshold")
             reasons += _unusual_reasons(user=user, account=locked_source, amount=value, payee_iban=iban)
+            methods = step_up_methods(user=user) if reasons else []
+            if reasons and not methods:
+                raise SecondFactorRequired(
+                    "This payment needs a confirmation with a second factor: set one up on the Security page first.",
+                    code="second_factor_required",
+                )
             payment = Payment(
                 owner=user,
                 from_account=locked_source,
@@ -612,7 +621,7 @@ def payment_create(
             else:
                 _post(payment, accounts)
             status_code = 202 if reasons else 201
-            body = payment_representation(payment, methods=step_up_methods(user=user) if reasons else None)
+            body = payment_representation(payment, methods=methods if reasons else None)
             if idem is not None:
                 idem.payment = payment
                 idem.response_status = status_code
@@ -839,3 +848,27 @@ def payments_expire_pending(*, limit: int = 500) -> int:
             _end(payment, status=Payment.Status.EXPIRED, reason="step_up_expired", event=EventType.PAYMENT_EXPIRED)
             done += 1
     return done
+
+
+def default_confirm_method(*, user: User, payment_id: object) -> str:
+    """The method a confirmation without `method` uses: the channel of the last code sent for
+    this payment if it is still live, else TOTP."""
+    from mfa.models import CodeChallenge
+
+    payment = Payment.objects.filter(owner=user, id=_uuid_or_none(payment_id)).only("binding_digest").first()
+    if payment is not None and payment.binding_digest:
+        live = (
+            CodeChallenge.objects.filter(
+                user=user,
+                purpose="payment",
+                binding=payment.binding_digest,
+                used_at__isnull=True,
+                voided_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if live is not None:
+            return live.method
+    return "totp"

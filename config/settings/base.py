@@ -233,6 +233,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.outbox_resend_pending",
         "schedule": 60.0,
     },
+    "audit-seal": {"task": "audit.tasks.audit_seal", "schedule": 60.0},
+    "audit-verify": {"task": "audit.tasks.audit_verify", "schedule": 3600.0},
     "payments-expire-pending": {
         "task": "payments.tasks.payments_expire_pending",
         "schedule": 60.0,
@@ -403,3 +405,17 @@ MFA_STRONG_METHODS: list[str] = env.list("MFA_STRONG_METHODS", default=["totp", 
 MFA_PROMPT_CUSTOMERS = env.bool("MFA_PROMPT_CUSTOMERS", default=True)
 # "Sudo mode": password or a factor proven within this many seconds before sensitive changes.
 REAUTH_MAX_AGE_SECONDS = env.int("REAUTH_MAX_AGE_SECONDS", default=5 * 60)
+
+# --- Audit log, reports and staff actions (issue 7) -----------------------------------
+
+# Events are sealed into the hash chain once they are this old (slow commits settle first).
+AUDIT_SEAL_SETTLE_SECONDS = env.int("AUDIT_SEAL_SETTLE_SECONDS", default=30)
+AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=5000)
+# Reports: default time range, page size of the audit API, the "IP failing across many
+# accounts" threshold of the suspicious-activity view.
+REPORTS_DEFAULT_HOURS = env.int("REPORTS_DEFAULT_HOURS", default=24)
+AUDIT_API_PAGE_SIZE = env.int("AUDIT_API_PAGE_SIZE", default=100)
+REPORTS_IP_MANY_ACCOUNTS = env.int("REPORTS_IP_MANY_ACCOUNTS", default=5)
+# Staff actions: wrong re-authentication passwords before the actions lock for STAFF_REAUTH_LOCK_MINUTES.
+STAFF_REAUTH_MAX_FAILURES = env.int("STAFF_REAUTH_MAX_FAILURES", default=5)
+STAFF_REAUTH_LOCK_MINUTES = env.int("STAFF_REAUTH_LOCK_MINUTES", default=15)

@@ -1,0 +1,284 @@
+"""Tamper evidence: audit events sealed into a hash chain of checkpoints, and its verification.
+
+Sealing runs in a periodic Celery beat task (audit.tasks.audit_seal), never on the request
+path: writing an event takes no lock and computes no hash.
+
+Each checkpoint covers the next events by id after the previous checkpoint:
+    hash = sha256(prev_hash + canonical(event_1) + ... + canonical(event_n))   (events in id order)
+and keeps [id, sha256(canonical(event))] per event so verification names the first bad event.
+
+Ids are allocated at INSERT but become visible at COMMIT, so a slow transaction can commit
+id 100 after id 101 is visible. The sealer therefore only seals a contiguous prefix (by id)
+of events older than AUDIT_SEAL_SETTLE_SECONDS, and never beyond the start of the oldest
+still-open writing transaction on the database (PostgreSQL). An id that is missing when a
+batch is sealed (a rolled-back transaction) is a gap, not an event; a row that shows up in a
+sealed range later is reported as inserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.models import AuditCheckpoint, AuditEvent, ChainVerification
+
+logger = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+CANONICAL_FIELDS = (
+    "id",
+    "public_id",
+    "occurred_at",
+    "type",
+    "outcome",
+    "actor_id",
+    "user_id",
+    "ip",
+    "ua_family",
+    "country",
+    "reason",
+    "request_id",
+    "details",
+)
+_ADVISORY_LOCK_KEY = 7_420_001  # one sealer at a time; the unique `seq` also prevents a fork
+
+
+def settle_seconds() -> int:
+    return int(getattr(settings, "AUDIT_SEAL_SETTLE_SECONDS", 30))
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "AUDIT_SEAL_BATCH_SIZE", 5000))
+
+
+def _normalise(key: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if key == "public_id" and value is not None:
+        return str(value)
+    return value
+
+
+def canonical(row: dict[str, Any]) -> bytes:
+    """The bytes an event contributes to the chain: sorted-key compact JSON of every column."""
+    data = {key: _normalise(key, row[key]) for key in CANONICAL_FIELDS}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def event_digest(row: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def _event_rows(*, after_id: int, up_to_id: int | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    qs = AuditEvent.objects.filter(id__gt=after_id)
+    if up_to_id is not None:
+        qs = qs.filter(id__lte=up_to_id)
+    qs = qs.order_by("id")
+    if limit is not None:
+        qs = qs[:limit]
+    return qs.values(*CANONICAL_FIELDS).iterator(chunk_size=2000)
+
+
+def _oldest_open_write_transaction() -> datetime | None:
+    """Start of the oldest other transaction on this database that has written something."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(xact_start) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+        )
+        row = cursor.fetchone()
+    return row[0] if row and row[0] else None
+
+
+def _try_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def seal_batch(*, now: datetime | None = None, limit: int | None = None) -> AuditCheckpoint | None:
+    """Seals the next batch of settled events into a new checkpoint; None when there is nothing to seal."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settle_seconds())
+    with transaction.atomic():
+        if not _try_lock():
+            return None
+        oldest_open = _oldest_open_write_transaction()
+        if oldest_open is not None and oldest_open < cutoff:
+            cutoff = oldest_open
+        last = AuditCheckpoint.objects.order_by("-seq").first()
+        prev_hash = last.hash if last else GENESIS_HASH
+        after_id = last.last_event_id if last else 0
+        chain = hashlib.sha256(prev_hash.encode())
+        entries: list[list[Any]] = []
+        for row in _event_rows(after_id=after_id, limit=limit or batch_size()):
+            if row["occurred_at"] >= cutoff:
+                break  # a contiguous prefix only: a later id may be followed by a slower commit
+            data = canonical(row)
+            chain.update(data)
+            entries.append([row["id"], hashlib.sha256(data).hexdigest()])
+        if not entries:
+            return None
+        return AuditCheckpoint.objects.create(
+            seq=(last.seq + 1) if last else 1,
+            created_at=now,
+            first_event_id=entries[0][0],
+            last_event_id=entries[-1][0],
+            event_count=len(entries),
+            prev_hash=prev_hash,
+            hash=chain.hexdigest(),
+            entries=entries,
+        )
+
+
+def seal_pending(*, now: datetime | None = None, max_batches: int = 50) -> int:
+    """Seals batches until nothing settled is left (or max_batches); returns the events sealed."""
+    sealed = 0
+    for _ in range(max_batches):
+        checkpoint = seal_batch(now=now)
+        if checkpoint is None:
+            break
+        sealed += checkpoint.event_count
+    return sealed
+
+
+@dataclass
+class Problem:
+    kind: str  # "altered", "inserted", "missing", "checkpoint"
+    message: str
+    event_id: int | None = None
+    checkpoint_seq: int | None = None
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checkpoints: int
+    events: int
+    last_checkpoint: AuditCheckpoint | None
+    problem: Problem | None = None
+    unsealed: int = 0
+
+    def describe(self) -> str:
+        if self.problem is not None:
+            return self.problem.message
+        last = self.last_checkpoint
+        through = f" through event {last.last_event_id} (checkpoint #{last.seq})" if last else ""
+        return (
+            f"OK: {self.checkpoints} checkpoints, {self.events} events verified{through}; "
+            f"{self.unsealed} not sealed yet."
+        )
+
+
+def _check_checkpoint(
+    checkpoint: AuditCheckpoint, *, prev_hash: str, after_id: int, rows: Iterable[dict[str, Any]]
+) -> Problem | None:
+    seq = checkpoint.seq
+    entries = [(int(pair[0]), str(pair[1])) for pair in checkpoint.entries]
+    chain = hashlib.sha256(prev_hash.encode())
+    index = 0
+    for row in rows:
+        event_id = int(row["id"])
+        data = canonical(row)
+        chain.update(data)
+        while index < len(entries) and entries[index][0] < event_id:
+            missing = entries[index][0]
+            return Problem("missing", f"event {missing} is missing (deleted) from checkpoint #{seq}", missing, seq)
+        if index >= len(entries) or entries[index][0] != event_id:
+            return Problem("inserted", f"event {event_id} was inserted into checkpoint #{seq}", event_id, seq)
+        if hashlib.sha256(data).hexdigest() != entries[index][1]:
+            return Problem("altered", f"event {event_id} was altered after checkpoint #{seq}", event_id, seq)
+        index += 1
+    if index < len(entries):
+        missing = entries[index][0]
+        return Problem("missing", f"event {missing} is missing (deleted) from checkpoint #{seq}", missing, seq)
+    if chain.hexdigest() != checkpoint.hash or len(entries) != checkpoint.event_count:
+        return Problem("checkpoint", f"checkpoint #{seq} does not match its own events (checkpoint edited)", None, seq)
+    if entries and (entries[0][0] != checkpoint.first_event_id or entries[-1][0] != checkpoint.last_event_id):
+        return Problem("checkpoint", f"checkpoint #{seq} has an edited event range", None, seq)
+    return None
+
+
+def verify(*, record_result: bool = True) -> VerifyResult:
+    """Recomputes the whole chain; stops at the first altered, inserted or missing event."""
+    prev_hash = GENESIS_HASH
+    after_id = 0
+    checkpoints = 0
+    events = 0
+    last: AuditCheckpoint | None = None
+    problem: Problem | None = None
+    for checkpoint in AuditCheckpoint.objects.order_by("seq").iterator(chunk_size=20):
+        expected = checkpoints + 1
+        if checkpoint.seq != expected:
+            problem = Problem("checkpoint", f"checkpoint #{expected} is missing", None, expected)
+            break
+        if checkpoint.prev_hash != prev_hash:
+            problem = Problem(
+                "checkpoint", f"checkpoint #{checkpoint.seq} does not follow the previous one", None, checkpoint.seq
+            )
+            break
+        rows = _event_rows(after_id=after_id, up_to_id=checkpoint.last_event_id)
+        problem = _check_checkpoint(checkpoint, prev_hash=prev_hash, after_id=after_id, rows=rows)
+        if problem is not None:
+            break
+        checkpoints += 1
+        events += checkpoint.event_count
+        prev_hash = checkpoint.hash
+        after_id = checkpoint.last_event_id
+        last = checkpoint
+    unsealed = AuditEvent.objects.filter(id__gt=after_id).count() if problem is None else 0
+    result = VerifyResult(
+        ok=problem is None,
+        checkpoints=checkpoints,
+        events=events,
+        last_checkpoint=last,
+        problem=problem,
+        unsealed=unsealed,
+    )
+    if record_result:
+        _record(result)
+    return result
+
+
+def _record(result: VerifyResult) -> None:
+    from audit.events import EventType, Outcome
+    from audit.services import record
+
+    problem = result.problem
+    with transaction.atomic():
+        ChainVerification.objects.create(
+            ok=result.ok,
+            checkpoints=result.checkpoints,
+            events=result.events,
+            last_checkpoint_seq=result.last_checkpoint.seq if result.last_checkpoint else None,
+            last_event_id=result.last_checkpoint.last_event_id if result.last_checkpoint else None,
+            problem=problem.kind if problem else "",
+            event_id=problem.event_id if problem else None,
+            message=result.describe()[:2000],
+        )
+        if problem is not None:
+            logger.error("audit chain verification failed: %s", problem.message)
+            record(
+                type=EventType.AUDIT_CHAIN_BROKEN,
+                outcome=Outcome.FAILURE,
+                reason=problem.kind,
+                details={
+                    "message": problem.message,
+                    "event_id": problem.event_id,
+                    "checkpoint": problem.checkpoint_seq,
+                },
+            )

@@ -93,6 +93,10 @@ _PAYMENT_IN = inline_serializer(
     },
 )
 
+_ACCOUNT_LIST = serializers.ListSerializer(child=_ACCOUNT)
+_BENEFICIARY_LIST = serializers.ListSerializer(child=_BENEFICIARY)
+_PAYMENT_LIST = serializers.ListSerializer(child=_PAYMENT)
+
 
 def error_response(
     detail: str,
@@ -139,14 +143,14 @@ class BankingView(APIView):
 
 
 class AccountsView(BankingView):
-    @extend_schema(summary="Your bank accounts", responses={200: _ACCOUNT(many=True)}, tags=["banking"])
+    @extend_schema(summary="Your bank accounts", responses={200: _ACCOUNT_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         accounts = selectors.accounts_for_user(user=_user(request))
         return Response([selectors.account_representation(a) for a in accounts])
 
 
 class BeneficiariesView(BankingView):
-    @extend_schema(summary="Your saved beneficiaries", responses={200: _BENEFICIARY(many=True)}, tags=["banking"])
+    @extend_schema(summary="Your saved beneficiaries", responses={200: _BENEFICIARY_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         items = selectors.beneficiaries_for_user(user=_user(request))
         return Response([selectors.beneficiary_representation(b) for b in items])
@@ -239,7 +243,7 @@ class PaymentsView(BankingView):
             OpenApiParameter("status", str, enum=["pending_step_up", "completed", "refused", "expired"]),
             OpenApiParameter("limit", int, description="1-100, default 50"),
         ],
-        responses={200: _PAYMENT(many=True)},
+        responses={200: _PAYMENT_LIST},
         tags=["banking"],
     )
     def get(self, request: Request) -> Response:

@@ -115,3 +115,27 @@ class UserSession(models.Model):
     @property
     def is_live(self) -> bool:
         return self.ended_at is None
+
+
+class RefreshToken(models.Model):
+    """One refresh token of a mobile login. The login (a UserSession of kind "mobile") is the
+    token family; only a SHA-256 hash of the token is stored. A refresh spends the token
+    (`used_at`) and links its successor; a spent token presented again revokes the family."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    family = models.ForeignKey(UserSession, on_delete=models.CASCADE, related_name="refresh_tokens")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    device_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["family", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Refresh token {self.id} of login {self.family_id}"

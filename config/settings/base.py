@@ -379,6 +379,9 @@ RISK_POLICY = {
 RISK_MULTIPLE_SIGNALS_ACTION = env.str("RISK_MULTIPLE_SIGNALS_ACTION", default="mfa")
 # "Remember this device" after a second-factor login.
 RISK_DEVICE_TRUST_DAYS = env.int("RISK_DEVICE_TRUST_DAYS", default=30)
+# A risky login of a user without a second factor: a code emailed to the verified address.
+RISK_LOGIN_CODE_TTL_SECONDS = env.int("RISK_LOGIN_CODE_TTL_SECONDS", default=5 * 60)
+RISK_LOGIN_CODE_MAX_ATTEMPTS = env.int("RISK_LOGIN_CODE_MAX_ATTEMPTS", default=3)
 # Lifetime of the "this wasn't me" link in alert emails.
 RISK_NOT_ME_LINK_MAX_AGE = env.int("RISK_NOT_ME_LINK_MAX_AGE", default=7 * 24 * 60 * 60)
 
@@ -419,3 +422,72 @@ REPORTS_IP_MANY_ACCOUNTS = env.int("REPORTS_IP_MANY_ACCOUNTS", default=5)
 # Staff actions: wrong re-authentication passwords before the actions lock for STAFF_REAUTH_LOCK_MINUTES.
 STAFF_REAUTH_MAX_FAILURES = env.int("STAFF_REAUTH_MAX_FAILURES", default=5)
 STAFF_REAUTH_LOCK_MINUTES = env.int("STAFF_REAUTH_LOCK_MINUTES", default=15)
+
+# --- JSON API: DRF, JWT for the mobile app, OpenAPI (accounts/api, accounts/tokens.py) -------
+
+JWT_ACCESS_LIFETIME_SECONDS = env.int("JWT_ACCESS_LIFETIME_SECONDS", default=15 * 60)
+JWT_REFRESH_LIFETIME_SECONDS = env.int("JWT_REFRESH_LIFETIME_SECONDS", default=7 * 24 * 60 * 60)
+# Clock skew tolerated on exp/iat. The algorithm (RS256) is fixed here, never read from a token.
+JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=10)
+JWT_ALGORITHM = "RS256"
+# Key rotation: PEM public keys of previous signing keys, still accepted and published in the JWKS
+# until their last access token has expired (concatenated PEMs, or a file holding them).
+JWT_PREVIOUS_PUBLIC_KEYS = env.str("JWT_PREVIOUS_PUBLIC_KEYS", default="", multiline=True)
+JWT_PREVIOUS_PUBLIC_KEYS_FILE = env.str("JWT_PREVIOUS_PUBLIC_KEYS_FILE", default="")
+# Without JWT_PRIVATE_KEY(_FILE): "refuse" (prod), "file" (dev: generated once, kept in
+# JWT_DEV_KEY_FILE) or "generate" (test: a fresh key per process).
+JWT_KEY_FALLBACK = env.str("JWT_KEY_FALLBACK", default="refuse")
+JWT_DEV_KEY_FILE = env.str("JWT_DEV_KEY_FILE", default=str(BASE_DIR / "secrets" / "jwt-dev-key.pem"))
+# The pending login between the password and the second factor in the API (mfa_token).
+API_MFA_TOKEN_TTL_SECONDS = env.int("API_MFA_TOKEN_TTL_SECONDS", default=5 * 60)
+API_MFA_TOKEN_MAX_ATTEMPTS = env.int("API_MFA_TOKEN_MAX_ATTEMPTS", default=5)
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=JWT_ACCESS_LIFETIME_SECONDS),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=JWT_REFRESH_LIFETIME_SECONDS),
+    "ALGORITHM": JWT_ALGORITHM,
+    "ISSUER": JWT_ISSUER,
+    "AUDIENCE": JWT_AUDIENCE,
+    "LEEWAY": JWT_LEEWAY_SECONDS,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "public_id",
+    "USER_ID_CLAIM": "sub",
+    "JTI_CLAIM": "jti",
+    "UPDATE_LAST_LOGIN": False,
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttles count in the default cache (Redis), per client IP (core.net.client_ip) or user.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_login": env.str("API_THROTTLE_LOGIN", default="10/min"),
+        "auth_mfa": env.str("API_THROTTLE_MFA", default="10/min"),
+        "auth_refresh": env.str("API_THROTTLE_REFRESH", default="30/min"),
+        "auth_logout": env.str("API_THROTTLE_LOGOUT", default="30/min"),
+        "auth_user": env.str("API_THROTTLE_USER", default="120/min"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": f"{BANK_NAME} API",
+    "DESCRIPTION": (
+        "JSON API for the mobile app and the security team. Bearer access tokens (RS256 JWT, "
+        "15 minutes) from POST /api/v1/auth/login; public keys at /.well-known/jwks.json. "
+        'Every error is {"detail", "code"} (400 adds "errors" per field).'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

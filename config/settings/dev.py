@@ -41,3 +41,6 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# JWT: without JWT_PRIVATE_KEY(_FILE), a key generated once and kept in secrets/ (git-ignored).
+JWT_KEY_FALLBACK = env.str("JWT_KEY_FALLBACK", default="file")

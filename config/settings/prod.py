@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import env
+from .base import JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, env
 
 _REQUIRED = [
     "DJANGO_SECRET_KEY",
@@ -33,3 +35,22 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[env.str("PUBLIC_BASE_URL")])
+
+# JWT signing key for the mobile API: required, and it must be an RSA private key (RS256).
+JWT_KEY_FALLBACK = "refuse"
+_jwt_pem = JWT_PRIVATE_KEY
+if not _jwt_pem and JWT_PRIVATE_KEY_FILE:
+    try:
+        _jwt_pem = Path(JWT_PRIVATE_KEY_FILE).read_text()
+    except OSError as _exc:
+        raise ImproperlyConfigured(f"JWT_PRIVATE_KEY_FILE cannot be read: {_exc}") from _exc
+if not _jwt_pem:
+    raise ImproperlyConfigured("prod settings need JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE (an RSA private key, PEM)")
+try:
+    from cryptography.hazmat.primitives.asymmetric import rsa as _rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key as _load_pem
+
+    if not isinstance(_load_pem(_jwt_pem.encode(), password=None), _rsa.RSAPrivateKey):
+        raise ValueError("not an RSA key")
+except (ValueError, TypeError) as _exc:
+    raise ImproperlyConfigured(f"the JWT private key is not a usable RSA private key: {_exc}") from _exc

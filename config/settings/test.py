@@ -31,3 +31,6 @@ STORAGES = {
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# JWT: a fresh RSA key for each test run (no key file needed).
+JWT_KEY_FALLBACK = "generate"

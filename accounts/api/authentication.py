@@ -1,0 +1,59 @@
+"""Bearer JWT authentication for the API, on simplejwt's header handling.
+
+Every request: the signature, algorithm, kid, iss, aud, exp and iat of the access token
+(accounts.tokens), then the revocation list in Redis by `sid` (no database query), then the
+user by `sub` (one indexed lookup; a disabled account is refused at once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+
+from accounts import revocation, tokens
+from accounts.models import User, UserSession
+from core import context
+
+
+class JWTAuthentication(SimpleJWTAuthentication):
+    www_authenticate_realm = "api"
+
+    def authenticate(self, request: Request) -> tuple[User, tokens.AccessClaims] | None:  # type: ignore[override]
+        header = self.get_header(request)
+        if header is None:
+            return None
+        raw = self.get_raw_token(header)
+        if raw is None:
+            return None
+        claims = self.get_validated_token(raw)
+        user = self.get_user(claims)
+        _touch(claims.sid)
+        context.update(user_public_id=claims.sub)
+        return user, claims
+
+    def get_validated_token(self, raw_token: bytes) -> tokens.AccessClaims:  # type: ignore[override]
+        try:
+            claims = tokens.access_token_decode(raw_token)
+        except tokens.TokenInvalid as exc:
+            raise AuthenticationFailed(exc.detail, code=exc.code) from exc
+        if revocation.revoked_reason(claims.sid):
+            raise AuthenticationFailed("This login has ended. Please log in again.", code="token_revoked")
+        return claims
+
+    def get_user(self, validated_token: Any) -> User:  # type: ignore[override]
+        user = User.objects.filter(public_id=validated_token.sub).first()
+        if user is None or not user.is_active:
+            raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
+        return user
+
+
+def _touch(sid: str) -> None:
+    """Records activity on the login at most once per SESSION_TOUCH_INTERVAL."""
+    if cache.add(f"api-touch:{sid}", 1, timeout=max(1, int(settings.SESSION_TOUCH_INTERVAL))):
+        UserSession.objects.filter(id=sid, ended_at__isnull=True).update(last_seen_at=timezone.now())

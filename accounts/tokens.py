@@ -1,0 +1,278 @@
+"""Access tokens of the mobile API: RS256 JWTs, the signing key, rotation and the JWKS.
+
+The algorithm is fixed here (settings.JWT_ALGORITHM, RS256); a token's header only selects
+which of *our* public keys (by `kid`) checks it. Claims are exactly iss, aud, sub (the
+user's public UUID), iat, exp, jti, sid (the login) and amr: no personal data.
+
+Keys: JWT_PRIVATE_KEY (PEM) or JWT_PRIVATE_KEY_FILE. Without one, JWT_KEY_FALLBACK decides:
+"generate" (tests: a fresh key per process), "file" (dev: generated once and kept in
+JWT_DEV_KEY_FILE) or "refuse" (prod; prod settings also refuse to start). During a rotation,
+JWT_PREVIOUS_PUBLIC_KEYS(_FILE) hold the old public keys: still accepted, and published.
+
+Refresh tokens are not JWTs: they are opaque random strings stored hashed (see
+accounts.models.RefreshToken), since every refresh must hit the database anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 header `typ`, not a secret)
+MAX_TOKEN_LENGTH = 4096
+CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "sid", "amr")
+
+
+class TokenInvalid(Exception):
+    """An access token that must be refused (401). `code` is the stable API error code."""
+
+    def __init__(self, detail: str = "The access token is not valid.", code: str = "token_not_valid") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+# --- Keys -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    private_key: rsa.RSAPrivateKey
+    kid: str
+    # kid -> public key; the current key first, then previous keys still accepted.
+    public_keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)
+
+
+def _jwk_public(key: rsa.RSAPublicKey) -> dict[str, str]:
+    numbers = key.public_numbers()
+
+    def b64(value: int) -> str:
+        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return {"kty": "RSA", "n": b64(numbers.n), "e": b64(numbers.e)}
+
+
+def key_id(key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key."""
+    canonical = json.dumps(_jwk_public(key), separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def _generate() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _load_private(pem: str) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"the JWT private key cannot be loaded: {exc}") from exc
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+        raise ImproperlyConfigured("the JWT private key must be an RSA key of at least 2048 bits")
+    return key
+
+
+def _load_public_keys(text: str) -> list[rsa.RSAPublicKey]:
+    keys: list[rsa.RSAPublicKey] = []
+    marker = "-----END PUBLIC KEY-----"
+    for block in text.split(marker):
+        if "-----BEGIN" not in block:
+            continue
+        try:
+            key = serialization.load_pem_public_key((block.strip() + "\n" + marker + "\n").encode())
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"JWT_PREVIOUS_PUBLIC_KEYS holds a key that cannot be loaded: {exc}") from exc
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise ImproperlyConfigured("JWT_PREVIOUS_PUBLIC_KEYS must hold RSA public keys")
+        keys.append(key)
+    return keys
+
+
+_generated_lock = threading.Lock()
+_generated: list[rsa.RSAPrivateKey] = []
+
+
+def _fallback_key(mode: str, dev_file: str) -> rsa.RSAPrivateKey:
+    if mode == "generate":
+        with _generated_lock:
+            if not _generated:
+                _generated.append(_generate())
+            return _generated[0]
+    if mode == "file":
+        path = Path(dev_file)
+        if path.exists():
+            return _load_private(path.read_text())
+        key = _generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_pem(key))
+        return key
+    raise ImproperlyConfigured("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set (an RSA private key, PEM)")
+
+
+@lru_cache(maxsize=4)
+def _keyring(
+    private_pem: str, private_file: str, previous: str, previous_file: str, mode: str, dev_file: str
+) -> KeyRing:
+    if not private_pem and private_file:
+        private_pem = Path(private_file).read_text()
+    private_key = _load_private(private_pem) if private_pem else _fallback_key(mode, dev_file)
+    kid = key_id(private_key.public_key())
+    public_keys: dict[str, rsa.RSAPublicKey] = {kid: private_key.public_key()}
+    previous_text = previous + ("\n" + Path(previous_file).read_text() if previous_file else "")
+    for old in _load_public_keys(previous_text):
+        public_keys.setdefault(key_id(old), old)
+    return KeyRing(private_key=private_key, kid=kid, public_keys=public_keys)
+
+
+def keyring() -> KeyRing:
+    return _keyring(
+        settings.JWT_PRIVATE_KEY,
+        settings.JWT_PRIVATE_KEY_FILE,
+        settings.JWT_PREVIOUS_PUBLIC_KEYS,
+        settings.JWT_PREVIOUS_PUBLIC_KEYS_FILE,
+        settings.JWT_KEY_FALLBACK,
+        settings.JWT_DEV_KEY_FILE,
+    )
+
+
+def jwks() -> dict[str, list[dict[str, str]]]:
+    """The public keys as a JSON Web Key Set: the current one first, then previous ones."""
+    return {
+        "keys": [
+            {**_jwk_public(key), "use": "sig", "alg": settings.JWT_ALGORITHM, "kid": kid}
+            for kid, key in keyring().public_keys.items()
+        ]
+    }
+
+
+# --- Access tokens ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """A verified access token; request.auth in API views."""
+
+    sub: str
+    sid: str
+    jti: str
+    amr: list[str]
+    iat: int
+    exp: int
+
+    def __getitem__(self, name: str) -> Any:  # convenience: request.auth["sid"]
+        return getattr(self, name)
+
+
+def access_token_issue(
+    *, user_public_id: str, sid: str, amr: list[str], now: datetime | None = None
+) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    ring = keyring()
+    issued = int((now or timezone.now()).timestamp())
+    lifetime = int(settings.JWT_ACCESS_LIFETIME_SECONDS)
+    payload = {
+        "iss": settings.JWT_ISSUER,
+        "aud": settings.JWT_AUDIENCE,
+        "sub": str(user_public_id),
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": secrets.token_urlsafe(16),
+        "sid": str(sid),
+        "amr": list(amr),
+    }
+    token = jwt.encode(
+        payload,
+        ring.private_key,
+        algorithm=settings.JWT_ALGORITHM,
+        headers={"kid": ring.kid, "typ": ACCESS_TOKEN_TYPE},
+    )
+    return token, lifetime
+
+
+def access_token_decode(raw: str | bytes) -> AccessClaims:
+    """Verifies signature, algorithm, kid, iss, aud, exp and iat; raises TokenInvalid."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise TokenInvalid() from exc
+    if not raw or len(raw) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid()
+    ring = keyring()
+    try:
+        header = jwt.get_unverified_header(raw)
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TokenInvalid() from exc
+    if header.get("alg") != settings.JWT_ALGORITHM or header.get("typ") != ACCESS_TOKEN_TYPE:
+        raise TokenInvalid()
+    kid = header.get("kid")
+    key = ring.public_keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenInvalid()
+    try:
+        claims = jwt.decode(
+            raw,
+            key,
+            algorithms=[settings.JWT_ALGORITHM],
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+            leeway=settings.JWT_LEEWAY_SECONDS,
+            options={"require": list(CLAIMS), "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenInvalid("The access token has expired.", code="token_expired") from exc
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TokenInvalid() from exc
+    sub, sid, jti, amr = claims.get("sub"), claims.get("sid"), claims.get("jti"), claims.get("amr")
+    if not (isinstance(sub, str) and isinstance(sid, str) and isinstance(jti, str)):
+        raise TokenInvalid()
+    if not (isinstance(amr, list) and all(isinstance(item, str) for item in amr)):
+        raise TokenInvalid()
+    try:
+        uuid.UUID(sub)
+        uuid.UUID(sid)
+    except ValueError as exc:
+        raise TokenInvalid() from exc
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not (isinstance(iat, int) and isinstance(exp, int)):
+        raise TokenInvalid()
+    if iat > int(timezone.now().timestamp()) + int(settings.JWT_LEEWAY_SECONDS):
+        raise TokenInvalid()  # issued in the future: not yet valid
+    return AccessClaims(sub=sub, sid=sid, jti=jti, amr=amr, iat=iat, exp=exp)
+
+
+# --- Refresh tokens (opaque) ------------------------------------------------------------------
+
+
+def refresh_token_new() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def refresh_token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()

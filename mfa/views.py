@@ -1,91 +1,623 @@
-"""Pages of the mfa app (placeholder while the real views are written)."""
+"""Pages of the mfa app: the login's second step, re-authentication, enrolment and management."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlencode
 
-from django.http import Http404, HttpRequest, HttpResponse
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import login_flow
+from accounts.models import User
+from accounts.views import safe_next
+from audit.events import EventType, Outcome
+from audit.services import record
+from mfa import reauth, selectors, services
+from mfa.forms import (
+    CodeConfirmForm,
+    CodeForm,
+    PasswordReauthForm,
+    PhoneForm,
+    PreferredForm,
+    RenameForm,
+    TOTPConfirmForm,
+)
+from mfa.middleware import ENROL_REQUIRED_SESSION_KEY
+from mfa.models import CodeChallenge, TOTPFactor
 
-def login_step_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def login_send_code_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def login_passkey_options_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def login_passkey_verify_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def login_cancel_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def reauth_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def reauth_send_code_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def reauth_passkey_options_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
-
-
-def reauth_passkey_verify_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+LOGIN_CHALLENGE_KEY = "mfa_login_challenge"
+REAUTH_CHALLENGE_KEY = "mfa_reauth_challenge"
+REAUTH_FAILURES_KEY = "reauth_failures"
+TOTP_SETUP_KEY = "mfa_totp_setup"
 
 
-def enrol_prompt_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _json_error(detail: str, code: str, status: int = 400, **extra: Any) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code, **extra}, status=status)
 
 
-def enrol_required_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def totp_add_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _method_choices(methods: list[str]) -> list[dict[str, str]]:
+    return [{"method": m, "label": selectors.METHOD_LABELS[m]} for m in methods]
 
 
-def sms_add_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _challenge_info(request: HttpRequest, key: str, method: str) -> dict[str, Any] | None:
+    info = request.session.get(key)
+    if not isinstance(info, dict) or info.get("method") != method:
+        return None
+    challenge = CodeChallenge.objects.filter(id=info.get("id")).first()
+    if challenge is None or not challenge.is_live:
+        return None
+    return {
+        "sent_to": challenge.sent_to,
+        "expires_at": challenge.expires_at,
+        "delayed": services.delivery_delayed(challenge=challenge),
+    }
 
 
-def email_add_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _send_code(request: HttpRequest, *, user: User, method: str, purpose: str, session_key: str) -> None:
+    try:
+        challenge = services.code_send(user=user, method=method, purpose=purpose)
+    except services.MFAError as exc:
+        messages.error(request, str(exc))
+        return
+    request.session[session_key] = {"id": str(challenge.id), "method": method}
+    if services.delivery_delayed(challenge=challenge):
+        messages.warning(
+            request,
+            f"We could not send the code to {challenge.sent_to} right away; it may arrive late. "
+            "You can wait a moment, or use another method below.",
+        )
+    else:
+        messages.success(request, f"We sent a code to {challenge.sent_to}. It is valid for 5 minutes.")
 
 
-def passkey_add_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+# --- The login's second step -------------------------------------------------------------
 
 
-def passkey_register_options_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+def _pending_or_restart(request: HttpRequest) -> User | HttpResponse:
+    user = login_flow.pending_user(request)
+    if user is None:
+        request.session.pop(login_flow.PENDING_SESSION_KEY, None)
+        return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
+    return user
 
 
-def passkey_register_verify_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_step_view(request: HttpRequest) -> HttpResponse:
+    pending = _pending_or_restart(request)
+    if isinstance(pending, HttpResponse):
+        return pending
+    user = pending
+    methods = selectors.methods_for(user=user)
+    method = request.POST.get("method") or request.GET.get("method") or selectors.preferred_method(user=user) or ""
+    if method not in methods:
+        method = selectors.preferred_method(user=user) or (methods[0] if methods else "")
+    form = CodeForm(request.POST or None)
+    error = ""
+    status = 200
+    if request.method == "POST" and method != "webauthn":
+        if form.is_valid():
+            try:
+                amr = services.code_verify(user=user, method=method, code=form.cleaned_data["code"], purpose="login")
+            except services.SecondFactorLocked as exc:
+                error, status = str(exc), 429
+            except services.MFAError as exc:
+                error, status = str(exc), 400
+            else:
+                request.session.pop(LOGIN_CHALLENGE_KEY, None)
+                return login_flow.second_factor_verified(request, user=user, amr=amr, method=method)
+        else:
+            error, status = "Please enter the code.", 400
+    locked_until = selectors.locked_until(user=user)
+    return render(
+        request,
+        "mfa/login_step.html",
+        {
+            "method": method,
+            "method_label": selectors.METHOD_LABELS.get(method, ""),
+            "others": _method_choices([m for m in methods if m not in (method, "recovery")]),
+            "has_recovery": "recovery" in methods and method != "recovery",
+            "form": form,
+            "error": error,
+            "challenge": _challenge_info(request, LOGIN_CHALLENGE_KEY, method) if method in ("sms", "email") else None,
+            "locked_until": locked_until,
+        },
+        status=status,
+    )
 
 
-def recovery_codes_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+@require_POST
+def login_send_code_view(request: HttpRequest) -> HttpResponse:
+    pending = _pending_or_restart(request)
+    if isinstance(pending, HttpResponse):
+        return pending
+    method = request.POST.get("method", "")
+    if method not in ("sms", "email"):
+        raise Http404
+    _send_code(request, user=pending, method=method, purpose="login", session_key=LOGIN_CHALLENGE_KEY)
+    return HttpResponseRedirect(reverse("mfa:login_step") + "?" + urlencode({"method": method}))
 
 
-def factor_remove_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+@require_POST
+def login_passkey_options_view(request: HttpRequest) -> JsonResponse:
+    user = login_flow.pending_user(request)
+    if user is None:
+        return _json_error("Your sign-in has expired. Please start again.", "login_expired", 401)
+    try:
+        options = services.webauthn_begin_assertion(user=user, purpose="login")
+    except services.SecondFactorLocked as exc:
+        return _json_error(str(exc), "mfa_locked", 429)
+    except services.MFAError as exc:
+        return _json_error(str(exc), "method_unavailable", 400)
+    return JsonResponse(options)
 
 
-def factor_rename_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+@require_POST
+def login_passkey_verify_view(request: HttpRequest) -> JsonResponse:
+    user = login_flow.pending_user(request)
+    if user is None:
+        return _json_error("Your sign-in has expired. Please start again.", "login_expired", 401)
+    body = _json_body(request)
+    try:
+        amr = services.webauthn_finish_assertion(user=user, credential=body.get("credential") or {}, purpose="login")
+    except services.SecondFactorLocked as exc:
+        return _json_error(str(exc), "mfa_locked", 429)
+    except services.MFAError as exc:
+        return _json_error(str(exc), "invalid_credential", 400)
+    response = login_flow.second_factor_verified(request, user=user, amr=amr, method="webauthn")
+    return JsonResponse({"redirect": response["Location"]})
 
 
-def preferred_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    raise Http404
+@require_POST
+def login_cancel_view(request: HttpRequest) -> HttpResponse:
+    request.session.pop(login_flow.PENDING_SESSION_KEY, None)
+    request.session.pop(LOGIN_CHALLENGE_KEY, None)
+    return HttpResponseRedirect(reverse("accounts:login"))
+
+
+# --- Re-authentication -------------------------------------------------------------------
+
+
+def _reauth_done(request: HttpRequest, *, user: User, method: str) -> HttpResponse:
+    reauth.mark_reauthenticated(request=request)
+    request.session.pop(REAUTH_FAILURES_KEY, None)
+    request.session.pop(REAUTH_CHALLENGE_KEY, None)
+    with transaction.atomic():
+        record(type=EventType.REAUTHENTICATED, user=user, details={"method": method})
+    next_url = safe_next(request)
+    hold = request.POST.get("hold") or request.GET.get("hold") or ""
+    item = reauth.held_submission(request, hold) if hold else None
+    if item is not None:
+        return render(
+            request,
+            "mfa/reauth_continue.html",
+            {"action": item["path"], "hold": hold, "field": reauth.HOLD_FIELD},
+        )
+    return HttpResponseRedirect(next_url)
+
+
+def _reauth_failed(request: HttpRequest, *, user: User, method: str, reason: str) -> HttpResponse | None:
+    failures = int(request.session.get(REAUTH_FAILURES_KEY, 0)) + 1
+    request.session[REAUTH_FAILURES_KEY] = failures
+    with transaction.atomic():
+        record(
+            type=EventType.REAUTHENTICATED,
+            outcome=Outcome.FAILURE,
+            user=user,
+            reason=reason,
+            details={"method": method, "failures": failures},
+        )
+    if failures >= settings.MFA_LOCK_AFTER_FAILURES:
+        from accounts import services as account_services
+
+        account_services.session_logout(request=request)
+        return HttpResponseRedirect(reverse("accounts:login") + "?reason=ended")
+    return None
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def reauth_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    user = request.user
+    resume = request.GET.get("resume", "")
+    if resume and reauth.is_recently_authenticated(request) and reauth.held_submission(request, resume):
+        item = reauth.held_submission(request, resume) or {}
+        return render(request, "mfa/reauth_continue.html", {"action": item["path"], "hold": resume, "field": reauth.HOLD_FIELD})
+    methods = list(selectors.methods_for(user=user))
+    kind = request.POST.get("kind") or request.GET.get("method") or "password"
+    if kind not in ("password", *methods):
+        kind = "password"
+    password_form = PasswordReauthForm(request.POST if kind == "password" and request.method == "POST" else None)
+    code_form = CodeForm(request.POST if kind != "password" and request.method == "POST" else None)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        if kind == "password":
+            if password_form.is_valid() and user.has_usable_password() and user.check_password(
+                password_form.cleaned_data["password"]
+            ):
+                return _reauth_done(request, user=user, method="password")
+            error, status = "That password is not correct.", 400
+            ended = _reauth_failed(request, user=user, method="password", reason="bad_password")
+            if ended is not None:
+                return ended
+        elif kind != "webauthn":
+            if code_form.is_valid():
+                try:
+                    services.code_verify(user=user, method=kind, code=code_form.cleaned_data["code"], purpose="reauth")
+                except services.SecondFactorLocked as exc:
+                    error, status = str(exc), 429
+                except services.MFAError as exc:
+                    error, status = str(exc), 400
+                else:
+                    return _reauth_done(request, user=user, method=kind)
+            else:
+                error, status = "Please enter the code.", 400
+    hold = request.POST.get("hold") or request.GET.get("hold") or ""
+    return render(
+        request,
+        "mfa/reauth.html",
+        {
+            "kind": kind,
+            "kind_label": selectors.METHOD_LABELS.get(kind, "Password"),
+            "methods": _method_choices(methods),
+            "password_form": password_form,
+            "code_form": code_form,
+            "error": error,
+            "next": safe_next(request),
+            "hold": hold if reauth.held_submission(request, hold) else "",
+            "challenge": _challenge_info(request, REAUTH_CHALLENGE_KEY, kind) if kind in ("sms", "email") else None,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def reauth_send_code_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    method = request.POST.get("method", "")
+    if method not in ("sms", "email"):
+        raise Http404
+    _send_code(request, user=request.user, method=method, purpose="reauth", session_key=REAUTH_CHALLENGE_KEY)
+    params = {"method": method, "next": safe_next(request)}
+    if request.POST.get("hold"):
+        params["hold"] = request.POST["hold"]
+    return HttpResponseRedirect(reverse("mfa:reauth") + "?" + urlencode(params))
+
+
+@login_required
+@require_POST
+def reauth_passkey_options_view(request: HttpRequest) -> JsonResponse:
+    try:
+        return JsonResponse(services.webauthn_begin_assertion(user=request.user, purpose="reauth"))
+    except services.SecondFactorLocked as exc:
+        return _json_error(str(exc), "mfa_locked", 429)
+    except services.MFAError as exc:
+        return _json_error(str(exc), "method_unavailable", 400)
+
+
+@login_required
+@require_POST
+def reauth_passkey_verify_view(request: HttpRequest) -> JsonResponse:
+    assert isinstance(request.user, User)
+    body = _json_body(request)
+    try:
+        services.webauthn_finish_assertion(user=request.user, credential=body.get("credential") or {}, purpose="reauth")
+    except services.SecondFactorLocked as exc:
+        return _json_error(str(exc), "mfa_locked", 429)
+    except services.MFAError as exc:
+        return _json_error(str(exc), "invalid_credential", 400)
+    reauth.mark_reauthenticated(request=request)
+    with transaction.atomic():
+        record(type=EventType.REAUTHENTICATED, user=request.user, details={"method": "webauthn"})
+    next_url = str(body.get("next") or "")
+    hold = str(body.get("hold") or "")
+    if hold and reauth.held_submission(request, hold):
+        return JsonResponse({"redirect": reverse("mfa:reauth") + "?" + urlencode({"resume": hold, "next": next_url})})
+    request.GET = request.GET.copy()  # type: ignore[misc]
+    request.GET["next"] = next_url
+    return JsonResponse({"redirect": safe_next(request)})
+
+
+# --- Enrolment ---------------------------------------------------------------------------
+
+
+def _after_enrolment(request: HttpRequest, *, user: User, amr: str) -> HttpResponse:
+    if request.session.get(ENROL_REQUIRED_SESSION_KEY) and selectors.has_strong_factor(user=user):
+        request.session.pop(ENROL_REQUIRED_SESSION_KEY, None)
+        amrs = list(request.session.get("amr") or [])
+        if amr not in amrs:
+            request.session["amr"] = [*amrs, amr]
+        request.session.cycle_key()
+    if not selectors.confirmed_factors(user=user, method="recovery").exists():
+        messages.info(request, "Now save a set of recovery codes, in case you lose your device.")
+        return redirect("mfa:recovery_codes")
+    return redirect("accounts:security")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol_prompt_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    next_url = safe_next(request)
+    if request.method == "POST":
+        services.enrol_prompt_dismiss(user=request.user)
+        return HttpResponseRedirect(next_url)
+    if selectors.methods_for(user=request.user):
+        return HttpResponseRedirect(next_url)
+    return render(request, "mfa/enrol_prompt.html", {"next": next_url})
+
+
+@never_cache
+@login_required
+@require_GET
+def enrol_required_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "mfa/enrol_required.html")
+
+
+@never_cache
+@login_required
+@reauth.reauth_required
+@require_http_methods(["GET", "POST"])
+def totp_add_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    user = request.user
+    device: TOTPFactor | None = None
+    device_id = request.session.get(TOTP_SETUP_KEY)
+    if request.method == "POST" and device_id:
+        device = TOTPFactor.objects.filter(user=user, pk=device_id, confirmed=False).first()
+    if device is None:
+        try:
+            device = services.totp_enrol_begin(request=request, user=user)
+        except services.MFAError as exc:
+            messages.error(request, str(exc))
+            return redirect("accounts:security")
+        request.session[TOTP_SETUP_KEY] = device.pk
+    form = TOTPConfirmForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.totp_enrol_confirm(
+                    request=request,
+                    user=user,
+                    device_id=device.pk,
+                    code=form.cleaned_data["code"],
+                    name=form.cleaned_data.get("name") or "",
+                )
+            except services.MFAError as exc:
+                form.add_error("code", str(exc))
+                status = 400
+            else:
+                request.session.pop(TOTP_SETUP_KEY, None)
+                messages.success(request, "Your authenticator app is set up.")
+                return _after_enrolment(request, user=user, amr="otp")
+        else:
+            status = 400
+    uri = device.config_url(issuer=settings.MFA_TOTP_ISSUER)
+    qr = segno.make(uri, error="m")
+    secret = device.base32_secret
+    return render(
+        request,
+        "mfa/totp_add.html",
+        {
+            "form": form,
+            "qr_data_uri": qr.svg_data_uri(scale=5, dark="#0b3d5c"),
+            "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "otpauth_uri": uri,
+        },
+        status=status,
+    )
+
+
+def _code_factor_add(request: HttpRequest, *, method: str) -> HttpResponse:
+    assert isinstance(request.user, User)
+    user = request.user
+    step = request.POST.get("step", "")
+    phone_form = PhoneForm(request.POST if method == "sms" and step == "send" else None)
+    confirm_form = CodeConfirmForm(request.POST if step == "confirm" else None)
+    sent_to = ""
+    status = 200
+    if method not in selectors.allowed_methods(user=user):
+        messages.error(request, "Your role requires an authenticator app or a passkey.")
+        return redirect("accounts:security")
+    if step == "send":
+        if method == "email" or phone_form.is_valid():
+            try:
+                challenge = services.code_factor_enrol_begin(
+                    request=request, user=user, method=method, phone=phone_form.cleaned_data["phone"] if method == "sms" else ""
+                )
+            except services.MFAError as exc:
+                messages.error(request, str(exc))
+                status = 400
+            else:
+                sent_to = challenge.sent_to
+                if services.delivery_delayed(challenge=challenge):
+                    messages.warning(request, f"The code to {sent_to} may arrive late. Please wait a moment.")
+        else:
+            status = 400
+    elif step == "confirm":
+        if confirm_form.is_valid():
+            try:
+                services.code_factor_enrol_confirm(
+                    request=request,
+                    user=user,
+                    method=method,
+                    code=confirm_form.cleaned_data["code"],
+                    name=confirm_form.cleaned_data.get("name") or "",
+                )
+            except services.MFAError as exc:
+                confirm_form.add_error("code", str(exc))
+                status = 400
+                sent_to = "your " + ("phone" if method == "sms" else "email address")
+            else:
+                messages.success(request, f"{selectors.METHOD_LABELS[method]} codes are on.")
+                return _after_enrolment(request, user=user, amr=method)
+        else:
+            status = 400
+            sent_to = "your " + ("phone" if method == "sms" else "email address")
+    return render(
+        request,
+        "mfa/code_factor_add.html",
+        {
+            "method": method,
+            "label": selectors.METHOD_LABELS[method],
+            "phone_form": phone_form,
+            "confirm_form": confirm_form,
+            "sent_to": sent_to,
+            "email": user.masked_email,
+        },
+        status=status,
+    )
+
+
+@never_cache
+@login_required
+@reauth.reauth_required
+@require_http_methods(["GET", "POST"])
+def sms_add_view(request: HttpRequest) -> HttpResponse:
+    return _code_factor_add(request, method="sms")
+
+
+@never_cache
+@login_required
+@reauth.reauth_required
+@require_http_methods(["GET", "POST"])
+def email_add_view(request: HttpRequest) -> HttpResponse:
+    return _code_factor_add(request, method="email")
+
+
+@never_cache
+@login_required
+@reauth.reauth_required
+@require_GET
+def passkey_add_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "mfa/passkey_add.html")
+
+
+def _reauth_json(request: HttpRequest) -> JsonResponse:
+    return _json_error(
+        "Please confirm it is you first.",
+        "reauth_required",
+        403,
+        redirect=reauth.reauth_url(next_url=reverse("mfa:passkey_add")),
+    )
+
+
+@login_required
+@require_POST
+def passkey_register_options_view(request: HttpRequest) -> JsonResponse:
+    try:
+        return JsonResponse(services.webauthn_begin_registration(request=request, user=request.user))
+    except reauth.ReauthRequired:
+        return _reauth_json(request)
+    except services.MFAError as exc:
+        return _json_error(str(exc), "method_unavailable", 400)
+
+
+@login_required
+@require_POST
+def passkey_register_verify_view(request: HttpRequest) -> JsonResponse:
+    assert isinstance(request.user, User)
+    body = _json_body(request)
+    try:
+        services.webauthn_finish_registration(
+            request=request, user=request.user, credential=body.get("credential") or {}, name=str(body.get("name") or "")
+        )
+    except reauth.ReauthRequired:
+        return _reauth_json(request)
+    except services.MFAError as exc:
+        return _json_error(str(exc), "invalid_credential", 400)
+    messages.success(request, "Your passkey is registered.")
+    response = _after_enrolment(request, user=request.user, amr="hwk")
+    return JsonResponse({"redirect": response["Location"]})
+
+
+@never_cache
+@login_required
+@reauth.reauth_required
+@require_http_methods(["GET", "POST"])
+def recovery_codes_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    user = request.user
+    if request.method == "POST":
+        if not [m for m in selectors.methods_for(user=user) if m != "recovery"]:
+            messages.error(request, "Add an authenticator app, a passkey or codes by text or email first.")
+            return redirect("accounts:security")
+        codes = services.recovery_codes_generate(request=request, user=user)
+        return render(request, "mfa/recovery_codes.html", {"codes": codes})
+    current = selectors.confirmed_factors(user=user, method="recovery").first()
+    return render(request, "mfa/recovery_codes.html", {"codes": None, "current": current})
+
+
+# --- Management on /security/ ------------------------------------------------------------
+
+
+@login_required
+@reauth.reauth_required
+@require_POST
+def factor_remove_view(request: HttpRequest, method: str, device_id: int) -> HttpResponse:
+    assert isinstance(request.user, User)
+    try:
+        services.factor_remove(request=request, user=request.user, method=method, device_id=device_id)
+    except services.MFAError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The factor has been removed.")
+    return redirect("accounts:security")
+
+
+@login_required
+@require_POST
+def factor_rename_view(request: HttpRequest, method: str, device_id: int) -> HttpResponse:
+    assert isinstance(request.user, User)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        try:
+            services.factor_rename(user=request.user, method=method, device_id=device_id, name=form.cleaned_data["name"])
+        except services.MFAError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Renamed.")
+    else:
+        messages.error(request, "Please enter a name (up to 64 characters).")
+    return redirect("accounts:security")
+
+
+@login_required
+@reauth.reauth_required
+@require_POST
+def preferred_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    form = PreferredForm(request.POST)
+    if form.is_valid():
+        try:
+            services.preferred_set(request=request, user=request.user, method=form.cleaned_data["method"])
+        except services.MFAError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Your preferred method has been changed.")
+    return redirect("accounts:security")
+

@@ -58,6 +58,8 @@ class EventType(models.TextChoices):
     RISK_DEVICE_FORGOTTEN = "risk.device_forgotten", "Device forgotten"
     RISK_DEVICE_TRUSTED = "risk.device_trusted", "Device remembered"
     RISK_DEVICE_TRUST_ENDED = "risk.device_trust_ended", "Remembered devices forgotten"
+    RISK_LOGIN_CODE_SENT = "risk.login_code_sent", "Sign-in code emailed for a risky sign-in"
+    RISK_LOGIN_CODE_FAILED = "risk.login_code_failed", "Wrong sign-in code"
     RISK_ALLOWED_COUNTRIES_CHANGED = "risk.allowed_countries_changed", "Allowed countries changed"
     PRIVACY_DATA_EXPORTED = "privacy.data_exported", "Personal data downloaded"
     PAYMENT_CREATED = "payment.created", "Payment created"

@@ -74,7 +74,7 @@ def personal_data_export(*, request: HttpRequest, user: User) -> dict[str, Any]:
         raise ExportRateLimited("You have downloaded your data several times recently. Please try again later.")
     profile = RiskProfile.objects.filter(user=user).first()
     with transaction.atomic():
-        document = {
+        document: dict[str, Any] = {
             "format": "bank-portal personal data export, version 1",
             "generated_at": timezone.now().isoformat(),
             "profile": _row(

@@ -631,3 +631,95 @@ def allowed_countries_set(*, user: User, countries: list[str]) -> RiskProfile:
             details={"from": before, "to": cleaned},
         )
     return profile
+
+
+# --- Emailed sign-in code: a risky login of a user who has no second factor ---------------------
+
+LOGIN_CODE_SESSION_KEY = "risk_login_code"
+LOGIN_CODE_PURPOSE = "risk-login-code"
+
+
+def login_code_start(*, request: HttpRequest, user: User, next_url: str, decision: RiskDecision) -> None:
+    """Holds the login (not signed in) and emails a 6-digit code to the account's verified address.
+
+    The mfa app's code_send needs an enrolled email factor; a user without any factor still
+    controls the mailbox they verified at sign-up, which is what this step proves.
+    """
+    import secrets
+
+    from core.crypto import keyed_hash
+
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = timezone.now()
+    request.session.cycle_key()
+    request.session[LOGIN_CODE_SESSION_KEY] = {
+        "uid": user.pk,
+        "next": next_url,
+        "hash": keyed_hash(code, purpose=LOGIN_CODE_PURPOSE),
+        "expires": (now + timedelta(seconds=settings.RISK_LOGIN_CODE_TTL_SECONDS)).timestamp(),
+        "attempts": 0,
+        "decision": decision.as_dict(),
+    }
+    with transaction.atomic():
+        email_enqueue(
+            to=user.email,
+            template="risk_login_code",
+            context={
+                "user": user,
+                "code": code,
+                "device_name": decision.device_name,
+                "place": (decision.place.label if decision.place else ""),
+                "when": now,
+                "minutes": max(1, settings.RISK_LOGIN_CODE_TTL_SECONDS // 60),
+            },
+            purpose="risk_login_code",
+            user=user,
+        )
+        record(
+            type=EventType.RISK_LOGIN_CODE_SENT,
+            user=user,
+            outcome=Outcome.INFO,
+            reason=",".join(decision.reasons)[:255],
+            details={
+                "risk_reasons": decision.reasons,
+                "device_name": decision.device_name,
+                "sent_to": user.masked_email,
+            },
+        )
+
+
+def login_code_pending(*, request: HttpRequest) -> User | None:
+    pending = request.session.get(LOGIN_CODE_SESSION_KEY)
+    if not isinstance(pending, dict) or timezone.now().timestamp() > float(pending.get("expires", 0)):
+        request.session.pop(LOGIN_CODE_SESSION_KEY, None)
+        return None
+    return User.objects.filter(pk=int(pending.get("uid") or 0), is_active=True).first()
+
+
+def login_code_verify(*, request: HttpRequest, code: str) -> tuple[User, RiskDecision, str]:
+    """Checks the emailed code: single use, expires, 3 tries. Returns (user, decision, next_url)."""
+    from core.crypto import constant_time_equals, keyed_hash
+
+    pending = request.session.get(LOGIN_CODE_SESSION_KEY)
+    user = login_code_pending(request=request)
+    if user is None or not isinstance(pending, dict):
+        raise RiskError("Your sign-in has expired. Please sign in again.")
+    candidate = keyed_hash("".join(code.split())[:12], purpose=LOGIN_CODE_PURPOSE)
+    if not constant_time_equals(candidate, str(pending.get("hash", ""))):
+        attempts = int(pending.get("attempts", 0)) + 1
+        record(
+            type=EventType.RISK_LOGIN_CODE_FAILED,
+            user=user,
+            outcome=Outcome.FAILURE,
+            reason="wrong_code",
+            details={"attempt": attempts},
+        )
+        if attempts >= settings.RISK_LOGIN_CODE_MAX_ATTEMPTS:
+            request.session.pop(LOGIN_CODE_SESSION_KEY, None)
+            raise RiskError("That code was wrong too many times. Please sign in again.")
+        request.session[LOGIN_CODE_SESSION_KEY] = {**pending, "attempts": attempts}
+        left = settings.RISK_LOGIN_CODE_MAX_ATTEMPTS - attempts
+        raise RiskError(f"That code is not right. {left} attempt{'s' if left != 1 else ''} left.")
+    request.session.pop(LOGIN_CODE_SESSION_KEY, None)
+    decision = RiskDecision.from_dict(pending.get("decision") or {}, user=user)
+    return user, decision, str(pending.get("next") or "/")

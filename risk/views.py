@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -17,21 +14,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
+from mfa.reauth import reauth_required
 from risk import services
 from risk.forms import AllowedCountriesForm, DeviceRenameForm
 from risk.models import KnownDevice
-
-
-def _reauth_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """mfa.reauth.reauth_required, resolved when the view runs."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        from mfa.reauth import reauth_required
-
-        return reauth_required(view)(request, *args, **kwargs)
-
-    return wrapper
 
 
 @login_required
@@ -71,7 +57,7 @@ def allowed_countries_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     form = AllowedCountriesForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("countries", ["Please check the country codes."])))
+        messages.error(request, " ".join(str(e) for e in form.errors.get("countries", ["Please check the codes."])))
         return redirect("accounts:security")
     services.allowed_countries_set(user=request.user, countries=form.cleaned_data["countries"])
     if form.cleaned_data["countries"]:
@@ -84,7 +70,7 @@ def allowed_countries_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-@_reauth_required
+@reauth_required
 def data_export_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     if request.method == "GET":
@@ -119,3 +105,41 @@ def not_me_view(request: HttpRequest, token: str) -> HttpResponse:
             logout(request)
         return HttpResponseRedirect(reverse("risk:not_me", kwargs={"token": token}))
     return render(request, "risk/not_me.html", {"alert": alert, "done": alert.reported_at is not None})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_code_view(request: HttpRequest) -> HttpResponse:
+    """The emailed-code step of a risky login for a user without a second factor."""
+    from accounts import services as accounts_services
+    from risk.forms import LoginCodeForm
+
+    user = services.login_code_pending(request=request)
+    if user is None:
+        return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
+    form = LoginCodeForm(request.POST or None)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                user, decision, next_url = services.login_code_verify(request=request, code=form.cleaned_data["code"])
+            except services.RiskError as exc:
+                error, status = str(exc), 400
+                if services.login_code_pending(request=request) is None:
+                    return render(
+                        request, "risk/login_code.html", {"form": form, "error": error, "expired": True}, status=400
+                    )
+            else:
+                amr = ["pwd", "email"]
+                accounts_services.session_start(request=request, user=user, amr=amr, extra=decision.audit_details())
+                services.login_succeeded(request=request, user=user, decision=decision, amr=amr)
+                return HttpResponseRedirect(next_url)
+        else:
+            error, status = "Please enter the 6-digit code from the email.", 400
+    return render(
+        request,
+        "risk/login_code.html",
+        {"form": form, "error": error, "sent_to": user.masked_email},
+        status=status,
+    )

@@ -1,13 +1,28 @@
+"""Admin for users and their sessions.
+
+- Staff actions on users (unlock, end sessions, reset MFA, disable/enable, force a password
+  reset) go through an intermediate page asking for the staff member's own password and a
+  written reason; each is performed by audit.staff and audited with the staff member as actor.
+- `is_active` and `must_reset_password` are read-only in the form: they change only through
+  those audited actions.
+- Without audit.view_personal_data (the support role) names, emails and phone numbers are masked.
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from accounts.models import User, UserSession
+from audit.roles import MANAGE_USER_ACCOUNTS, VIEW_PERSONAL_DATA
+from audit.staff import StaffAction, StaffActionError, available_actions, staff_reauth_locked, staff_reauthenticate
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -22,6 +37,49 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
+class StaffActionForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason (recorded in the audit log)",
+        min_length=5,
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    )
+    password = forms.CharField(
+        label="Your password (to confirm it is you)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+def can_see_personal_data(request: HttpRequest) -> bool:
+    return bool(request.user.has_perm(VIEW_PERSONAL_DATA))
+
+
+def _mask_name(name: str) -> str:
+    return " ".join(f"{part[:1]}•••" for part in name.split()) if name else ""
+
+
+class _MaskedObject:
+    """Stands in for the user in the admin's page title and breadcrumbs (which print str(obj))."""
+
+    def __init__(self, obj: User) -> None:
+        self._obj = obj
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._obj, name)
+
+    def __str__(self) -> str:
+        return self._obj.masked_email
+
+
+def _staff_action(action: StaffAction) -> Any:
+    def run(modeladmin: UserAdmin, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        return modeladmin.staff_action_view(request, queryset, action)
+
+    run.__name__ = f"staff_{action.name}"
+    return admin.action(description=action.label, permissions=["manage_user_accounts"])(run)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationForm
@@ -30,19 +88,138 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "full_name", "is_active", "email_verified", "is_staff", "date_joined")
     list_filter = ("is_active", "is_staff", "email_verified", "groups")
     search_fields = ("email", "full_name")
-    readonly_fields = ("public_id", "date_joined", "last_login", "password_changed_at")
+    readonly_fields = (
+        "public_id",
+        "date_joined",
+        "last_login",
+        "password_changed_at",
+        "is_active",
+        "must_reset_password",
+    )
     fieldsets = (
         (None, {"fields": ("public_id", "email", "password")}),
         ("Personal details", {"fields": ("full_name", "phone", "phone_verified", "email_verified")}),
         (
-            "Status",
+            "Status (changed through the staff actions, which are audited)",
             {"fields": ("is_active", "must_reset_password", "date_joined", "last_login", "password_changed_at")},
         ),
         ("Roles", {"fields": ("is_staff", "is_superuser", "groups")}),
     )
+    masked_fieldsets = (
+        (None, {"fields": ("public_id", "masked_email", "masked_name", "masked_phone")}),
+        (
+            "Status",
+            {"fields": ("is_active", "email_verified", "must_reset_password", "date_joined", "last_login")},
+        ),
+        ("Roles", {"fields": ("is_staff", "groups")}),
+    )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "phone", "password1", "password2")}),
     )
+
+    # --- Masking for roles without audit.view_personal_data -------------------------------
+
+    @admin.display(description="email")
+    def masked_email(self, obj: User) -> str:
+        return obj.masked_email
+
+    @admin.display(description="name")
+    def masked_name(self, obj: User) -> str:
+        return _mask_name(obj.full_name)
+
+    @admin.display(description="phone")
+    def masked_phone(self, obj: User) -> str:
+        return obj.masked_phone
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if can_see_personal_data(request):
+            return super().get_list_display(request)
+        return ("masked_email", "masked_name", "is_active", "email_verified", "is_staff", "date_joined")
+
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        return (list_display[0],)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not can_see_personal_data(request):
+            return self.masked_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return [f for f in fields if f not in ("is_active", "must_reset_password")]
+        if not can_see_personal_data(request):
+            fields += ["masked_email", "masked_name", "masked_phone", "email_verified", "is_staff", "groups"]
+        return fields
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if context.get("original") is not None and not can_see_personal_data(request):
+            context["original"] = _MaskedObject(context["original"])
+            context["subtitle"] = str(context["original"])
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Changing a user shows their personal data in the form.
+        return bool(super().has_change_permission(request, obj)) and can_see_personal_data(request)
+
+    # --- Staff actions ----------------------------------------------------------------------
+
+    def has_manage_user_accounts_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_staff and request.user.has_perm(MANAGE_USER_ACCOUNTS))
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # accounts are disabled, never deleted
+        for action in available_actions():
+            function = _staff_action(action)
+            if self.has_manage_user_accounts_permission(request):
+                actions[function.__name__] = (function, function.__name__, action.label)
+        return actions
+
+    def staff_action_view(self, request: HttpRequest, queryset: QuerySet[User], action: StaffAction) -> Any:
+        actor = request.user
+        assert isinstance(actor, User)
+        if not self.has_manage_user_accounts_permission(request):
+            self.message_user(request, "You are not allowed to do that.", messages.ERROR)
+            return None
+        form = StaffActionForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            try:
+                confirmed = staff_reauthenticate(
+                    request=request, actor=actor, password=form.cleaned_data["password"], action=action.name
+                )
+            except StaffActionError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            if confirmed:
+                return self._perform(request, queryset, action, form.cleaned_data["reason"])
+            form.add_error("password", "That is not your password.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": action.label,
+            "opts": self.model._meta,
+            "action": action,
+            "action_name": f"staff_{action.name}",
+            "users": list(queryset[:200]),
+            "masked": not can_see_personal_data(request),
+            "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+            "form": form,
+            "locked": staff_reauth_locked(actor=actor),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/accounts/user/staff_action.html", context)
+
+    def _perform(self, request: HttpRequest, queryset: QuerySet[User], action: StaffAction, reason: str) -> None:
+        done = 0
+        for user in queryset:
+            try:
+                action.function(user=user, actor=request.user, reason=reason)
+            except StaffActionError as exc:
+                self.message_user(request, f"{user.masked_email}: {exc}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{action.label}: done for {done} account(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         from audit.events import EventType
@@ -76,10 +253,28 @@ class UserSessionAdmin(admin.ModelAdmin[UserSession]):
     exclude = ("session_key_hash",)
     list_select_related = ("user",)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields if f.name != "session_key_hash"]
+    @admin.display(description="user")
+    def user_masked(self, obj: UserSession) -> str:
+        return obj.user.masked_email
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if can_see_personal_data(request):
+            return self.list_display
+        return ("user_masked", *self.list_display[1:])
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = [f.name for f in self.model._meta.fields if f.name != "session_key_hash"]
+        if not can_see_personal_data(request):
+            fields = ["user_masked" if f == "user" else f for f in fields]
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

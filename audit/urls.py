@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
+
+from audit import views
 
 app_name = "audit"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns = [
+    path("reports/", views.reports_view, name="reports"),
+    path("reports/suspicious/", views.suspicious_view, name="suspicious"),
+    path("reports/events.csv", views.events_csv_view, name="events_csv"),
+]

@@ -1,0 +1,205 @@
+"""Staff actions in the admin: re-authentication, a written reason, an audit row with the staff actor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from axes.models import AccessAttempt
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User, UserSession
+from audit.events import EventType, Outcome
+from audit.models import AuditEvent
+from tests.accounts.factories import DEFAULT_PASSWORD
+
+CHANGELIST = "/admin/accounts/user/"
+REASON = "Customer called from the registered number, ticket 4711"
+
+
+@pytest.fixture
+def staff(make_role_user: Callable[..., User]) -> User:
+    return make_role_user("admin")
+
+
+@pytest.fixture
+def staff_client(staff: User, role_client: Callable[[User], Client]) -> Client:
+    return role_client(staff)
+
+
+@pytest.fixture
+def customer(make_role_user: Callable[..., User]) -> User:
+    user = make_role_user("customer", phone="+447700900123")
+    UserSession.objects.create(user=user, kind=UserSession.Kind.WEB)
+    UserSession.objects.create(user=user, kind=UserSession.Kind.MOBILE)
+    return user
+
+
+def _run(client: Client, action: str, user: User, *, password: str = DEFAULT_PASSWORD, reason: str = REASON) -> Any:
+    return client.post(
+        CHANGELIST,
+        {
+            "action": f"staff_{action}",
+            "_selected_action": [str(user.pk)],
+            "apply": "1",
+            "password": password,
+            "reason": reason,
+        },
+    )
+
+
+def _event(type_: str, user: User) -> AuditEvent:
+    return AuditEvent.objects.get(type=type_, user=user)
+
+
+def test_action_shows_an_intermediate_page_first(staff_client: Client, customer: User) -> None:
+    response = staff_client.post(CHANGELIST, {"action": "staff_disable", "_selected_action": [str(customer.pk)]})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'name="password"' in body and 'name="reason"' in body
+    customer.refresh_from_db()
+    assert customer.is_active
+    assert not AuditEvent.objects.filter(type=EventType.ADMIN_ACCOUNT_DISABLED).exists()
+
+
+def test_wrong_password_refuses_and_is_audited(staff_client: Client, staff: User, customer: User) -> None:
+    response = _run(staff_client, "disable", customer, password="not my password at all")
+    assert response.status_code == 200
+    assert "That is not your password." in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.is_active
+    failed = AuditEvent.objects.get(type=EventType.ADMIN_REAUTH_FAILED)
+    assert failed.actor == staff and failed.outcome == Outcome.FAILURE
+
+
+def test_staff_actions_lock_after_wrong_passwords(staff_client: Client, customer: User, settings: Any) -> None:
+    settings.STAFF_REAUTH_MAX_FAILURES = 2
+    for _ in range(2):
+        _run(staff_client, "disable", customer, password="wrong password here")
+    response = _run(staff_client, "disable", customer)  # right password, but locked
+    customer.refresh_from_db()
+    assert customer.is_active
+    assert response.status_code in (200, 302)
+
+
+def test_reason_is_required(staff_client: Client, customer: User) -> None:
+    response = _run(staff_client, "disable", customer, reason="  ")
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert customer.is_active
+    assert not AuditEvent.objects.filter(type=EventType.ADMIN_ACCOUNT_DISABLED).exists()
+
+
+def test_unlock(staff_client: Client, staff: User, customer: User) -> None:
+    AccessAttempt.objects.create(
+        username=customer.email,
+        ip_address="203.0.113.9",
+        user_agent="x",
+        failures_since_start=5,
+        attempt_time=timezone.now(),
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/accounts/login/",
+    )
+    response = _run(staff_client, "unlock", customer)
+    assert response.status_code == 302
+    assert not AccessAttempt.objects.filter(username=customer.email).exists()
+    event = _event(EventType.ADMIN_ACCOUNT_UNLOCKED, customer)
+    assert (event.actor, event.reason) == (staff, REASON)
+
+
+def test_end_all_sessions(staff_client: Client, staff: User, customer: User) -> None:
+    assert _run(staff_client, "end_sessions", customer).status_code == 302
+    assert not UserSession.objects.filter(user=customer, ended_at__isnull=True).exists()
+    assert set(UserSession.objects.filter(user=customer).values_list("end_reason", flat=True)) == {"ended_by_staff"}
+    event = _event(EventType.ADMIN_SESSIONS_ENDED, customer)
+    assert (event.actor, event.reason, event.details["ended"]) == (staff, REASON, 2)
+
+
+def test_reset_mfa(staff_client: Client, staff: User, customer: User) -> None:
+    from mfa.models import TOTPFactor
+
+    factor = TOTPFactor(user=customer, name="Phone", confirmed=True)
+    factor.set_key("11" * 20)
+    factor.save()
+    assert _run(staff_client, "reset_mfa", customer).status_code == 302
+    assert not TOTPFactor.objects.filter(user=customer).exists()
+    event = _event(EventType.ADMIN_MFA_RESET, customer)
+    assert (event.actor, event.reason) == (staff, REASON)
+
+
+def test_disable_ends_sessions_and_enable(staff_client: Client, staff: User, customer: User) -> None:
+    assert _run(staff_client, "disable", customer).status_code == 302
+    customer.refresh_from_db()
+    assert not customer.is_active
+    assert not UserSession.objects.filter(user=customer, ended_at__isnull=True).exists()
+    event = _event(EventType.ADMIN_ACCOUNT_DISABLED, customer)
+    assert (event.actor, event.reason, event.details["ended"]) == (staff, REASON, 2)
+
+    assert _run(staff_client, "enable", customer, reason="Identity confirmed in branch").status_code == 302
+    customer.refresh_from_db()
+    assert customer.is_active
+    event = _event(EventType.ADMIN_ACCOUNT_ENABLED, customer)
+    assert (event.actor, event.reason) == (staff, "Identity confirmed in branch")
+
+
+def test_force_password_reset(
+    staff_client: Client, staff: User, customer: User, run_outbox: Callable[[], int], outbox: list[Any]
+) -> None:
+    assert _run(staff_client, "force_password_reset", customer).status_code == 302
+    customer.refresh_from_db()
+    assert customer.must_reset_password
+    assert not UserSession.objects.filter(user=customer, ended_at__isnull=True).exists()
+    event = _event(EventType.ADMIN_PASSWORD_RESET_FORCED, customer)
+    assert (event.actor, event.reason) == (staff, REASON)
+    run_outbox()
+    assert [m.to for m in outbox] == [[customer.email]]
+    assert "/accounts/password/reset/" in outbox[0].body
+
+
+def test_staff_cannot_disable_themselves(staff_client: Client, staff: User) -> None:
+    _run(staff_client, "disable", staff)
+    staff.refresh_from_db()
+    assert staff.is_active
+
+
+def test_support_and_security_have_no_staff_actions(
+    make_role_user: Callable[..., User], role_client: Callable[[User], Client], customer: User
+) -> None:
+    for role in ("support", "security"):
+        client = role_client(make_role_user(role))
+        page = client.get(CHANGELIST)
+        assert page.status_code == 200
+        assert "staff_disable" not in page.content.decode()
+        _run(client, "disable", customer)
+        customer.refresh_from_db()
+        assert customer.is_active
+    assert not AuditEvent.objects.filter(type=EventType.ADMIN_ACCOUNT_DISABLED).exists()
+
+
+def test_support_sees_customers_masked(
+    make_role_user: Callable[..., User], role_client: Callable[[User], Client], customer: User
+) -> None:
+    client = role_client(make_role_user("support"))
+    listing = client.get(CHANGELIST).content.decode()
+    assert customer.masked_email in listing
+    assert customer.email not in listing
+    detail = client.get(f"{CHANGELIST}{customer.pk}/change/")
+    assert detail.status_code == 200
+    body = detail.content.decode()
+    assert customer.email not in body and customer.phone not in body and customer.full_name not in body
+    sessions = client.get("/admin/accounts/usersession/").content.decode()
+    assert customer.email not in sessions
+    # Security sees the data (needed to investigate).
+    security = role_client(make_role_user("security"))
+    assert customer.email in security.get(CHANGELIST).content.decode()
+
+
+def test_service_refuses_without_permission(make_role_user: Callable[..., User], customer: User) -> None:
+    from audit.staff import StaffActionError, account_disable
+
+    with pytest.raises(StaffActionError):
+        account_disable(user=customer, actor=make_role_user("support"), reason=REASON)

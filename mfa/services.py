@@ -148,13 +148,14 @@ def _state_for_update(user: Any) -> MFAState:
 def _raise_if_locked(user: Any, *, method: str, purpose: str) -> None:
     until = selectors.locked_until(user=user)
     if until is not None:
-        record(
-            type=EventType.MFA_FAILED,
-            outcome=Outcome.DENIED,
-            user=user,
-            reason="locked",
-            details={"method": method, "purpose": purpose},
-        )
+        with transaction.atomic():
+            record(
+                type=EventType.MFA_FAILED,
+                outcome=Outcome.DENIED,
+                user=user,
+                reason="locked",
+                details={"method": method, "purpose": purpose},
+            )
         raise SecondFactorLocked(until)
 
 
@@ -245,9 +246,9 @@ def _code_send(
                 raise ResendTooSoon(retry_at)
         window_start = now - timedelta(hours=1)
         recent = CodeChallenge.objects.filter(user=user, created_at__gt=window_start).order_by("created_at")
-        if recent.count() >= settings.MFA_CODE_HOURLY_CAP:
-            first = recent.first()
-            assert first is not None
+        first = recent.first() if recent.count() >= settings.MFA_CODE_HOURLY_CAP else None
+    if first is not None:
+        with transaction.atomic():
             record(
                 type=EventType.RATE_LIMITED,
                 outcome=Outcome.DENIED,
@@ -255,7 +256,9 @@ def _code_send(
                 reason="mfa_code_hourly_cap",
                 details={"method": method, "purpose": purpose},
             )
-            raise TooManyCodes(first.created_at + timedelta(hours=1))
+        raise TooManyCodes(first.created_at + timedelta(hours=1))
+    with transaction.atomic():
+        _state_for_update(user)
         CodeChallenge.objects.filter(
             user=user, purpose=purpose, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now
         ).update(voided_at=now)
@@ -365,8 +368,7 @@ def code_verify(*, user: Any, method: str, code: str, purpose: str, binding: str
     _check_method_allowed(user, method)
     if method not in selectors.methods_for(user=user):
         raise MethodUnavailable
-    with transaction.atomic():
-        _raise_if_locked(user, method=method, purpose=purpose)
+    _raise_if_locked(user, method=method, purpose=purpose)
     if method in CODE_METHODS:
         challenge = _challenge_verify(user=user, method=method, code=code, purpose=purpose, binding=binding)
         device = selectors.confirmed_factors(user=user, method=method).filter(pk=challenge.factor_id).first()
@@ -390,9 +392,12 @@ def delivery_delayed(*, challenge: CodeChallenge) -> bool:
     from notifications.models import OutboxMessage
 
     message = OutboxMessage.objects.filter(id=challenge.outbox_message_id).first()
-    return bool(
-        message is not None and message.status != OutboxMessage.Status.SENT and (message.last_error or message.attempts)
-    )
+    if message is None or message.status == OutboxMessage.Status.SENT:
+        return False
+    if message.status == OutboxMessage.Status.FAILED or message.last_error or message.attempts:
+        return True
+    late_after = timedelta(seconds=settings.MFA_CODE_LATE_AFTER_SECONDS)
+    return bool(timezone.now() - message.created_at >= late_after)
 
 
 # --- Passkeys (WebAuthn) -----------------------------------------------------------------
@@ -509,8 +514,7 @@ def webauthn_begin_assertion(*, user: Any, purpose: str, binding: str = "") -> d
     descriptors = _descriptors(user)
     if not descriptors:
         raise MethodUnavailable
-    with transaction.atomic():
-        _raise_if_locked(user, method="webauthn", purpose=purpose)
+    _raise_if_locked(user, method="webauthn", purpose=purpose)
     nonce = secrets.token_bytes(32)
     challenge = hashlib.sha256(binding.encode() + nonce).digest() if binding else nonce
     options = generate_authentication_options(
@@ -532,8 +536,7 @@ def webauthn_begin_assertion(*, user: Any, purpose: str, binding: str = "") -> d
 def webauthn_finish_assertion(*, user: Any, credential: dict[str, Any] | str, purpose: str, binding: str = "") -> str:
     """Verifies an assertion against the challenge of (user, purpose); returns "hwk"."""
     _check_method_allowed(user, "webauthn")
-    with transaction.atomic():
-        _raise_if_locked(user, method="webauthn", purpose=purpose)
+    _raise_if_locked(user, method="webauthn", purpose=purpose)
     state = cache.get(_wa_key(user, purpose))
     cache.delete(_wa_key(user, purpose))
     parsed = _parse_credential(credential)

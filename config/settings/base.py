@@ -391,6 +391,8 @@ RISK_NOT_ME_LINK_MAX_AGE = env.int("RISK_NOT_ME_LINK_MAX_AGE", default=7 * 24 * 
 MFA_CODE_TTL_SECONDS = env.int("MFA_CODE_TTL_SECONDS", default=5 * 60)
 MFA_CODE_RESEND_COOLDOWN_SECONDS = env.int("MFA_CODE_RESEND_COOLDOWN_SECONDS", default=30)
 MFA_CODE_HOURLY_CAP = env.int("MFA_CODE_HOURLY_CAP", default=10)
+# A code still undelivered this long after sending is shown as "may arrive late".
+MFA_CODE_LATE_AFTER_SECONDS = env.int("MFA_CODE_LATE_AFTER_SECONDS", default=20)
 # Wrong codes that void one challenge; consecutive wrong codes (any method) that lock MFA.
 MFA_CHALLENGE_MAX_ATTEMPTS = env.int("MFA_CHALLENGE_MAX_ATTEMPTS", default=3)
 MFA_LOCK_AFTER_FAILURES = env.int("MFA_LOCK_AFTER_FAILURES", default=5)

@@ -31,8 +31,12 @@ services:
 	@bash scripts/ensure-services.sh
 
 # The whole suite against real PostgreSQL and Redis.
-test: setup services
+test: setup services e2e-deps
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser journeys in tests/e2e (installed with apt-get when missing).
+e2e-deps:
+	@bash scripts/ensure-chromium.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -42,6 +46,10 @@ typecheck: setup
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/mypy .
 
 check: lint typecheck test
+
+# Load test of a production-like stack on 127.0.0.1 (gunicorn, Celery, PostgreSQL, Redis): see bench/README.md.
+bench: setup services
+	bash bench/run.sh
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache staticfiles dev.sqlite3

@@ -185,6 +185,17 @@ class Payment(models.Model):
     def payee_iban_formatted(self) -> str:
         return " ".join(self.payee_iban[i : i + 4] for i in range(0, len(self.payee_iban), 4))
 
+    REFUSAL_TEXT = {
+        "step_up_expired": "not confirmed in time",
+        "step_up_exhausted": "too many wrong codes",
+        "binding_mismatch": "the payment changed after the confirmation was requested",
+        "insufficient_funds": "not enough money in the account at confirmation",
+    }
+
+    @property
+    def refusal_text(self) -> str:
+        return self.REFUSAL_TEXT.get(self.refusal_reason, self.refusal_reason.replace("_", " "))
+
     @property
     def payee_label(self) -> str:
         return f"{self.payee_name} ({self.payee_iban_formatted})" if self.payee_name else self.payee_iban_formatted

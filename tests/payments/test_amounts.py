@@ -58,7 +58,7 @@ def test_api_refuses_bad_amounts_with_400(api: APIClient, account: BankAccount, 
 
 def test_api_refuses_nan_literal_and_garbage_json(api: APIClient, account: BankAccount) -> None:
     for raw_body in (
-        '{"from_account": "%s", "to_iban": "%s", "amount": NaN, "currency": "EUR"}' % (account.id, EXTERNAL_IBAN),
+        f'{{"from_account": "{account.id}", "to_iban": "{EXTERNAL_IBAN}", "amount": NaN, "currency": "EUR"}}',
         "{not json",
         "[1, 2]",
     ):

@@ -116,7 +116,7 @@ def test_other_customers_objects_are_404_on_the_web(
     payment = services.payment_create(
         user=customer, from_account=account.id, amount="5.00", currency="EUR", to_iban=EXTERNAL_IBAN
     ).payment
-    client.force_login(other_customer)
+    login(client, other_customer)  # type: ignore[operator]
     assert client.get(f"/payments/{payment.id}/").status_code == 404
     assert client.get(f"/payments/{payment.id}/confirm/").status_code == 404
-    assert client.get(f"/accounts/{account.id}/statement/").status_code == 404
+    assert client.get(f"/payments/accounts/{account.id}/statement/").status_code == 404

@@ -1,0 +1,266 @@
+"""Web pages: new payment, confirmation (step-up), payment detail and history, statements,
+beneficiaries. Each view validates a form and calls one service."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+from mfa.reauth import ReauthRequired, reauth_required
+from payments import selectors, services
+from payments.forms import BeneficiaryForm, ConfirmCodeForm, PaymentForm
+from payments.models import Payment
+
+FORM_SALT = "payments.new-payment-form"
+FORM_MAX_AGE = 60 * 60
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _new_submission(user: User) -> str:
+    """A signed one-time token for one payment form: it becomes the payment's idempotency key."""
+    return signing.dumps({"u": str(user.public_id), "n": secrets.token_urlsafe(18)}, salt=FORM_SALT)
+
+
+def _submission_key(user: User, token: str) -> str | None:
+    try:
+        data = signing.loads(token, salt=FORM_SALT, max_age=FORM_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != str(user.public_id) or not data.get("n"):
+        return None
+    return f"web:{data['n']}"
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def payment_new_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if request.method == "POST":
+        form = PaymentForm(request.POST, user=user)
+        if form.is_valid():
+            data = form.cleaned_data
+            key = _submission_key(user, data["submission"])
+            if key is None:
+                form.add_error(None, "This form has expired. Please check the details and send it again.")
+            else:
+                fields = {k: data[k] for k in ("from_account", "beneficiary", "to_iban", "payee_name", "amount")}
+                fields["reference"] = data["reference"]
+                try:
+                    account = services.own_account(user=user, account_id=data["from_account"])
+                    outcome = services.payment_create(
+                        user=user,
+                        from_account=data["from_account"],
+                        amount=data["amount"],
+                        currency=account.currency,
+                        beneficiary=data["beneficiary"] or None,
+                        to_iban=data["to_iban"] or None,
+                        payee_name=data["payee_name"],
+                        reference=data["reference"],
+                        channel="web",
+                        idempotency_key=key,
+                        body_hash=services.request_hash(fields),
+                    )
+                except services.PaymentError as exc:
+                    field = exc.field if exc.field in form.fields else None
+                    form.add_error(field, exc.message)
+                else:
+                    payment = outcome.payment
+                    if outcome.replayed:
+                        messages.info(request, "This payment was already submitted; it was not sent twice.")
+                    if payment.status == Payment.Status.PENDING_STEP_UP:
+                        return redirect("payments:confirm", payment_id=payment.id)
+                    if not outcome.replayed:
+                        messages.success(request, f"Payment of {payment.amount} {payment.currency} sent.")
+                    return redirect("payments:detail", payment_id=payment.id)
+        # a fresh one-time token for the corrected form
+        form.data = form.data.copy()
+        form.data["submission"] = _new_submission(user)
+    else:
+        initial: dict[str, Any] = {"submission": _new_submission(user)}
+        if request.GET.get("beneficiary"):
+            initial["beneficiary"] = request.GET["beneficiary"]
+        if request.GET.get("from"):
+            initial["from_account"] = request.GET["from"]
+        form = PaymentForm(initial=initial, user=user)
+    return render(
+        request,
+        "payments/new.html",
+        {
+            "form": form,
+            "has_accounts": bool(form.fields["from_account"].choices),
+            "threshold": f"{settings.STEP_UP_THRESHOLD}",
+        },
+    )
+
+
+def _confirm_context(
+    request: HttpRequest, payment: Payment, code_form: ConfirmCodeForm | None = None
+) -> dict[str, Any]:
+    user = _user(request)
+    methods = services.step_up_methods(user=user)
+    if code_form is None:
+        code_form = ConfirmCodeForm(
+            methods=methods, initial={"method": services.default_confirm_method(user=user, payment_id=payment.id)}
+        )
+    return {
+        "payment": payment,
+        "methods": methods,
+        "code_form": code_form,
+        "can_send": [m for m in ("sms", "email") if m in methods],
+        "has_code_method": any(m in methods for m in ("totp", "sms", "email")),
+        "passkey": "webauthn" in methods,
+        "attempts_left": max(settings.PAYMENT_STEP_UP_MAX_ATTEMPTS - payment.step_up_attempts, 0),
+    }
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def payment_confirm_view(request: HttpRequest, payment_id: str) -> HttpResponse:
+    user = _user(request)
+    payment = selectors.payment_for_user(user=user, payment_id=payment_id)
+    if payment.status != Payment.Status.PENDING_STEP_UP:
+        return redirect("payments:detail", payment_id=payment.id)
+    code_form = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "send":
+                result = services.payment_step_up_send(
+                    user=user, payment_id=payment.id, method=request.POST.get("method", "")
+                )
+                messages.info(request, f"We sent a code to {result.get('sent_to') or 'you'}.")
+                return redirect("payments:confirm", payment_id=payment.id)
+            code_form = ConfirmCodeForm(request.POST, methods=services.step_up_methods(user=user))
+            if code_form.is_valid():
+                services.payment_confirm(
+                    user=user,
+                    payment_id=payment.id,
+                    method=code_form.cleaned_data["method"],
+                    code=code_form.cleaned_data["code"],
+                )
+                messages.success(request, f"Payment of {payment.amount} {payment.currency} confirmed and sent.")
+                return redirect("payments:detail", payment_id=payment.id)
+        except services.StepUpInvalid as exc:
+            assert code_form is not None
+            code_form.add_error(
+                "code", f"{exc.message} {exc.attempts_left} attempt{'s' if exc.attempts_left != 1 else ''} left."
+            )
+        except services.PaymentGone as exc:
+            messages.error(request, exc.message)
+            return redirect("payments:detail", payment_id=payment.id)
+        except services.PaymentError as exc:
+            messages.error(request, exc.message)
+            if exc.code == "insufficient_funds":
+                return redirect("payments:detail", payment_id=payment.id)
+            return redirect("payments:confirm", payment_id=payment.id)
+        payment.refresh_from_db()
+    return render(request, "payments/confirm.html", _confirm_context(request, payment, code_form))
+
+
+@never_cache
+@login_required
+@require_POST
+def payment_passkey_begin_view(request: HttpRequest, payment_id: str) -> JsonResponse:
+    user = _user(request)
+    payment = selectors.payment_for_user(user=user, payment_id=payment_id)
+    try:
+        result = services.payment_step_up_send(user=user, payment_id=payment.id, method="webauthn")
+    except services.PaymentError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
+    return JsonResponse(result["options"])
+
+
+@never_cache
+@login_required
+@require_POST
+def payment_passkey_finish_view(request: HttpRequest, payment_id: str) -> JsonResponse:
+    user = _user(request)
+    payment = selectors.payment_for_user(user=user, payment_id=payment_id)
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return JsonResponse({"detail": "Send the passkey response as JSON.", "code": "invalid_body"}, status=400)
+    credential = body.get("credential", body) if isinstance(body, dict) else body
+    try:
+        services.payment_confirm(user=user, payment_id=payment.id, method="webauthn", credential=credential)
+    except services.PaymentGone as exc:
+        messages.error(request, exc.message)
+        detail_url = reverse("payments:detail", kwargs={"payment_id": payment.id})
+        return JsonResponse({"detail": exc.message, "code": exc.code, "redirect": detail_url}, status=exc.status)
+    except services.PaymentError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status)
+    messages.success(request, f"Payment of {payment.amount} {payment.currency} confirmed and sent.")
+    return JsonResponse({"redirect": reverse("payments:detail", kwargs={"payment_id": payment.id})})
+
+
+@never_cache
+@login_required
+def payment_detail_view(request: HttpRequest, payment_id: str) -> HttpResponse:
+    payment = selectors.payment_for_user(user=_user(request), payment_id=payment_id)
+    return render(request, "payments/detail.html", {"payment": payment})
+
+
+@never_cache
+@login_required
+def payment_list_view(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.payments_for_user(user=_user(request)), 25).get_page(request.GET.get("page"))
+    return render(request, "payments/list.html", {"page": page})
+
+
+@never_cache
+@login_required
+def statement_view(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = selectors.account_for_user(user=_user(request), account_id=account_id)
+    page = Paginator(selectors.statement_entries(account=account), 25).get_page(request.GET.get("page"))
+    return render(request, "payments/statement.html", {"account": account, "page": page})
+
+
+@never_cache
+@login_required
+def beneficiary_list_view(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "payments/beneficiaries.html",
+        {"beneficiaries": selectors.beneficiaries_for_user(user=_user(request))},
+    )
+
+
+@never_cache
+@login_required
+@reauth_required
+@require_http_methods(["GET", "POST"])
+def beneficiary_add_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = BeneficiaryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            beneficiary = services.beneficiary_add(
+                request=request, user=user, name=form.cleaned_data["name"], iban=form.cleaned_data["iban"]
+            )
+        except ReauthRequired:
+            raise
+        except services.PaymentError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"{beneficiary.name} was added to your beneficiaries.")
+            return redirect("payments:beneficiaries")
+    return render(request, "payments/beneficiary_add.html", {"form": form})

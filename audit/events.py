@@ -33,6 +33,12 @@ class EventType(models.TextChoices):
     MFA_RESET_BY_STAFF = "mfa.reset_by_staff", "Second factors reset by the bank"
     REAUTHENTICATED = "auth.reauthenticated", "Identity confirmed again"
 
+    # Mobile API tokens (issue 5): a login is a token family (sid = UserSession id).
+    TOKEN_ISSUED = "token.issued", "App login tokens issued"
+    TOKEN_REFRESHED = "token.refreshed", "App login tokens refreshed"
+    TOKEN_REUSE_DETECTED = "token.reuse_detected", "Used refresh token presented again (login revoked)"
+    TOKEN_REVOKED = "token.revoked", "App login tokens revoked"
+
     BANK_ACCOUNT_OPENED = "payment.account_opened", "Bank account opened"
 
     # Staff actions (issue 7): actor is the member of staff, reason is their written reason.

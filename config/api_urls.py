@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+
+from accounts.api.views import APIDocsView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("v1/", include("accounts.api.urls")),
     path("v1/", include("payments.api_urls")),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
@@ -57,3 +58,22 @@ def _touch(sid: str) -> None:
     """Records activity on the login at most once per SESSION_TOUCH_INTERVAL."""
     if cache.add(f"api-touch:{sid}", 1, timeout=max(1, int(settings.SESSION_TOUCH_INTERVAL))):
         UserSession.objects.filter(id=sid, ended_at__isnull=True).update(last_seen_at=timezone.now())
+
+
+class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
+    """OpenAPI: the bearer scheme of JWTAuthentication (for every view using it)."""
+
+    target_class = "accounts.api.authentication.JWTAuthentication"
+    name = "bearerAuth"
+    match_subclasses = True
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": (
+                "Access token from /api/v1/auth/login (RS256, 15 minutes, keys at /.well-known/jwks.json). "
+                "Refused at once when its login (`sid`) has ended."
+            ),
+        }

@@ -1,7 +1,20 @@
+"""/api/v1/ routes of the authentication API (included by config/api_urls.py)."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from accounts.api import views
 
 app_name = "accounts_api"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("auth/login", views.LoginView.as_view(), name="login"),
+    path("auth/mfa/challenge", views.MfaChallengeView.as_view(), name="mfa_challenge"),
+    path("auth/mfa/verify", views.MfaVerifyView.as_view(), name="mfa_verify"),
+    path("auth/token/refresh", views.RefreshView.as_view(), name="token_refresh"),
+    path("auth/logout", views.LogoutView.as_view(), name="logout"),
+    path("me", views.MeView.as_view(), name="me"),
+    path("sessions", views.SessionListView.as_view(), name="sessions"),
+    path("sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session_detail"),
+]

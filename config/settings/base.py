@@ -429,6 +429,8 @@ STAFF_REAUTH_LOCK_MINUTES = env.int("STAFF_REAUTH_LOCK_MINUTES", default=15)
 
 JWT_ACCESS_LIFETIME_SECONDS = env.int("JWT_ACCESS_LIFETIME_SECONDS", default=15 * 60)
 JWT_REFRESH_LIFETIME_SECONDS = env.int("JWT_REFRESH_LIFETIME_SECONDS", default=7 * 24 * 60 * 60)
+# Each refresh slides the 7 days; no app login outlives this, however active.
+JWT_REFRESH_ABSOLUTE_SECONDS = env.int("JWT_REFRESH_ABSOLUTE_SECONDS", default=30 * 24 * 60 * 60)
 # Clock skew tolerated on exp/iat. The algorithm (RS256) is fixed here, never read from a token.
 JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=10)
 JWT_ALGORITHM = "RS256"
@@ -492,4 +494,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "MfaMethodEnum": "accounts.api.serializers.API_MFA_METHODS",
+        "CodeChannelEnum": "accounts.api.serializers.CODE_CHANNELS",
+    },
 }

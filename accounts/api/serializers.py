@@ -1,0 +1,113 @@
+"""Request validation and response shapes of the authentication API (also the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+API_MFA_METHODS = ("totp", "sms", "email", "recovery")
+CODE_CHANNELS = ("sms", "email")
+DEVICE_ID_RE = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class LoginSerializer(serializers.Serializer[Any]):
+    email = serializers.CharField(max_length=254, trim_whitespace=True)
+    password = serializers.CharField(max_length=1024, trim_whitespace=False)
+    device_id = serializers.RegexField(
+        DEVICE_ID_RE, required=False, allow_blank=True, help_text="Stable id of the app install"
+    )
+    device_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    captcha = serializers.CharField(
+        max_length=8192,
+        required=False,
+        allow_blank=True,
+        help_text='Solved proof-of-work challenge (base64 ALTCHA payload) after a "captcha_required" answer.',
+    )
+
+
+class TokenPairSerializer(serializers.Serializer[Any]):
+    access = serializers.CharField(help_text="RS256 JWT, 15 minutes")
+    refresh = serializers.CharField(help_text="Opaque, single use, rotates on every refresh")
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires")
+
+
+class MfaRequiredSerializer(serializers.Serializer[Any]):
+    mfa_required = serializers.BooleanField()
+    mfa_token = serializers.CharField(help_text="Single use, 5 minutes, bound to this user and device_id")
+    methods = serializers.ListField(child=serializers.ChoiceField(choices=API_MFA_METHODS))
+    expires_in = serializers.IntegerField()
+
+
+class MfaChallengeSerializer(serializers.Serializer[Any]):
+    mfa_token = serializers.CharField(max_length=200)
+    method = serializers.ChoiceField(choices=CODE_CHANNELS)
+    device_id = serializers.RegexField(DEVICE_ID_RE, required=False, allow_blank=True)
+
+
+class MfaChallengeResponseSerializer(serializers.Serializer[Any]):
+    sent_to = serializers.CharField(help_text="Masked destination")
+    method = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class MfaVerifySerializer(serializers.Serializer[Any]):
+    mfa_token = serializers.CharField(max_length=200)
+    code = serializers.CharField(max_length=64)
+    method = serializers.ChoiceField(choices=API_MFA_METHODS, required=False)
+    device_id = serializers.RegexField(DEVICE_ID_RE, required=False, allow_blank=True)
+
+
+class RefreshSerializer(serializers.Serializer[Any]):
+    refresh = serializers.CharField(max_length=200)
+
+
+class MeSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField(help_text="The user's public id (the `sub` claim)")
+    email = serializers.EmailField()
+    mfa_methods = serializers.ListField(child=serializers.CharField())
+    preferred_mfa_method = serializers.CharField(allow_null=True)
+
+
+class SessionSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["web", "mobile"])
+    device_name = serializers.CharField()
+    ip = serializers.IPAddressField(allow_null=True)
+    country = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    current = serializers.BooleanField()
+
+
+# --- Errors (documentation of the shapes core.api produces) -----------------------------------
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine-readable code")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field"
+    )
+
+
+class RetryErrorSerializer(ErrorSerializer):
+    retry_after = serializers.IntegerField(required=False, help_text="Seconds; also in the Retry-After header")
+
+
+class CaptchaRequiredSerializer(RetryErrorSerializer):
+    captcha = serializers.DictField(
+        required=False,
+        help_text=(
+            "With code captcha_required: an ALTCHA proof-of-work challenge (algorithm, challenge, maxnumber, salt, "
+            "signature). Solve it and send the base64 JSON solution as `captcha` with the next login."
+        ),
+    )
+
+
+class InvalidCodeSerializer(ErrorSerializer):
+    attempts_left = serializers.IntegerField(required=False)

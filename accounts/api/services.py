@@ -1,0 +1,311 @@
+"""State changes of the mobile API logins: token families, rotation, reuse detection, logout,
+and the pending login between the password and the second factor (the `mfa_token`).
+
+A login is a token family: one accounts.models.UserSession of kind "mobile" whose id is the
+`sid` claim of every access token it issues. Its refresh tokens (accounts.models.RefreshToken)
+rotate on every use; presenting a spent one again ends the family for everyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts import services as account_services
+from accounts import tokens
+from accounts.models import RefreshToken, User, UserSession
+from audit.events import EventType, Outcome
+from audit.services import record
+from core import context
+from core.net import client_ip, device_name
+from notifications.services import email_enqueue
+
+logger = logging.getLogger(__name__)
+
+
+class TokenRefused(Exception):
+    """A refresh or logout that must be answered 401, with a stable code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+    sid: str
+
+    def as_response(self) -> dict[str, Any]:
+        return {"access": self.access, "refresh": self.refresh, "token_type": "Bearer", "expires_in": self.expires_in}
+
+
+def _refresh_expiry(family: UserSession) -> Any:
+    now = timezone.now()
+    sliding = now + timedelta(seconds=settings.JWT_REFRESH_LIFETIME_SECONDS)
+    absolute = family.created_at + timedelta(seconds=settings.JWT_REFRESH_ABSOLUTE_SECONDS)
+    return min(sliding, absolute)
+
+
+def _refresh_create(*, family: UserSession, device_id: str) -> tuple[str, RefreshToken]:
+    raw = tokens.refresh_token_new()
+    row = RefreshToken.objects.create(
+        family=family,
+        user_id=family.user_id,
+        token_hash=tokens.refresh_token_hash(raw),
+        device_id=device_id[:128],
+        expires_at=_refresh_expiry(family),
+    )
+    return raw, row
+
+
+def _access(user: User, family: UserSession) -> tuple[str, int]:
+    return tokens.access_token_issue(user_public_id=str(user.public_id), sid=str(family.id), amr=list(family.amr))
+
+
+# --- Login ------------------------------------------------------------------------------------
+
+
+def login_complete(
+    *,
+    request: HttpRequest,
+    user: User,
+    amr: list[str],
+    device_id: str = "",
+    device_label: str = "",
+    extra: dict[str, Any] | None = None,
+) -> TokenPair:
+    """Starts a token family for a login whose password (and factor, if needed) were proven."""
+    ctx = context.current()
+    now = timezone.now()
+    name = (device_label or device_name(request.META.get("HTTP_USER_AGENT", "")) or "Mobile app")[:120]
+    with transaction.atomic():
+        family = UserSession.objects.create(
+            user=user,
+            kind=UserSession.Kind.MOBILE,
+            ip=client_ip(request),
+            ua_family=ctx.ua_family[:64],
+            device_name=name,
+            country=ctx.country[:8],
+            amr=amr,
+            created_at=now,
+            last_seen_at=now,
+        )
+        refresh, _row = _refresh_create(family=family, device_id=device_id)
+        access, lifetime = _access(user, family)
+        sid = str(family.id)
+        record(
+            type=EventType.LOGIN_SUCCEEDED,
+            user=user,
+            details={"sid": sid, "kind": "mobile", "amr": amr, "channel": "api", **(extra or {})},
+        )
+        record(type=EventType.TOKEN_ISSUED, user=user, details={"sid": sid, "amr": amr})
+        # Django's login signal: resets the axes failure counter and updates last_login.
+        user_logged_in.send(sender=User, request=request, user=user)
+    return TokenPair(access=access, refresh=refresh, expires_in=lifetime, sid=sid)
+
+
+# --- Refresh rotation and reuse detection ---------------------------------------------------------
+
+
+def _reuse_detected(*, token: RefreshToken) -> None:
+    """A spent refresh token came back: someone holds a copy. End the whole family."""
+    family = token.family
+    user = token.user
+    with transaction.atomic():
+        was_live = family.ended_at is None
+        RefreshToken.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        record(
+            type=EventType.TOKEN_REUSE_DETECTED,
+            user=user,
+            outcome=Outcome.DENIED,
+            reason="refresh_reuse",
+            details={"sid": str(family.id), "kind": "mobile", "device_name": family.device_name, "was_live": was_live},
+        )
+        account_services.session_end(user_session=family, reason="refresh_reuse", actor=user)
+        if was_live:
+            email_enqueue(
+                to=user.email,
+                template="token_reuse",
+                context={"user": user, "device_name": family.device_name, "when": timezone.now()},
+                purpose="token_reuse",
+                user=user,
+            )
+
+
+def refresh_rotate(*, raw: str) -> TokenPair:
+    """Spends the presented refresh token and issues a new pair, atomically.
+
+    The row is locked (SELECT ... FOR UPDATE): of two refreshes with one token, the second
+    waits, then finds it spent, which is treated as theft.
+    """
+    token_hash = tokens.refresh_token_hash(raw)
+    reused: RefreshToken | None = None
+    with transaction.atomic():
+        token = (
+            RefreshToken.objects.select_for_update(of=("self",))
+            .select_related("family", "user")
+            .filter(token_hash=token_hash)
+            .first()
+        )
+        if token is None:
+            raise TokenRefused("token_not_valid", "The refresh token is not valid.")
+        if token.used_at is not None:
+            reused = token
+        else:
+            family = UserSession.objects.select_for_update().get(pk=token.family_id)
+            user = token.user
+            now = timezone.now()
+            if token.revoked_at is not None or family.ended_at is not None:
+                raise TokenRefused("token_revoked", "This login has ended. Please log in again.")
+            if token.expires_at <= now:
+                raise TokenRefused("token_expired", "The refresh token has expired. Please log in again.")
+            if not user.is_active:
+                account_services.session_end(user_session=family, reason="account_disabled")
+                raise TokenRefused("token_revoked", "This login has ended. Please log in again.")
+            raw_new, successor = _refresh_create(family=family, device_id=token.device_id)
+            token.used_at = now
+            token.replaced_by = successor
+            token.save(update_fields=["used_at", "replaced_by"])
+            family.last_seen_at = now
+            family.save(update_fields=["last_seen_at"])
+            access, lifetime = _access(user, family)
+            record(type=EventType.TOKEN_REFRESHED, user=user, details={"sid": str(family.id)})
+            return TokenPair(access=access, refresh=raw_new, expires_in=lifetime, sid=str(family.id))
+    # Outside the rotation's transaction, so the revocation commits although the answer is 401.
+    _reuse_detected(token=reused)
+    raise TokenRefused("token_reused", "This refresh token was already used. The login has been ended.")
+
+
+# --- Logout ------------------------------------------------------------------------------------
+
+
+def logout(*, raw: str, user: User | None = None) -> None:
+    """Ends the family of the presented refresh token. A spent token is reuse (theft)."""
+    token = (
+        RefreshToken.objects.select_related("family", "user").filter(token_hash=tokens.refresh_token_hash(raw)).first()
+    )
+    if token is None or (user is not None and token.user_id != user.pk):
+        raise TokenRefused("token_not_valid", "The refresh token is not valid.")
+    if token.used_at is not None:
+        _reuse_detected(token=token)
+        raise TokenRefused("token_reused", "This refresh token was already used. The login has been ended.")
+    family = token.family
+    with transaction.atomic():
+        if family.ended_at is None:
+            record(type=EventType.LOGOUT, user=token.user, details={"sid": str(family.id), "kind": "mobile"})
+            record(
+                type=EventType.TOKEN_REVOKED,
+                user=token.user,
+                reason="logout",
+                details={"sid": str(family.id)},
+            )
+        RefreshToken.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        account_services.session_end(user_session=family, reason="logout", actor=token.user)
+
+
+def session_end_for_user(*, user: User, session_id: str) -> None:
+    """DELETE /sessions/{id}: ends one web session or app login of the user; others' are not found."""
+    with transaction.atomic():
+        user_session = UserSession.objects.filter(user=user, id=session_id, ended_at__isnull=True).first()
+        if user_session is None:
+            raise UserSession.DoesNotExist
+        if user_session.kind == UserSession.Kind.MOBILE:
+            RefreshToken.objects.filter(family=user_session, revoked_at__isnull=True).update(revoked_at=timezone.now())
+            record(type=EventType.TOKEN_REVOKED, user=user, reason="ended_by_user", details={"sid": session_id})
+        account_services.session_end(user_session=user_session, reason="ended_by_user", actor=user)
+
+
+# --- The pending login between password and second factor (mfa_token) ---------------------------
+
+_MFA_PREFIX = "api-mfa:"
+
+
+def _mfa_key(raw: str) -> str:
+    return _MFA_PREFIX + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def mfa_pending_create(
+    *, user: User, device_id: str, device_label: str, reasons: list[str], risk: dict[str, Any] | None
+) -> str:
+    """A single-use token (5 min) standing for "this user passed the password on this device"."""
+    raw = secrets.token_urlsafe(32)
+    cache.set(
+        _mfa_key(raw),
+        {
+            "uid": user.pk,
+            "device_id": device_id,
+            "device_name": device_label,
+            "reasons": reasons,
+            "risk": risk or None,
+            "attempts": 0,
+            "at": timezone.now().timestamp(),
+        },
+        timeout=settings.API_MFA_TOKEN_TTL_SECONDS,
+    )
+    return raw
+
+
+@dataclass
+class PendingLogin:
+    key: str
+    user: User
+    data: dict[str, Any]
+
+
+def mfa_pending_get(*, raw: str, device_id: str | None = None) -> PendingLogin | None:
+    if not raw or len(raw) > 200:
+        return None
+    key = _mfa_key(raw)
+    data = cache.get(key)
+    if not isinstance(data, dict):
+        return None
+    if timezone.now().timestamp() - float(data.get("at", 0)) > settings.API_MFA_TOKEN_TTL_SECONDS:
+        cache.delete(key)
+        return None
+    if device_id is not None and device_id != data.get("device_id", ""):
+        return None  # bound to the device that passed the password
+    user = User.objects.filter(pk=data.get("uid"), is_active=True).first()
+    if user is None:
+        cache.delete(key)
+        return None
+    return PendingLogin(key=key, user=user, data=data)
+
+
+def mfa_pending_failed(*, pending: PendingLogin) -> int:
+    """Counts a wrong code against the token; returns the attempts left (0: the token is gone)."""
+    attempts = int(pending.data.get("attempts", 0)) + 1
+    left = max(0, settings.API_MFA_TOKEN_MAX_ATTEMPTS - attempts)
+    if left == 0:
+        cache.delete(pending.key)
+    else:
+        remaining = settings.API_MFA_TOKEN_TTL_SECONDS - (timezone.now().timestamp() - float(pending.data["at"]))
+        cache.set(pending.key, {**pending.data, "attempts": attempts}, timeout=max(1, int(remaining)))
+    return left
+
+
+def mfa_pending_note_challenge(*, pending: PendingLogin, method: str) -> None:
+    """Remembers which channel the last code went to (the default method at verify)."""
+    remaining = settings.API_MFA_TOKEN_TTL_SECONDS - (timezone.now().timestamp() - float(pending.data["at"]))
+    if remaining > 0:
+        pending.data["challenged"] = method
+        cache.set(pending.key, pending.data, timeout=max(1, int(remaining)))
+
+
+def mfa_pending_consume(*, pending: PendingLogin) -> bool:
+    """Single use: only the caller that deletes the token may finish the login."""
+    return bool(cache.delete(pending.key))

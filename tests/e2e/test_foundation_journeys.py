@@ -1,0 +1,91 @@
+"""Journeys 1, 5 and 6 (issue 8): sign-up with email verification, lockout, the session limit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import User
+from tests.accounts.factories import UserFactory
+from tests.e2e.conftest import Browsing, Tab
+from tests.e2e.pages import PASSWORD, find_link, sign_in, submit_password
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def test_signup_verify_login_dashboard(tab: Tab, emails: Callable[..., list[Any]]) -> None:
+    page = tab.goto("/accounts/login/")
+    tab.screenshot("login")
+    page.get_by_role("link", name="Open an account").click()
+    tab.check()
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.locator("#id_new_password1").fill(PASSWORD)
+    page.locator("#id_new_password2").fill(PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    tab.check()
+
+    (message,) = emails("ada@example.com")
+    link = find_link(message, "/accounts/verify/")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Your email address is verified")).to_be_visible()
+    tab.check()
+    assert User.objects.get(email="ada@example.com").email_verified
+
+    page.get_by_role("link", name="Sign in").click()
+    tab.check()
+    submit_password(tab, "ada@example.com")
+    tab.check()
+    if tab.path.startswith("/security/mfa/welcome/"):
+        page.get_by_role("button", name=re.compile("not now|later|skip", re.I)).click()
+        tab.check()
+    expect(page.get_by_role("heading", name="Hello, Ada")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your accounts")).to_be_visible()
+    tab.screenshot("dashboard")
+
+
+def test_five_wrong_passwords_lock_the_account(tab: Tab) -> None:
+    user = cast(User, UserFactory(email="locked@example.com"))
+    page = tab.goto("/accounts/login/")
+    for attempt in range(1, 6):
+        if attempt > 3:
+            # From the fourth attempt the proof-of-work check shows; it solves in the browser.
+            widget = page.locator("altcha-widget")
+            expect(widget).to_be_visible()
+            page.get_by_role("checkbox").click()
+            expect(widget.locator("[data-state='verified']")).to_be_attached(timeout=30_000)
+        submit_password(tab, user.email, "not the password")
+        tab.check()
+        if attempt < 5:
+            expect(page.locator("#login-error")).to_contain_text("not correct")
+    tab.allow_console(r"status of 429")
+    error = page.locator("#login-error")
+    expect(error).to_contain_text("sign-in is paused")
+    expect(error).to_contain_text(re.compile(r"Try again after \d\d:\d\d UTC"))
+    # Even the right password is refused now.
+    submit_password(tab, user.email, PASSWORD)
+    tab.check()
+    expect(page.locator("#login-error")).to_contain_text("sign-in is paused")
+    tab.screenshot("login-locked")
+
+
+def test_second_login_ends_the_first_session(browsing: Browsing) -> None:
+    user = cast(User, UserFactory(email="twice@example.com"))
+    first = browsing.new_tab("first")
+    sign_in(first, user.email)
+    second = browsing.new_tab("second")
+    sign_in(second, user.email)
+
+    first.page.get_by_role("link", name="Security", exact=True).click()
+    expect(first.page).to_have_url(re.compile(r"/accounts/login/\?reason=session_limit"))
+    first.check()
+    expect(first.page.locator("#login-notice")).to_contain_text("signed in somewhere else")
+
+    second.goto("/security/")
+    expect(second.page.get_by_role("heading", level=1)).to_be_visible()
+    second.screenshot("security")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -59,7 +59,7 @@ def parse_datetime_value(value: str) -> datetime | None:
         if parsed is None:
             raise forms.ValidationError("Enter a date and time like 2026-11-24T21:00 (UTC).") from None
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.UTC)
+        parsed = timezone.make_aware(parsed, UTC)
     return parsed
 
 
@@ -130,7 +130,7 @@ class EventFilterForm(forms.Form):
 
 
 def reports_form(data: Any) -> EventFilterForm:
-    return EventFilterForm(data or None, default_hours=settings.REPORTS_DEFAULT_HOURS)
+    return EventFilterForm(data, default_hours=settings.REPORTS_DEFAULT_HOURS)
 
 
 def user_lookup_value(value: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from accounts import services
 from accounts.models import User
 from mfa import selectors as mfa_selectors
 from mfa.middleware import ENROL_REQUIRED_SESSION_KEY, PENDING_SESSION_KEY
+from risk import web as risk_web
 
 
 def second_factor_required(*, request: HttpRequest, user: User, device_id: str | None = None) -> tuple[bool, list[str]]:
@@ -33,6 +34,9 @@ def second_factor_required(*, request: HttpRequest, user: User, device_id: str |
         reasons.append("has_factor")
     if mfa_selectors.mfa_required_by_policy(user=user):
         reasons.append("policy")
+    # Risk signals: "deny" first when refused, "risk:<signal>" when one asks for a second
+    # factor, "has_factor" dropped for a remembered device with nothing unusual.
+    reasons = risk_web.adjust_reasons(request=request, user=user, reasons=reasons, device_id=device_id)
     return bool(reasons), reasons
 
 
@@ -56,7 +60,13 @@ def pending_user(request: HttpRequest) -> User | None:
 
 def password_verified(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:
     required, reasons = second_factor_required(request=request, user=user)
-    if required and mfa_selectors.methods_for(user=user):
+    has_factor = bool(mfa_selectors.methods_for(user=user))
+    refused_or_code_step = risk_web.login_gate(
+        request, user=user, next_url=next_url, reasons=reasons, has_factor=has_factor
+    )
+    if refused_or_code_step is not None:
+        return refused_or_code_step
+    if required and has_factor:
         # Not logged in yet: the session only remembers who passed the password step.
         request.session.cycle_key()
         request.session[PENDING_SESSION_KEY] = {
@@ -66,7 +76,13 @@ def password_verified(request: HttpRequest, *, user: User, next_url: str) -> Htt
             "reasons": reasons,
         }
         return HttpResponseRedirect(reverse("mfa:login_step"))
-    services.session_start(request=request, user=user, amr=["pwd"], extra={"mfa_reasons": reasons} if reasons else None)
+    services.session_start(
+        request=request,
+        user=user,
+        amr=["pwd"],
+        extra={**({"mfa_reasons": reasons} if reasons else {}), **risk_web.audit_details(request, user)},
+    )
+    risk_web.login_done(request, user=user, amr=["pwd"])
     if required:
         # Staff / security group without a strong factor: enrolment first, nothing else.
         request.session[ENROL_REQUIRED_SESSION_KEY] = True
@@ -85,8 +101,12 @@ def second_factor_verified(request: HttpRequest, *, user: User, amr: str, method
     reasons = pending.get("reasons") or []
     request.session.pop(PENDING_SESSION_KEY, None)
     services.session_start(
-        request=request, user=user, amr=["pwd", amr], extra={"mfa_method": method, "mfa_reasons": reasons}
+        request=request,
+        user=user,
+        amr=["pwd", amr],
+        extra={"mfa_method": method, "mfa_reasons": reasons, **risk_web.audit_details(request, user)},
     )
+    risk_web.login_done(request, user=user, amr=["pwd", amr])
     if mfa_selectors.mfa_required_by_policy(user=user) and not mfa_selectors.has_strong_factor(user=user):
         request.session[ENROL_REQUIRED_SESSION_KEY] = True
         return HttpResponseRedirect(reverse("mfa:enrol_required"))

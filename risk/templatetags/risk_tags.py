@@ -39,3 +39,10 @@ def risk_activity(context: template.Context, limit: int = 20) -> dict[str, Any]:
     if not isinstance(user, User):
         return {"lines": []}
     return {"lines": selectors.activity_in_plain_words(user=user, limit=limit)}
+
+
+@register.simple_tag
+def remember_device_days() -> int:
+    from django.conf import settings
+
+    return int(settings.RISK_DEVICE_TRUST_DAYS)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("v1/", include("accounts.api.urls")),
     path("v1/", include("payments.api_urls")),
+    path("v1/", include("audit.api_urls")),
 ]

@@ -1,0 +1,114 @@
+"""GET /api/v1/audit/events — the audit log for the security group (see shared/API.md).
+
+Bearer JWT (the API's default authentication) and the permission audit.view_reports; anyone
+else gets 403 (401 without a valid token). Filters: type (exact, or an area prefix ending in
+"."), user (email or public id), since/until (ISO 8601, UTC when no offset), outcome, ip,
+country. Cursor pagination, newest first: stable while new events arrive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from audit.forms import EventFilterForm
+from audit.models import AuditEvent
+from audit.roles import VIEW_REPORTS
+from audit.selectors import filter_events
+
+
+class CanViewReports(BasePermission):
+    message = "Only the security team can read the audit log."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.has_perm(VIEW_REPORTS))
+
+
+class AuditEventPagination(CursorPagination):
+    ordering = "-id"
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+    def get_page_size(self, request: Request) -> int | None:
+        self.page_size = settings.AUDIT_API_PAGE_SIZE
+        return super().get_page_size(request)
+
+
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    label = serializers.CharField(read_only=True)
+    user_id = serializers.SerializerMethodField()
+    user_email = serializers.SerializerMethodField()
+    actor_id = serializers.SerializerMethodField()
+    actor_email = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = (
+            "id",
+            "occurred_at",
+            "type",
+            "label",
+            "outcome",
+            "user_id",
+            "user_email",
+            "actor_id",
+            "actor_email",
+            "ip",
+            "country",
+            "ua_family",
+            "reason",
+            "request_id",
+            "details",
+        )
+
+    def get_user_id(self, obj: AuditEvent) -> str | None:
+        return str(obj.user.public_id) if obj.user_id else None
+
+    def get_user_email(self, obj: AuditEvent) -> str | None:
+        return obj.user.email if obj.user_id else None
+
+    def get_actor_id(self, obj: AuditEvent) -> str | None:
+        return str(obj.actor.public_id) if obj.actor_id else None
+
+    def get_actor_email(self, obj: AuditEvent) -> str | None:
+        return obj.actor.email if obj.actor_id else None
+
+
+_PARAMS = [
+    OpenApiParameter(
+        "type", OpenApiTypes.STR, description='Event type, e.g. "auth.login_failed", or "mfa." for an area'
+    ),
+    OpenApiParameter("user", OpenApiTypes.STR, description="The user's email address or public id"),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="From this time (inclusive), ISO 8601"),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Until this time (exclusive), ISO 8601"),
+    OpenApiParameter("outcome", OpenApiTypes.STR, enum=["success", "failure", "denied", "info"]),
+    OpenApiParameter("ip", OpenApiTypes.STR),
+    OpenApiParameter("country", OpenApiTypes.STR, description="ISO 3166 alpha-2"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 100, at most 1000)"),
+]
+
+
+@extend_schema(tags=["audit"], parameters=_PARAMS, summary="Audit events (security team)")
+class AuditEventListView(ListAPIView[AuditEvent]):
+    permission_classes = [IsAuthenticated, CanViewReports]
+    serializer_class = AuditEventSerializer
+    pagination_class = AuditEventPagination
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        form = EventFilterForm(self.request.query_params)
+        if not form.is_valid():
+            errors: dict[str, Any] = {field: [str(m) for m in messages] for field, messages in form.errors.items()}
+            raise serializers.ValidationError(errors)
+        return filter_events(filters=form.filters()).select_related("user", "actor")

@@ -14,6 +14,7 @@ Settings (environment, with defaults):
     BENCH_USERS=400        seeded customers;  BENCH_ARGON2_N=40  verifications for the ceiling
     BENCH_ACCESS_LOG=1     gunicorn access log to bench/.work/access.log, as in the Dockerfile
     BENCH_PROFILE=         a scenario name: py-spy records the gunicorn workers during it
+    BENCH_CENSUS=1         count SQL queries / Redis commands / CPU of one request per scenario
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ USERS = env_int("BENCH_USERS", 400)
 ARGON2_N = env_int("BENCH_ARGON2_N", 40)
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG", "1") != "0"
 PROFILE = os.environ.get("BENCH_PROFILE", "")
-SCENARIOS = [s for s in (os.environ.get("BENCH_SCENARIOS") or "web_login,api_login,refresh,reads,payments").split(",") if s]
+CENSUS = os.environ.get("BENCH_CENSUS", "1") != "0"
+SCENARIOS = [
+    s
+    for s in (os.environ.get("BENCH_SCENARIOS") or "web_login,api_login,refresh,reads,payments").split(",")
+    if s and s != "none"
+]
 BASE = f"http://127.0.0.1:{PORT}"
 
 # Issue 9's targets, per server core.
@@ -703,6 +709,17 @@ def main() -> int:
         )
         report["seed"] = json.loads(out.strip().splitlines()[-1])
         bench.users = [tuple(line.split("\t")) for line in (WORK / "users.tsv").read_text().splitlines()]  # type: ignore[misc]
+        if CENSUS:
+            log("census: SQL queries, Redis commands and CPU of one request per scenario")
+            try:
+                out = stack.run(
+                    [PY, str(BENCH / "stack_tasks.py"), "census", str(WORK / "users.tsv"), "--password", PASSWORD],
+                    timeout=300,
+                )
+                report["census"] = json.loads(out.strip().splitlines()[-1])
+            except Exception as exc:
+                log(f"census failed: {str(exc)[-1500:]}")
+                report["census"] = {"failed": str(exc)[-2000:]}
         for name in SCENARIOS:
             sc = SCENARIO_DEFS[name]
             try:
@@ -729,6 +746,12 @@ def main() -> int:
     print(f"machine: {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM, load before {' '.join(m['loadavg'])}")
     print(f"gunicorn {WORKERS} workers x {THREADS} threads (gthread), {DURATION}s per scenario after {WARMUP}s warm-up\n")
     print(table(report["scenarios"]))
+    census = report.get("census") or {}
+    if census and "failed" not in census:
+        print("\nper request (census, in process): " + "; ".join(
+            f"{k} {v['status']}: {v['sql_queries']} SQL, {v['redis_commands']} Redis, {v['cpu_ms']} ms CPU"
+            for k, v in census.items()
+        ))
     if "ledger" in report:
         print(f"\nledger after payments: {'consistent' if report['ledger']['consistent'] else 'INCONSISTENT'} {report['ledger']}")
     print(f"\nresults: {path.relative_to(ROOT)}")

@@ -108,6 +108,117 @@ def outbox(args: argparse.Namespace) -> dict[str, Any]:
     return {"outbox_by_status": by_status}
 
 
+class _RedisCounter:
+    """Counts the Redis commands sent through redis-py while active."""
+
+    def __init__(self) -> None:
+        import redis.connection
+
+        self.n = 0
+        self.names: dict[str, int] = {}
+        self._cls = redis.connection.AbstractConnection
+        self._orig = self._cls.send_command
+
+    def __enter__(self) -> _RedisCounter:
+        counter = self
+        orig = self._orig
+
+        def send_command(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.n += 1
+            name = str(args[0]) if args else "?"
+            counter.names[name] = counter.names.get(name, 0) + 1
+            return orig(conn, *args, **kwargs)
+
+        self._cls.send_command = send_command  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cls.send_command = self._orig  # type: ignore[method-assign]
+
+
+def census(args: argparse.Namespace) -> dict[str, Any]:
+    """SQL queries, Redis commands and CPU of one request of each scenario, in process.
+
+    Uses Django's test Client against the bench database (prod settings): the same code path
+    as under gunicorn, minus the HTTP server. The second of two identical requests is
+    measured (warm caches, like a steady state). Users: the seeded bench users.
+    """
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    rows = [line.split("\t") for line in Path(args.users_tsv).read_text().splitlines()]
+    out: dict[str, Any] = {}
+
+    def measure(name: str, fn: Any) -> Any:
+        fn()  # warm
+        with CaptureQueriesContext(connection) as q, _RedisCounter() as r:
+            cpu0 = time.process_time()
+            response = fn()
+            cpu = time.process_time() - cpu0
+        sqls = [x["sql"] for x in q.captured_queries]
+        out[name] = {
+            "status": response.status_code,
+            "sql_queries": len(sqls),
+            "redis_commands": r.n,
+            "redis_by_command": r.names,
+            "cpu_ms": round(1000 * cpu, 2),
+            "sql": [s[:160] for s in sqls],
+        }
+        return response
+
+    host = {"HTTP_HOST": "127.0.0.1", "HTTP_USER_AGENT": "bench-census"}
+    web = Client(**host)
+    i = iter(rows[-10:])
+    measure("web_login_get", lambda: web.get("/accounts/login/"))
+    measure(
+        "web_login_post",
+        lambda: Client(**host).post("/accounts/login/", {"email": next(i)[0], "password": args.password}),
+    )
+    api = Client(**host)
+
+    def login(email: str) -> Any:
+        return api.post(
+            "/api/v1/auth/login",
+            {"email": email, "password": args.password, "device_id": f"bench-device-{email}"},
+            content_type="application/json",
+        )
+
+    j = iter(rows[-20:-10])
+    resp = measure("api_login", lambda: login(next(j)[0]))
+    if resp.status_code != 200:
+        return out
+    tokens = resp.json()
+    chain = {"refresh": tokens["refresh"]}
+
+    def refresh() -> Any:
+        r = api.post("/api/v1/auth/token/refresh", {"refresh": chain["refresh"]}, content_type="application/json")
+        if r.status_code == 200:
+            chain["refresh"] = r.json()["refresh"]
+        return r
+
+    measure("refresh", refresh)
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    measure("me", lambda: api.get("/api/v1/me", **bearer))
+    accounts = measure("accounts", lambda: api.get("/api/v1/accounts", **bearer))
+    if accounts.status_code == 200 and accounts.json():
+        source = accounts.json()[0]["id"]
+        payee = rows[0][2]
+        n = iter(range(1000))
+
+        def pay() -> Any:
+            return api.post(
+                "/api/v1/payments",
+                {"from_account": source, "to_iban": payee, "amount": "1.00", "currency": "EUR", "reference": "census"},
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=f"census-{time.time()}-{next(n)}",
+                **bearer,
+            )
+
+        measure("payment_create", pay)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -122,8 +233,12 @@ def main() -> None:
     p.add_argument("--password", required=True)
     sub.add_parser("ledger")
     sub.add_parser("outbox")
+    p = sub.add_parser("census")
+    p.add_argument("users_tsv")
+    p.add_argument("--password", required=True)
     args = parser.parse_args()
-    result = {"seed": seed, "argon2": argon2, "ledger": ledger, "outbox": outbox}[args.cmd](args)
+    commands = {"seed": seed, "argon2": argon2, "ledger": ledger, "outbox": outbox, "census": census}
+    result = commands[args.cmd](args)
     print(json.dumps(result))
 
 

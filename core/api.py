@@ -102,8 +102,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             body["code"] = _first_code(codes) or "invalid"
             body["detail"] = _field_errors(errors)["non_field_errors"][0]
     else:
-        detail = exc.detail
-        code = exc.get_codes()
+        detail: Any = exc.detail
+        code: Any = exc.get_codes()
         if isinstance(detail, dict):  # e.g. simplejwt's {"detail", "code", "messages"}
             text = str(detail.get("detail", "")) or "The request could not be processed."
             code = detail.get("code", code)
@@ -116,8 +116,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc, exceptions.NotAuthenticated):
             code = "not_authenticated"
         body = {"detail": text, "code": code or _DEFAULT_CODES.get(status_code, "error")}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["retry_after"] = max(1, int(exc.wait))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            body["retry_after"] = max(1, int(wait))
         if isinstance(exc, APIError):
             body.update(exc.extra)
             for name, value in exc.headers.items():

@@ -38,6 +38,12 @@ class JWTAuthentication(SimpleJWTAuthentication):
         context.update(user_public_id=claims.sub)
         return user, claims
 
+    def get_header(self, request: Request) -> bytes | None:  # type: ignore[override]
+        try:
+            return super().get_header(request)
+        except UnicodeError as exc:  # a header that is not latin-1 text
+            raise AuthenticationFailed("The Authorization header is not valid.", code="bad_authorization_header") from exc
+
     def get_validated_token(self, raw_token: bytes) -> tokens.AccessClaims:  # type: ignore[override]
         try:
             claims = tokens.access_token_decode(raw_token)

@@ -90,7 +90,7 @@ class ErrorSerializer(serializers.Serializer[Any]):
 
 
 class ValidationErrorSerializer(ErrorSerializer):
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field"
     )
 

@@ -279,7 +279,8 @@ def mfa_pending_get(*, raw: str, device_id: str | None = None) -> PendingLogin |
         return None
     if device_id is not None and device_id != data.get("device_id", ""):
         return None  # bound to the device that passed the password
-    user = User.objects.filter(pk=data.get("uid"), is_active=True).first()
+    uid = data.get("uid")
+    user = User.objects.filter(pk=uid, is_active=True).first() if isinstance(uid, int) else None
     if user is None:
         cache.delete(key)
         return None

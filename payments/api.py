@@ -93,9 +93,9 @@ _PAYMENT_IN = inline_serializer(
     },
 )
 
-_ACCOUNT_LIST = serializers.ListSerializer(child=_ACCOUNT)
-_BENEFICIARY_LIST = serializers.ListSerializer(child=_BENEFICIARY)
-_PAYMENT_LIST = serializers.ListSerializer(child=_PAYMENT)
+_ACCOUNT_LIST: Any = serializers.ListSerializer(child=_ACCOUNT)
+_BENEFICIARY_LIST: Any = serializers.ListSerializer(child=_BENEFICIARY)
+_PAYMENT_LIST: Any = serializers.ListSerializer(child=_PAYMENT)
 
 
 def error_response(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -33,11 +33,11 @@ class PaymentForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["from_account"].choices = [
+        cast(forms.ChoiceField, self.fields["from_account"]).choices = [
             (str(a.id), f"{a.name} · {a.iban_formatted} · {a.balance} {a.currency}")
             for a in selectors.accounts_for_user(user=user)
         ]
-        self.fields["beneficiary"].choices = [("", "— enter an IBAN below —")] + [
+        cast(forms.ChoiceField, self.fields["beneficiary"]).choices = [("", "— enter an IBAN below —")] + [
             (str(b.id), f"{b.name} · {b.iban_formatted}") for b in selectors.beneficiaries_for_user(user=user)
         ]
 
@@ -95,4 +95,5 @@ class ConfirmCodeForm(forms.Form):
 
     def __init__(self, *args: Any, methods: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["method"].choices = [(m, self.LABELS[m]) for m in methods if m in self.LABELS]
+        field = cast(forms.ChoiceField, self.fields["method"])
+        field.choices = [(m, self.LABELS[m]) for m in methods if m in self.LABELS]

@@ -212,16 +212,29 @@ def beneficiary_digest(*, user: User, name: str, iban: str) -> str:
 
 
 def _api_login_time(request: Any) -> float | None:
-    """When the API login behind this access token proved a credential (epoch seconds), if known."""
+    """When the API login behind this access token proved its credentials (epoch seconds).
+
+    That is the creation of the login (`sid`, a UserSession of kind mobile): password and
+    second factor are checked just before it starts, and refreshing tokens does not renew it.
+    """
+    from accounts.models import UserSession
+
     claims = getattr(request, "auth", None)
-    getter = getattr(claims, "get", None)
-    if getter is None:
+    if claims is None:
         return None
-    for claim in ("auth_time", "login_iat"):
-        value = getter(claim)
-        if isinstance(value, (int, float)):
-            return float(value)
-    return None
+    getter = getattr(claims, "get", None)
+    explicit = getter("auth_time") if getter is not None else getattr(claims, "auth_time", None)
+    if isinstance(explicit, (int, float)):
+        return float(explicit)
+    sid = getter("sid") if getter is not None else getattr(claims, "sid", None)
+    if not sid or _as_uuid(sid) == NIL_UUID:
+        return None
+    created = (
+        UserSession.objects.filter(id=_as_uuid(sid), user=getattr(request, "user", None), ended_at__isnull=True)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return created.timestamp() if created is not None else None
 
 
 def _require_recent_auth(*, request: Any, channel: str) -> None:
@@ -288,7 +301,15 @@ def beneficiary_add(
                 "The code is not correct.", attempts_left=int(getattr(exc, "attempts_left", 0) or 0)
             ) from exc
         except mfa.ChallengeExpired as exc:
-            raise PaymentGone("The code has expired: ask for a new one.", code="challenge_expired") from exc
+            raise PaymentError(
+                "There is no valid code for this beneficiary: ask for a new one.",
+                code="challenge_expired",
+                field="code",
+            ) from exc
+        except mfa.MethodUnavailable as exc:
+            raise PaymentError(
+                "This method is not available for you.", code="method_unavailable", field="method"
+            ) from exc
         except mfa.SecondFactorLocked as exc:
             raise StepUpThrottled(
                 "Too many wrong codes: try again later.", code="locked", retry_at=getattr(exc, "retry_at", None)
@@ -459,7 +480,7 @@ def _resolve_payee(
     if beneficiary_id and to_iban:
         raise PaymentError("Choose a saved beneficiary or enter an IBAN, not both.", code="invalid_payee")
     if beneficiary_id:
-        beneficiary = Beneficiary.objects.filter(owner=user, id=_uuid_or_none(beneficiary_id)).first()
+        beneficiary = Beneficiary.objects.filter(owner=user, id=_as_uuid(beneficiary_id)).first()
         if beneficiary is None:
             raise PaymentNotFound("Beneficiary not found.", code="not_found", field="beneficiary")
         iban, name = beneficiary.iban, beneficiary.name
@@ -484,16 +505,20 @@ def _resolve_payee(
     return beneficiary, iban, name, internal
 
 
-def _uuid_or_none(value: object) -> uuid.UUID | None:
+NIL_UUID = uuid.UUID(int=0)
+
+
+def _as_uuid(value: object) -> uuid.UUID:
+    """The UUID in `value`, or the nil UUID (which matches no row) when it is not one."""
     try:
         return uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
-        return None
+        return NIL_UUID
 
 
 def own_account(*, user: User, account_id: object, field: str = "from_account") -> BankAccount:
     account = BankAccount.objects.filter(
-        owner=user, kind=BankAccount.Kind.CUSTOMER, is_active=True, id=_uuid_or_none(account_id)
+        owner=user, kind=BankAccount.Kind.CUSTOMER, is_active=True, id=_as_uuid(account_id)
     ).first()
     if account is None:
         raise PaymentNotFound("Account not found.", code="not_found", field=field)
@@ -647,10 +672,7 @@ def payment_create(
 
 def _locked_payment(*, user: User, payment_id: object) -> Payment:
     payment = (
-        Payment.objects.select_for_update()
-        .filter(owner=user, id=_uuid_or_none(payment_id))
-        .select_related("owner")
-        .first()
+        Payment.objects.select_for_update().filter(owner=user, id=_as_uuid(payment_id)).select_related("owner").first()
     )
     if payment is None:
         raise PaymentNotFound("Payment not found.", code="not_found")
@@ -855,7 +877,7 @@ def default_confirm_method(*, user: User, payment_id: object) -> str:
     this payment if it is still live, else TOTP."""
     from mfa.models import CodeChallenge
 
-    payment = Payment.objects.filter(owner=user, id=_uuid_or_none(payment_id)).only("binding_digest").first()
+    payment = Payment.objects.filter(owner=user, id=_as_uuid(payment_id)).only("binding_digest").first()
     if payment is not None and payment.binding_digest:
         live = (
             CodeChallenge.objects.filter(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.paginator import Paginator
+from django.forms import ChoiceField
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -91,8 +92,9 @@ def payment_new_view(request: HttpRequest) -> HttpResponse:
                         messages.success(request, f"Payment of {payment.amount} {payment.currency} sent.")
                     return redirect("payments:detail", payment_id=payment.id)
         # a fresh one-time token for the corrected form
-        form.data = form.data.copy()
-        form.data["submission"] = _new_submission(user)
+        fresh = request.POST.copy()
+        fresh["submission"] = _new_submission(user)
+        form.data = fresh
     else:
         initial: dict[str, Any] = {"submission": _new_submission(user)}
         if request.GET.get("beneficiary"):
@@ -105,7 +107,7 @@ def payment_new_view(request: HttpRequest) -> HttpResponse:
         "payments/new.html",
         {
             "form": form,
-            "has_accounts": bool(form.fields["from_account"].choices),
+            "has_accounts": bool(cast(ChoiceField, form.fields["from_account"]).choices),
             "threshold": f"{settings.STEP_UP_THRESHOLD}",
         },
     )

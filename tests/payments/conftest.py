@@ -21,24 +21,6 @@ TOTP_KEY_HEX = "3132333435363738393031323334353637383930"
 
 
 @pytest.fixture(autouse=True)
-def _api_infrastructure(settings: Any) -> None:
-    """Until the API helper's JWT auth class and error handler exist, test the views without them."""
-    import importlib
-
-    rest = dict(settings.REST_FRAMEWORK)
-    for key, module in (
-        ("DEFAULT_AUTHENTICATION_CLASSES", "accounts.api.authentication"),
-        ("EXCEPTION_HANDLER", "core.api"),
-    ):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            rest.pop(key, None)
-    if rest != settings.REST_FRAMEWORK:
-        settings.REST_FRAMEWORK = rest
-
-
-@pytest.fixture(autouse=True)
 def _ledger_consistent() -> Iterator[None]:
     """After every payments test, every cached balance equals its ledger and the ledger sums to zero."""
     yield
@@ -65,11 +47,18 @@ def other_account(other_customer: User) -> BankAccount:
     return services.account_open(owner=other_customer, currency="EUR", opening_balance=Decimal("100.00"))
 
 
+def api_client_for(user: User) -> APIClient:
+    """An API client carrying a real bearer access token of a fresh mobile login of the user."""
+    from tests.api.helpers import bearer, issue_tokens
+
+    client = APIClient(REMOTE_ADDR="203.0.113.10")
+    client.credentials(**bearer(issue_tokens(user)))
+    return client
+
+
 @pytest.fixture
 def api(customer: User) -> APIClient:
-    client = APIClient(REMOTE_ADDR="203.0.113.10")
-    client.force_authenticate(user=customer)
-    return client
+    return api_client_for(customer)
 
 
 @pytest.fixture
@@ -105,9 +94,10 @@ def last_email_code(run_outbox: Callable[[], int]) -> Callable[[], tuple[str, st
     def _get() -> tuple[str, str]:
         run_outbox()
         for message in reversed(mail.outbox):
-            found = re.search(r"\b(\d{6})\b", message.body)
+            body = str(message.body)
+            found = re.search(r"\b(\d{6})\b", body)
             if found:
-                return found.group(1), message.body
+                return found.group(1), body
         raise AssertionError("no code email")
 
     return _get

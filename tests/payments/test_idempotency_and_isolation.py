@@ -9,7 +9,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from payments import services
 from payments.models import BankAccount, Payment
-from tests.payments.conftest import EXTERNAL_IBAN
+from tests.payments.conftest import EXTERNAL_IBAN, api_client_for
 
 
 def body(account: BankAccount, amount: str = "10.00") -> dict[str, str]:
@@ -47,8 +47,7 @@ def test_keys_are_per_customer(
     api: APIClient, account: BankAccount, other_customer: User, other_account: BankAccount
 ) -> None:
     assert api.post("/api/v1/payments", body(account), format="json", HTTP_IDEMPOTENCY_KEY="same").status_code == 201
-    other = APIClient()
-    other.force_authenticate(user=other_customer)
+    other = api_client_for(other_customer)
     response = other.post("/api/v1/payments", body(other_account), format="json", HTTP_IDEMPOTENCY_KEY="same")
     assert response.status_code == 201
     assert Payment.objects.count() == 2
@@ -73,8 +72,7 @@ def test_other_customers_objects_are_404_in_the_api(
     api: APIClient, customer: User, account: BankAccount, other_customer: User, other_account: BankAccount
 ) -> None:
     mine = api.post("/api/v1/payments", body(account), format="json", HTTP_IDEMPOTENCY_KEY="own").json()["id"]
-    other = APIClient()
-    other.force_authenticate(user=other_customer)
+    other = api_client_for(other_customer)
     assert other.get(f"/api/v1/payments/{mine}").status_code == 404
     assert other.get(f"/api/v1/payments/{mine}").json()["code"] == "not_found"
     assert other.post(f"/api/v1/payments/{mine}/confirm", {"code": "123456"}, format="json").status_code == 404

@@ -626,6 +626,26 @@ def totp_enrol_confirm(*, request: HttpRequest, user: Any, device_id: int, code:
     return device
 
 
+def totp_enrol_seeded(*, user: Any, name: str = "Demo authenticator") -> TOTPFactor:
+    """An already confirmed TOTP factor, for `seed_demo` only (no request, so no re-authentication).
+
+    Returns the existing seeded factor when there is one, so the printed secret stays valid.
+    """
+    with transaction.atomic():
+        device = TOTPFactor.objects.filter(user=user, confirmed=True, name=name).first()
+        if device is not None:
+            return device
+        device = TOTPFactor(user=user, name=name, confirmed=True)
+        device.set_key(secrets.token_hex(20))
+        device.save()
+        state = _state_for_update(user)
+        if not state.preferred_method:
+            state.preferred_method = "totp"
+            state.save(update_fields=["preferred_method"])
+        record(type=EventType.MFA_ENROLLED, user=user, reason="seed_demo", details={"method": "totp", "device": device.pk})
+    return device
+
+
 def code_factor_enrol_begin(*, request: HttpRequest, user: Any, method: str, phone: str = "") -> CodeChallenge:
     """Sends a code to a new phone number (sms) or to the account's email (email)."""
     require_recent_auth(request=request)

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts import services as account_services
 from accounts.models import User
+from mfa import services as mfa_services
 from payments import services as payment_services
 
 PERSONAS = [
@@ -52,7 +53,19 @@ class Command(BaseCommand):
                     payment_services.account_open(
                         owner=user, currency="EUR", name="Savings", opening_balance="50000.00"
                     )
+            # Staff must sign in with a strong factor: give the admin and the analyst a TOTP.
+            totp_devices = {
+                email: mfa_services.totp_enrol_seeded(user=User.objects.get(email=email))
+                for email, _password, _name, role in PERSONAS
+                if role != "customer"
+            }
         if not options["quiet"]:
             self.stdout.write("Demo logins (local use only):")
             for email, password, _name, role in PERSONAS:
                 self.stdout.write(f"  {role:<9} {email:<24} {password}")
+            self.stdout.write("")
+            self.stdout.write("Staff sign in with an authenticator app (TOTP). Add these to one, or compute a code with")
+            self.stdout.write("  python -c \"import pyotp; print(pyotp.TOTP('<secret>').now())\"")
+            for email, device in totp_devices.items():
+                self.stdout.write(f"  {email:<24} secret {device.base32_secret}")
+                self.stdout.write(f"  {'':<24} {device.config_url(issuer=settings.MFA_TOTP_ISSUER)}")

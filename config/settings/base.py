@@ -239,6 +239,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.payments_expire_pending",
         "schedule": 60.0,
     },
+    "risk-prune-known-devices": {"task": "risk.tasks.known_devices_prune", "schedule": 24 * 3600.0},
 }
 # Outbox delivery: attempts before a message is marked failed, and backoff base.
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)

@@ -159,8 +159,9 @@ class BeneficiariesView(BankingView):
         summary="Add a beneficiary (needs recent authentication)",
         description=(
             "Adding a payee needs proof that the customer is present. Either the access token belongs to a login "
-            "whose credentials were proven within REAUTH_MAX_AGE_SECONDS (default 300 s; the token's `auth_time` "
-            "claim), or the body carries a second-factor `code` (+ `method`: totp, or sms/email after "
+            "(its `sid`) that started within REAUTH_MAX_AGE_SECONDS (default 300 s: password and second factor were "
+            "proven then; refreshing tokens does not renew it), or the body carries a second-factor `code` "
+            "(+ `method`: totp, or sms/email after "
             "`POST /api/v1/beneficiaries/challenge` with the same name and IBAN: that code is bound to them). "
             'Otherwise `403 {"code": "reauth_required"}`. The IBAN\'s check digits are verified.'
         ),

@@ -193,3 +193,35 @@ def test_beneficiary_service_refuses_without_recent_auth(rf: Any, customer: User
 def test_pages_need_login(client: Client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_passkey_confirms_on_the_web(
+    client: Client, login: Callable[..., Any], customer: User, account: BankAccount
+) -> None:
+    from django.conf import settings
+
+    from mfa.models import WebAuthnCredential
+    from tests.mfa.authenticator import SoftAuthenticator, b64u
+
+    login(client, customer)
+    soft = SoftAuthenticator(rp_id=settings.WEBAUTHN_RP_ID, origin=settings.WEBAUTHN_ORIGIN)
+    WebAuthnCredential.objects.create(
+        user=customer,
+        name="laptop",
+        confirmed=True,
+        credential_id=b64u(soft.credential_id),
+        public_key=soft._cose_public_key(),
+    )
+    client.post("/payments/new/", form(account, submission(client), amount="12000.00"))
+    payment = Payment.objects.get()
+    page = client.get(f"/payments/{payment.id}/confirm/").content.decode()
+    assert 'data-webauthn="assert"' in page and "js/webauthn.js" in page and "<script>" not in page
+    options = client.post(f"/payments/{payment.id}/confirm/passkey/begin/").json()
+    finish = client.post(
+        f"/payments/{payment.id}/confirm/passkey/finish/",
+        {"credential": soft.get(options)},
+        content_type="application/json",
+    )
+    assert finish.status_code == 200 and finish.json()["redirect"] == f"/payments/{payment.id}/"
+    payment.refresh_from_db()
+    assert payment.status == "completed" and payment.step_up_method == "webauthn"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from accounts.models import User
 from audit.events import EventType
 from audit.models import AuditEvent
 from risk.models import KnownDevice, RiskProfile
@@ -69,7 +70,7 @@ def test_rename_and_forget_a_device(signed_in, user):
 def test_someone_elses_device_is_not_found(signed_in, user, make_client, login):
     from tests.accounts.factories import UserFactory
 
-    other = UserFactory()
+    other: User = UserFactory()  # type: ignore[assignment]
     login(make_client(ip="192.168.1.9"), other)
     theirs = KnownDevice.objects.get(user=other)
     assert signed_in.post(f"/security/devices/{theirs.pk}/forget/").status_code == 404

@@ -55,7 +55,10 @@ def pending_user(request: HttpRequest) -> User | None:
     pending = pending_login(request)
     if pending is None:
         return None
-    return User.objects.filter(pk=pending.get("uid"), is_active=True).first()
+    uid = pending.get("uid")
+    if not isinstance(uid, int):
+        return None
+    return User.objects.filter(pk=uid, is_active=True).first()
 
 
 def password_verified(request: HttpRequest, *, user: User, next_url: str) -> HttpResponse:

@@ -31,7 +31,17 @@ class MFAStateAdmin(admin.ModelAdmin[MFAState]):
 
 @admin.register(CodeChallenge)
 class CodeChallengeAdmin(admin.ModelAdmin[CodeChallenge]):
-    list_display = ("user", "method", "purpose", "sent_to", "created_at", "expires_at", "used_at", "voided_at", "attempts")
+    list_display = (
+        "user",
+        "method",
+        "purpose",
+        "sent_to",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "voided_at",
+        "attempts",
+    )
     list_filter = ("method", "purpose")
     search_fields = ("user__email",)
     exclude = ("code_hash", "binding")

@@ -65,5 +65,8 @@ class PreferredForm(forms.Form):
 
 class PasswordReauthForm(forms.Form):
     password = forms.CharField(
-        label="Your password", max_length=256, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label="Your password",
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )

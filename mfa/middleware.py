@@ -42,7 +42,6 @@ class PendingLoginMiddleware:
                 session.pop(PENDING_SESSION_KEY, None)
             elif not path.startswith(_PENDING_ALLOWED_PREFIXES):
                 return HttpResponseRedirect(reverse("mfa:login_step"))
-        elif authenticated and session.get(ENROL_REQUIRED_SESSION_KEY):
-            if not path.startswith(_ENROL_ALLOWED_PREFIXES):
-                return HttpResponseRedirect(reverse("mfa:enrol_required"))
+        elif authenticated and session.get(ENROL_REQUIRED_SESSION_KEY) and not path.startswith(_ENROL_ALLOWED_PREFIXES):
+            return HttpResponseRedirect(reverse("mfa:enrol_required"))
         return self.get_response(request)

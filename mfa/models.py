@@ -29,6 +29,8 @@ RECOVERY_HASH_PURPOSE = "mfa-recovery-code"
 class TOTPFactor(Device):
     """An RFC 6238 authenticator app. The seed (hex) is encrypted at rest."""
 
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_totp_factors")
+
     key_encrypted = models.TextField()
     step = models.PositiveSmallIntegerField(default=30)
     digits = models.PositiveSmallIntegerField(default=6)
@@ -53,7 +55,9 @@ class TOTPFactor(Device):
     def config_url(self, *, issuer: str) -> str:
         issuer = issuer.replace(":", "")
         label = f"{issuer}:{self.user.get_username()}"
-        params = urlencode({"secret": self.base32_secret, "algorithm": "SHA1", "digits": self.digits, "period": self.step})
+        params = urlencode(
+            {"secret": self.base32_secret, "algorithm": "SHA1", "digits": self.digits, "period": self.step}
+        )
         return f"otpauth://totp/{quote(label)}?{params}&issuer={quote(issuer)}"
 
     def verify_token(self, token: Any) -> bool:
@@ -75,6 +79,8 @@ class TOTPFactor(Device):
 class SMSFactor(Device):
     """Codes by text message to a phone number (E.164)."""
 
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_sms_factors")
+
     phone = models.CharField(max_length=20)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -89,6 +95,8 @@ class SMSFactor(Device):
 
 class EmailFactor(Device):
     """Codes by email to the account's address."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_email_factors")
 
     email = models.EmailField(max_length=254)
     created_at = models.DateTimeField(default=timezone.now)
@@ -106,6 +114,8 @@ class EmailFactor(Device):
 class WebAuthnCredential(Device):
     """A passkey or security key registered with py_webauthn."""
 
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_passkeys")
+
     credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
     public_key = models.BinaryField()
     sign_count = models.PositiveBigIntegerField(default=0)
@@ -121,6 +131,8 @@ class WebAuthnCredential(Device):
 
 class RecoveryCodeSet(Device):
     """One set of recovery codes; generating a new set deletes the old one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_recovery_code_sets")
 
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -152,6 +164,9 @@ class RecoveryCode(models.Model):
     code_set = models.ForeignKey(RecoveryCodeSet, on_delete=models.CASCADE, related_name="codes")
     code_hash = models.CharField(max_length=64)
     used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} ({'used' if self.used_at else 'unused'})"
 
 
 class CodeChallenge(models.Model):

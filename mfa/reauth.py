@@ -27,7 +27,7 @@ _SECRET_FIELD_WORDS = ("password", "secret", "token", "otp", "code", "csrf", "pi
 _MAX_HELD = 3
 
 
-class ReauthRequired(Exception):  # noqa: N818 (the name is the agreed interface)
+class ReauthRequired(Exception):
     """The action needs a recent re-authentication; send the user to /accounts/reauth/."""
 
     def __init__(self, message: str = "Please confirm it is you to continue.") -> None:
@@ -113,7 +113,7 @@ def reauth_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
                 for key, values in item["data"].items():
                     replay.setlist(key, values)
                 replay["csrfmiddlewaretoken"] = request.POST.get("csrfmiddlewaretoken", "")
-                request.POST = replay  # type: ignore[misc]
+                request.POST = replay  # type: ignore[assignment,misc]
         try:
             return view(request, *args, **kwargs)
         except ReauthRequired:

@@ -69,7 +69,9 @@ def methods_for(*, user: Any) -> list[str]:
 
 def has_strong_factor(*, user: Any) -> bool:
     return any(
-        confirmed_factors(user=user, method=m).exists() for m in ("totp", "webauthn") if m in settings.MFA_STRONG_METHODS
+        confirmed_factors(user=user, method=m).exists()
+        for m in ("totp", "webauthn")
+        if m in settings.MFA_STRONG_METHODS
     )
 
 

@@ -391,6 +391,8 @@ def delivery_delayed(*, challenge: CodeChallenge) -> bool:
     """The provider refused or has not yet taken the message (it stays queued for retry)."""
     from notifications.models import OutboxMessage
 
+    if challenge.outbox_message_id is None:
+        return False
     message = OutboxMessage.objects.filter(id=challenge.outbox_message_id).first()
     if message is None or message.status == OutboxMessage.Status.SENT:
         return False
@@ -583,7 +585,12 @@ def _notify_change(*, user: Any, template: str, method: str, name: str) -> None:
     email_enqueue(
         to=user.email,
         template=template,
-        context={"user": user, "method": selectors.METHOD_LABELS.get(method, method), "name": name, "when": timezone.now()},
+        context={
+            "user": user,
+            "method": selectors.METHOD_LABELS.get(method, method),
+            "name": name,
+            "when": timezone.now(),
+        },
         purpose=template,
         user=user,
     )
@@ -642,7 +649,9 @@ def totp_enrol_seeded(*, user: Any, name: str = "Demo authenticator") -> TOTPFac
         if not state.preferred_method:
             state.preferred_method = "totp"
             state.save(update_fields=["preferred_method"])
-        record(type=EventType.MFA_ENROLLED, user=user, reason="seed_demo", details={"method": "totp", "device": device.pk})
+        record(
+            type=EventType.MFA_ENROLLED, user=user, reason="seed_demo", details={"method": "totp", "device": device.pk}
+        )
     return device
 
 
@@ -664,7 +673,9 @@ def code_factor_enrol_begin(*, request: HttpRequest, user: Any, method: str, pho
                 raise EnrolmentError("Email codes are already on.")
             EmailFactor.objects.filter(user=user, confirmed=False).delete()
             factor = EmailFactor.objects.create(user=user, name="Email", email=user.email, confirmed=False)
-    return _code_send(user=user, method=method, purpose=f"enrol_{method}", binding=str(factor.pk), summary="", factor=factor)
+    return _code_send(
+        user=user, method=method, purpose=f"enrol_{method}", binding=str(factor.pk), summary="", factor=factor
+    )
 
 
 def code_factor_enrol_confirm(
@@ -705,7 +716,9 @@ def recovery_codes_generate(*, request: HttpRequest | None, user: Any, actor: An
         RecoveryCodeSet.objects.filter(user=user).delete()
         code_set = RecoveryCodeSet.objects.create(user=user, name="Recovery codes", confirmed=True)
         RecoveryCode.objects.bulk_create(
-            RecoveryCode(code_set=code_set, code_hash=keyed_hash(RecoveryCodeSet.normalise(c), purpose=RECOVERY_HASH_PURPOSE))
+            RecoveryCode(
+                code_set=code_set, code_hash=keyed_hash(RecoveryCodeSet.normalise(c), purpose=RECOVERY_HASH_PURPOSE)
+            )
             for c in codes
         )
         record(

@@ -61,7 +61,7 @@ def _challenge_info(request: HttpRequest, key: str, method: str) -> dict[str, An
     info = request.session.get(key)
     if not isinstance(info, dict) or info.get("method") != method:
         return None
-    challenge = CodeChallenge.objects.filter(id=info.get("id")).first()
+    challenge = CodeChallenge.objects.filter(id=str(info.get("id") or "")).first() if info.get("id") else None
     if challenge is None or not challenge.is_live:
         return None
     return {
@@ -242,7 +242,9 @@ def reauth_view(request: HttpRequest) -> HttpResponse:
     resume = request.GET.get("resume", "")
     if resume and reauth.is_recently_authenticated(request) and reauth.held_submission(request, resume):
         item = reauth.held_submission(request, resume) or {}
-        return render(request, "mfa/reauth_continue.html", {"action": item["path"], "hold": resume, "field": reauth.HOLD_FIELD})
+        return render(
+            request, "mfa/reauth_continue.html", {"action": item["path"], "hold": resume, "field": reauth.HOLD_FIELD}
+        )
     methods = list(selectors.methods_for(user=user))
     kind = request.POST.get("kind") or request.GET.get("method") or "password"
     if kind not in ("password", *methods):
@@ -253,8 +255,10 @@ def reauth_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if kind == "password":
-            if password_form.is_valid() and user.has_usable_password() and user.check_password(
-                password_form.cleaned_data["password"]
+            if (
+                password_form.is_valid()
+                and user.has_usable_password()
+                and user.check_password(password_form.cleaned_data["password"])
             ):
                 return _reauth_done(request, user=user, method="password")
             error, status = "That password is not correct.", 400
@@ -335,9 +339,8 @@ def reauth_passkey_verify_view(request: HttpRequest) -> JsonResponse:
     hold = str(body.get("hold") or "")
     if hold and reauth.held_submission(request, hold):
         return JsonResponse({"redirect": reverse("mfa:reauth") + "?" + urlencode({"resume": hold, "next": next_url})})
-    request.GET = request.GET.copy()  # type: ignore[misc]
-    request.GET["next"] = next_url
-    return JsonResponse({"redirect": safe_next(request)})
+    safe = next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url
+    return JsonResponse({"redirect": next_url if safe else reverse(settings.LOGIN_REDIRECT_URL)})
 
 
 # --- Enrolment ---------------------------------------------------------------------------
@@ -447,7 +450,10 @@ def _code_factor_add(request: HttpRequest, *, method: str) -> HttpResponse:
         if method == "email" or phone_form.is_valid():
             try:
                 challenge = services.code_factor_enrol_begin(
-                    request=request, user=user, method=method, phone=phone_form.cleaned_data["phone"] if method == "sms" else ""
+                    request=request,
+                    user=user,
+                    method=method,
+                    phone=phone_form.cleaned_data["phone"] if method == "sms" else "",
                 )
             except services.MFAError as exc:
                 messages.error(request, str(exc))
@@ -544,7 +550,10 @@ def passkey_register_verify_view(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     try:
         services.webauthn_finish_registration(
-            request=request, user=request.user, credential=body.get("credential") or {}, name=str(body.get("name") or "")
+            request=request,
+            user=request.user,
+            credential=body.get("credential") or {},
+            name=str(body.get("name") or ""),
         )
     except reauth.ReauthRequired:
         return _reauth_json(request)
@@ -596,7 +605,9 @@ def factor_rename_view(request: HttpRequest, method: str, device_id: int) -> Htt
     form = RenameForm(request.POST)
     if form.is_valid():
         try:
-            services.factor_rename(user=request.user, method=method, device_id=device_id, name=form.cleaned_data["name"])
+            services.factor_rename(
+                user=request.user, method=method, device_id=device_id, name=form.cleaned_data["name"]
+            )
         except services.MFAError as exc:
             messages.error(request, str(exc))
         else:
@@ -620,4 +631,3 @@ def preferred_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Your preferred method has been changed.")
     return redirect("accounts:security")
-

@@ -75,7 +75,11 @@ def test_sms_code_goes_through_twilio_and_then_verifies(
     with pytest.raises(services.ChallengeExpired):
         services.code_verify(user=user, method="sms", code=code, purpose="login")
     assert [e.details["method"] for e in events("mfa.code_sent", user)] == ["sms"]
-    assert events("mfa.verified", user)[-1].details == {"method": "sms", "purpose": "login", "device": challenge.factor_id}
+    assert events("mfa.verified", user)[-1].details == {
+        "method": "sms",
+        "purpose": "login",
+        "device": challenge.factor_id,
+    }
 
 
 def test_twilio_failure_leaves_the_message_pending_and_the_user_is_told(
@@ -121,7 +125,13 @@ def test_email_code_through_locmem(
     user: User, add_email: Callable[..., Any], outbox: list[Any], run_outbox: Callable[[], int]
 ) -> None:
     add_email(user)
-    services.code_send(user=user, method="email", purpose="payment", binding="abc", summary="approve a payment of 15,000.00 EUR to Jane Doe")
+    services.code_send(
+        user=user,
+        method="email",
+        purpose="payment",
+        binding="abc",
+        summary="approve a payment of 15,000.00 EUR to Jane Doe",
+    )
     run_outbox()
     [mail] = [m for m in outbox if m.to == [user.email]]
     assert "15,000.00 EUR to Jane Doe" in mail.body
@@ -169,7 +179,12 @@ def test_codes_expire_after_five_minutes(
 
 
 def test_resend_cooldown_hourly_cap_and_one_live_challenge(
-    user: User, add_email: Callable[..., Any], outbox: list[Any], run_outbox: Callable[[], int], time_machine: Any, settings: Any
+    user: User,
+    add_email: Callable[..., Any],
+    outbox: list[Any],
+    run_outbox: Callable[[], int],
+    time_machine: Any,
+    settings: Any,
 ) -> None:
     settings.MFA_CODE_HOURLY_CAP = 3
     time_machine.move_to(T0, tick=False)
@@ -212,7 +227,12 @@ def test_five_consecutive_wrong_codes_lock_the_second_factor_and_email_the_user(
     services.code_send(user=user, method="email", purpose="login")
     for _ in range(3):
         with pytest.raises(services.InvalidCode):
-            services.code_verify(user=user, method="email", code="000000" if _sent_code(outbox, run_outbox) != "000000" else "111111", purpose="login")
+            services.code_verify(
+                user=user,
+                method="email",
+                code="000000" if _sent_code(outbox, run_outbox) != "000000" else "111111",
+                purpose="login",
+            )
     with pytest.raises(services.InvalidCode) as fourth:
         services.code_verify(user=user, method="totp", code=wrong, purpose="login")
     assert fourth.value.attempts_left == 1

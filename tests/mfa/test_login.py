@@ -22,7 +22,10 @@ def test_password_then_totp_logs_in_with_both_methods(
 ) -> None:
     time_machine.move_to(T0, tick=False)
     _device, totp = add_totp(user)
-    response = client.post("/accounts/login/?next=/security/", {"email": user.email, "password": "correct horse battery staple", "next": "/security/"})
+    response = client.post(
+        "/accounts/login/?next=/security/",
+        {"email": user.email, "password": "correct horse battery staple", "next": "/security/"},
+    )
     assert response["Location"] == "/accounts/login/mfa/"
     assert "_auth_user_id" not in client.session
     assert not UserSession.objects.filter(user=user).exists()
@@ -51,7 +54,16 @@ def test_wrong_code_at_login_shows_an_error(
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/security/", "/accounts/password/change/", "/accounts/signup/", "/accounts/login/", "/admin/", "/security/mfa/totp/add/", "/accounts/reauth/"],
+    [
+        "/",
+        "/security/",
+        "/accounts/password/change/",
+        "/accounts/signup/",
+        "/accounts/login/",
+        "/admin/",
+        "/security/mfa/totp/add/",
+        "/accounts/reauth/",
+    ],
 )
 def test_half_logged_in_session_reaches_only_the_second_step(
     client: Client, user: User, login: Callable[..., Any], add_totp: Callable[..., Any], path: str

@@ -53,12 +53,19 @@ def test_held_submission_is_replayed_after_reauth(
 
     page = client.get(response["Location"])
     assert b"has been kept" in page.content
-    wrong = client.post("/accounts/reauth/", {"kind": "password", "password": "wrong", "hold": hold, "next": "/security/mfa/preferred/"})
+    wrong = client.post(
+        "/accounts/reauth/", {"kind": "password", "password": "wrong", "hold": hold, "next": "/security/mfa/preferred/"}
+    )
     assert wrong.status_code == 400
     assert events("auth.reauthenticated", user)[-1].outcome == "failure"
     done = client.post(
         "/accounts/reauth/",
-        {"kind": "password", "password": "correct horse battery staple", "hold": hold, "next": "/security/mfa/preferred/"},
+        {
+            "kind": "password",
+            "password": "correct horse battery staple",
+            "hold": hold,
+            "next": "/security/mfa/preferred/",
+        },
     )
     assert done.status_code == 200
     html = done.content.decode()

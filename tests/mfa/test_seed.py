@@ -18,6 +18,7 @@ def test_seeded_admin_signs_in_to_the_admin_with_the_printed_totp(capsys: Any, c
     assert re.findall(r"(otpauth://\S+)", capsys.readouterr().out) == uris  # same secrets on a re-run
     admin_uri = next(u for u in uris if "admin%40example.com" in u or "admin@example.com" in unquote(u))
     totp = pyotp.parse_uri(unquote(admin_uri))
+    assert isinstance(totp, pyotp.TOTP)
     response = client.post("/accounts/login/", {"email": "admin@example.com", "password": "demo-admin-passphrase!"})
     assert response["Location"] == "/accounts/login/mfa/"
     response = client.post("/accounts/login/mfa/", {"method": "totp", "code": totp.now()})

@@ -64,7 +64,9 @@ class Command(BaseCommand):
             for email, password, _name, role in PERSONAS:
                 self.stdout.write(f"  {role:<9} {email:<24} {password}")
             self.stdout.write("")
-            self.stdout.write("Staff sign in with an authenticator app (TOTP). Add these to one, or compute a code with")
+            self.stdout.write(
+                "Staff sign in with an authenticator app (TOTP). Add these to one, or compute a code with"
+            )
             self.stdout.write("  python -c \"import pyotp; print(pyotp.TOTP('<secret>').now())\"")
             for email, device in totp_devices.items():
                 self.stdout.write(f"  {email:<24} secret {device.base32_secret}")

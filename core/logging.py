@@ -8,24 +8,42 @@ from typing import Any
 
 from core import context
 
+# Keys whose values are never logged (extra= fields, dict keys, key=value pairs in text).
 SENSITIVE_KEYS = re.compile(
-    r"(pass(word)?|passwd|secret|token|otp|code|authorization|cookie|session|csrf|refresh|access|api[_-]?key)",
+    r"(pass(word)?|passwd|secret|token|otp|authorization|cookie|session(id|_?key)?|csrf|refresh|access|"
+    r"api[_-]?key|private[_-]?key|signature|^code$|(?<!status)(?<!country)(?<!error)_code$)",
     re.IGNORECASE,
 )
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_HIDDEN_FIELD_NAMES = (
+    r"\w*pass(?:word)?\w*|passwd|\w*secret\w*|\w*token\w*|t?otp|"
+    r"(?!status_|country_|error_)\w*code|refresh|access|cookie|\w*session\w*|\w*csrf\w*|"
+    r"authorization|api[_-]?key|private[_-]?key|signature"
+)
 _PATTERNS = [
-    # Authorization: Bearer <jwt> / Basic <b64>
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
+    # Authorization: Bearer <jwt> / Basic <b64> / Token <t>
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
     # A JWT anywhere.
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[REDACTED-JWT]"),
-    # key=value and "key": "value" pairs whose key looks secret.
+    # A whole Cookie / Set-Cookie header (HTTP_COOKIE in META): a quoted value, or the rest of the line.
+    (re.compile(r"(?i)(\w*cookie[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\r\n]+)"), r"\1[REDACTED]"),
+    # key=value, key: value, "key": "value", 'key': ['value'] (a QueryDict's repr) whose key looks secret.
     (
         re.compile(
-            r"(?i)([\"']?(?:password\d?|new_password\d|old_password|passwd|secret|token|otp|code|"
-            r"refresh|access|mfa_token|cookie|bp_session|bp_csrftoken|csrfmiddlewaretoken|"
-            r"authorization|sessionid)[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,;}]+)"
+            r"(?i)(\b(?:" + _HIDDEN_FIELD_NAMES + r")[\"']?\s*[:=]\s*)"
+            r"(\"[^\"]*\"|'[^']*'|\[[^\]]*\]|[^\s\"'&,;}\]]+)"
         ),
         r"\1[REDACTED]",
     ),
+    # A multipart/form-data part whose field name looks secret.
+    (
+        re.compile(r"(?i)(name=\"(?:" + _HIDDEN_FIELD_NAMES + r")\"[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\n)[^\r\n]*"),
+        r"\1[REDACTED]",
+    ),
+    # A one-time code in prose: "code 123456", "OTP: 123456".
+    (re.compile(r"(?i)\b(code|otp|pin)(\s+|\s*#\s*)(\d{6,8})\b"), r"\1\2[REDACTED]"),
+    # Long opaque path segments (password-reset and email-verification tokens in URLs), but not UUIDs.
+    (re.compile(r"(?<=/)(?!" + _UUID + r"(?:[/?\s\"']|$))[A-Za-z0-9_:.~-]{20,}(?=[/?\s\"']|$)"), "[REDACTED]"),
 ]
 
 
@@ -42,36 +60,65 @@ def redact_value(key: str, value: Any) -> Any:
         return redact(value)
     if isinstance(value, dict):
         return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(key, v) for v in value]
     return value
+
+
+def _describe_request(request: Any) -> str:
+    method = getattr(request, "method", "") or ""
+    path = getattr(request, "path", "") or ""
+    return redact(f"<request {method} {path}>")
 
 
 class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = context.current()
-        record.request_id = ctx.request_id
-        record.user_id = ctx.user_public_id
+        request = getattr(record, "request", None)
+        # django.request logs 4xx/5xx after the middleware has reset the context: use the request.
+        record.request_id = ctx.request_id or getattr(request, "request_id", "") or ""
+        user_id = ctx.user_public_id
+        if not user_id and request is not None:
+            user = getattr(request, "user", None)
+            if user is not None and getattr(user, "is_authenticated", False):
+                user_id = str(getattr(user, "public_id", "") or "")
+        record.user_id = user_id
         record.client_ip = ctx.ip or ""
         return True
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Strips passwords, codes, tokens, cookies and authorization headers from every record."""
+    """Strips passwords, codes, tokens, cookies and authorization headers from every record.
+
+    The message is rendered and redacted; tracebacks are rendered to text and redacted (and
+    exc_info dropped so no formatter renders the raw one again); extra fields are redacted by
+    key and by content; a request object is reduced to its method and redacted path.
+    """
 
     _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {"message", "asctime"}
+    _CONTEXT = {"request_id", "user_id", "client_ip"}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not leak its arguments either
+            message = str(record.msg)
         record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         for key, value in list(vars(record).items()):
-            if key in self._STANDARD or key in {"request_id", "user_id", "client_ip"}:
+            if key in self._STANDARD or key in self._CONTEXT:
                 continue
             if key == "request":
-                record.request = "<request>"
+                record.request = _describe_request(value)
+                continue
+            if key == "status_code":
                 continue
             setattr(record, key, redact_value(key, value))
         return True

@@ -894,3 +894,10 @@ def default_confirm_method(*, user: User, payment_id: object) -> str:
         if live is not None:
             return live.method
     return "totp"
+
+
+def idempotency_prune() -> int:
+    """Forgets idempotency keys older than PAYMENT_IDEMPOTENCY_KEY_HOURS (the payments stay)."""
+    cutoff = timezone.now() - timedelta(hours=settings.PAYMENT_IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

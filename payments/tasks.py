@@ -9,5 +9,8 @@ from payments import services
 
 @shared_task(name="payments.tasks.payments_expire_pending")
 def payments_expire_pending() -> int:
-    """Beat (every minute): pending payments whose step-up window ended become expired, audited."""
-    return services.payments_expire_pending()
+    """Beat (every minute): pending payments whose step-up window ended become expired, audited;
+    idempotency keys older than PAYMENT_IDEMPOTENCY_KEY_HOURS are forgotten."""
+    expired = services.payments_expire_pending()
+    services.idempotency_prune()
+    return expired

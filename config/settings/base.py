@@ -335,6 +335,8 @@ PAYMENT_STEP_UP_MAX_ATTEMPTS = env.int("PAYMENT_STEP_UP_MAX_ATTEMPTS", default=3
 PAYMENT_UNUSUAL_FACTOR = Decimal(env.str("PAYMENT_UNUSUAL_FACTOR", default="5"))
 PAYMENT_UNUSUAL_MIN_HISTORY = env.int("PAYMENT_UNUSUAL_MIN_HISTORY", default=3)
 PAYMENT_NEW_BENEFICIARY_HOURS = env.int("PAYMENT_NEW_BENEFICIARY_HOURS", default=24)
+# Idempotency keys (API) and one-time form tokens (web) are remembered this long, then pruned.
+PAYMENT_IDEMPOTENCY_KEY_HOURS = env.int("PAYMENT_IDEMPOTENCY_KEY_HOURS", default=24)
 
 # --- Passkeys (WebAuthn) and JWT: read here so every settings module honours them -----
 

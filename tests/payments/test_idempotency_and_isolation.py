@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.test import Client
 from rest_framework.test import APIClient
@@ -118,3 +119,24 @@ def test_other_customers_objects_are_404_on_the_web(
     assert client.get(f"/payments/{payment.id}/").status_code == 404
     assert client.get(f"/payments/{payment.id}/confirm/").status_code == 404
     assert client.get(f"/payments/accounts/{account.id}/statement/").status_code == 404
+
+
+def test_keys_are_forgotten_after_a_day(api: APIClient, account: BankAccount, time_machine: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.tasks import payments_expire_pending
+
+    time_machine.move_to(timezone.now(), tick=False)
+    assert api.post("/api/v1/payments", body(account), format="json", HTTP_IDEMPOTENCY_KEY="old").status_code == 201
+    time_machine.shift(timedelta(hours=23))
+    payments_expire_pending()
+    api = api_client_for(account.owner)  # type: ignore[arg-type]
+    assert api.post("/api/v1/payments", body(account), format="json", HTTP_IDEMPOTENCY_KEY="old").status_code == 201
+    assert Payment.objects.count() == 1
+    time_machine.shift(timedelta(hours=2))
+    payments_expire_pending()
+    api = api_client_for(account.owner)  # type: ignore[arg-type]
+    assert api.post("/api/v1/payments", body(account), format="json", HTTP_IDEMPOTENCY_KEY="old").status_code == 201
+    assert Payment.objects.count() == 2

@@ -44,7 +44,9 @@ def _claims(user: Any, sid: str, **changes: Any) -> dict[str, Any]:
 
 def _sign_real(claims: dict[str, Any], **headers: Any) -> str:
     ring = tokens.keyring()
-    return jwt.encode(claims, ring.private_key, algorithm="RS256", headers={"kid": ring.kid, "typ": "at+jwt", **headers})
+    return jwt.encode(
+        claims, ring.private_key, algorithm="RS256", headers={"kid": ring.kid, "typ": "at+jwt", **headers}
+    )
 
 
 def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
@@ -215,7 +217,9 @@ def test_access_token_expires_after_15_minutes(api, user, time_machine):
 def test_key_rotation_previous_key_still_accepted_and_published(api, user, family):
     old = _other_key()
     old_public_pem = (
-        old.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        old.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
     )
     old_kid = tokens.key_id(old.public_key())
     claims = _claims(user, family["sid"])

@@ -1,0 +1,154 @@
+"""POST /api/v1/auth/login: the web's password check (lockout, CAPTCHA, rate limit, audit), one generic 401."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from altcha import v1 as altcha
+from django.test import override_settings
+
+from accounts.api.throttles import ScopedIPThrottle
+from accounts.models import RefreshToken, UserSession
+from audit.events import EventType
+from tests.accounts.factories import UserFactory
+from tests.api.conftest import assert_error, events
+from tests.api.helpers import bearer
+
+
+def test_login_returns_the_token_pair_and_starts_a_mobile_family(api_login, user, api):
+    response = api_login(user, device_id="ios-1234", device_name="Alice's iPhone")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access", "refresh", "token_type", "expires_in"}
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert response["Cache-Control"] == "no-store"
+
+    family = UserSession.objects.get(user=user, kind="mobile")
+    assert family.device_name == "Alice's iPhone" and family.amr == ["pwd"] and family.ended_at is None
+    token = RefreshToken.objects.get(family=family)
+    assert token.device_id == "ios-1234" and body["refresh"] not in token.token_hash
+
+    [login_event] = events(EventType.LOGIN_SUCCEEDED, user)
+    assert login_event.details["kind"] == "mobile" and login_event.details["sid"] == str(family.id)
+    assert login_event.details["amr"] == ["pwd"]
+    [issued] = events(EventType.TOKEN_ISSUED, user)
+    assert issued.details["sid"] == str(family.id)
+    assert api.get("/api/v1/me", **bearer(body)).status_code == 200
+
+
+def test_unknown_email_and_wrong_password_get_the_same_401(api, user):
+    wrong = api.post("/api/v1/auth/login", {"email": user.email, "password": "not it at all"}, format="json")
+    unknown = api.post("/api/v1/auth/login", {"email": "nobody@example.com", "password": "x" * 12}, format="json")
+    assert assert_error(wrong, 401, "invalid_credentials") == assert_error(unknown, 401, "invalid_credentials")
+    failed = events(EventType.LOGIN_FAILED)
+    assert len(failed) == 2 and all(e.details["channel"] == "api" for e in failed)
+
+
+def test_inactive_account_gets_the_generic_401(api_login, user):
+    user.is_active = False
+    user.save()
+    assert_error(api_login(user), 401, "invalid_credentials")
+
+
+def test_unverified_email_is_refused(api_login):
+    user = UserFactory(email_verified=False)
+    assert_error(api_login(user), 403, "email_unverified")
+
+
+@override_settings(CAPTCHA_AFTER_FAILURES=100)
+def test_lockout_after_five_failures_is_429_with_retry_after_even_with_the_right_password(api_login, user):
+    for _ in range(4):
+        assert_error(api_login(user, "wrong password!"), 401)
+    body = assert_error(api_login(user, "wrong password!"), 429, "locked")
+    response = api_login(user)  # the right password, while locked
+    body = assert_error(response, 429, "locked")
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+    assert body["retry_after"] == int(response["Retry-After"])
+    assert events(EventType.LOCKOUT, user)
+
+
+def _solve(challenge: dict) -> str:
+    solution = altcha.solve_challenge(
+        challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxnumber"]
+    )
+    assert solution is not None
+    payload = {
+        "algorithm": challenge["algorithm"],
+        "challenge": challenge["challenge"],
+        "number": solution.number,
+        "salt": challenge["salt"],
+        "signature": challenge["signature"],
+    }
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+@override_settings(CAPTCHA_MAX_NUMBER=2000)
+def test_captcha_required_after_failures_then_a_solved_challenge_lets_the_login_through(api_login, user):
+    for _ in range(3):
+        assert_error(api_login(user, "wrong password!"), 401)
+    body = assert_error(api_login(user), 429, "captcha_required")
+    assert {"algorithm", "challenge", "salt", "signature", "maxnumber"} <= set(body["captcha"])
+    assert_error(api_login(user, captcha="bm90IGEgc29sdXRpb24="), 429, "captcha_required")
+    response = api_login(user, captcha=_solve(body["captcha"]))
+    assert response.status_code == 200, response.json()
+
+
+def test_login_is_throttled_per_ip(api_login, user, monkeypatch):
+    monkeypatch.setitem(ScopedIPThrottle.THROTTLE_RATES, "auth_login", "3/min")
+    for _ in range(3):
+        assert api_login(user).status_code == 200
+    response = api_login(user)
+    body = assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0 and body["retry_after"] > 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"email": "a@example.com"},
+        {"email": ["a@example.com"], "password": "x"},
+        {"email": {"x": 1}, "password": 5},
+        {"email": "a@example.com", "password": None},
+        {"email": "a" * 5000, "password": "x"},
+        {"email": "a@example.com", "password": "x", "device_id": "has spaces and ünïcode"},
+        {"email": "a@example.com", "password": "x", "captcha": ["list"]},
+    ],
+)
+def test_bad_input_is_400_with_field_errors(api, payload):
+    body = assert_error(api.post("/api/v1/auth/login", payload, format="json"), 400, "invalid")
+    assert isinstance(body["errors"], dict) and body["errors"]
+
+
+@pytest.mark.parametrize(
+    "raw, content_type, status",
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2, 3]", "application/json", 400),
+        (b'"just a string"', "application/json", 400),
+        (b"null", "application/json", 400),
+        (b"\xff\xfe\x00garbage", "application/json", 400),
+        (b"email=a&password=b", "application/x-www-form-urlencoded", 415),
+        (b"<xml/>", "text/xml", 415),
+    ],
+)
+def test_malformed_bodies_never_500(api, raw, content_type, status):
+    response = api.generic("POST", "/api/v1/auth/login", raw, content_type=content_type)
+    assert_error(response, status)
+
+
+def test_huge_body_is_refused_not_500(api):
+    raw = b'{"email": "a@example.com", "password": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    response = api.generic("POST", "/api/v1/auth/login", raw, content_type="application/json")
+    assert response.status_code in (400, 413)
+    assert_error(response, response.status_code)
+
+
+def test_wrong_method_is_405_json(api):
+    assert_error(api.get("/api/v1/auth/login"), 405, "method_not_allowed")
+
+
+def test_unknown_api_path_is_404_json(api):
+    assert_error(api.get("/api/v1/nope"), 404)

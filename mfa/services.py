@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
@@ -695,7 +696,7 @@ def code_factor_enrol_confirm(
         factor.name = (name or factor.name)[:64]
         factor.save(update_fields=["confirmed", "name"])
         if method == "sms":
-            type(user).objects.filter(pk=user.pk, phone=factor.phone).update(phone_verified=True)
+            get_user_model().objects.filter(pk=user.pk, phone=factor.phone).update(phone_verified=True)
         _enrolled(user=user, method=method, device=factor)
     return factor
 

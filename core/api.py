@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -82,6 +83,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, (RequestDataTooBig, TooManyFieldsSent)):
         exc = APIError(status_code=413, code="request_too_large", detail="The request body is too large.")
+    elif isinstance(exc, DjangoValidationError):  # a model-level check reached the view: still bad input
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
     elif isinstance(exc, UnicodeDecodeError):
         exc = exceptions.ParseError("The request body is not valid UTF-8.")
 

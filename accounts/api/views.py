@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -480,8 +481,8 @@ class SessionDetailView(_UserView):
         user = request.user
         assert isinstance(user, User)
         try:
-            services.session_end_for_user(user=user, session_id=str(session_id))
-        except UserSession.DoesNotExist as exc:
+            services.session_end_for_user(user=user, session_id=str(uuid.UUID(str(session_id))))
+        except (ValueError, UserSession.DoesNotExist) as exc:
             raise api_error(404, "not_found", "No such session.") from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -115,6 +115,7 @@ def outbox_deliver(*, message_id: str) -> str | None:
     On failure the row stays pending with its error and a backed-off next attempt, and
     DeliveryError is raised so the task can retry; after OUTBOX_MAX_ATTEMPTS it is failed.
     """
+    failure: str | None = None
     with transaction.atomic():
         message = (
             OutboxMessage.objects.select_for_update(skip_locked=True)
@@ -125,7 +126,9 @@ def outbox_deliver(*, message_id: str) -> str | None:
             return None
         message.attempts += 1
         try:
-            provider_id = _send_email(message) if message.channel == OutboxMessage.Channel.EMAIL else _send_sms(message)
+            provider_id = (
+                _send_email(message) if message.channel == OutboxMessage.Channel.EMAIL else _send_sms(message)
+            )
         except Exception as exc:
             message.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
             if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
@@ -135,19 +138,21 @@ def outbox_deliver(*, message_id: str) -> str | None:
             else:
                 delay = settings.OUTBOX_BACKOFF_SECONDS * (2 ** (message.attempts - 1))
                 message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+                failure = message.last_error
             message.save()
             logger.warning("outbox message %s not delivered: %s", message.id, message.last_error)
-            if message.status == OutboxMessage.Status.FAILED:
-                return message.status
-            raise DeliveryError(message.last_error) from exc
-        message.status = OutboxMessage.Status.SENT
-        message.sent_at = timezone.now()
-        message.provider_id = provider_id[:64]
-        message.last_error = ""
-        message.body_encrypted = ""
-        message.html_encrypted = ""
-        message.save()
-        return message.status
+        else:
+            message.status = OutboxMessage.Status.SENT
+            message.sent_at = timezone.now()
+            message.provider_id = provider_id[:64]
+            message.last_error = ""
+            message.body_encrypted = ""
+            message.html_encrypted = ""
+            message.save()
+    # Raised after the commit, so the attempt and its error are kept while the task retries.
+    if failure is not None:
+        raise DeliveryError(failure)
+    return str(message.status)
 
 
 def outbox_due_ids(*, limit: int = 200) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import sys
 import time
@@ -180,7 +181,7 @@ def census(args: argparse.Namespace) -> dict[str, Any]:
     def login(email: str) -> Any:
         return api.post(
             "/api/v1/auth/login",
-            {"email": email, "password": args.password, "device_id": f"bench-device-{email}"},
+            {"email": email, "password": args.password, "device_id": "bench-" + re.sub(r"[^A-Za-z0-9._:-]", "-", email)},
             content_type="application/json",
         )
 

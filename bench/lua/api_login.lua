@@ -18,7 +18,7 @@ end
 function request()
   local email = users[user_i]
   local body = '{"email":' .. C.json_string(email) .. ',"password":' .. C.json_string(password)
-    .. ',"device_id":' .. C.json_string("bench-device-" .. email) .. ',"device_name":"bench"}'
+    .. ',"device_id":' .. C.json_string(C.device_id(email)) .. ',"device_name":"bench"}'
   return wrk.format("POST", "/api/v1/auth/login", { ["Content-Type"] = "application/json" }, body)
 end
 

@@ -66,6 +66,11 @@ function M.json_field(body, key)
   return string.match(body or "", '"' .. key .. '"%s*:%s*"([^"]*)"')
 end
 
+-- The stable device_id a user's app presents (the API accepts [A-Za-z0-9._:-]).
+function M.device_id(email)
+  return "bench-" .. (string.gsub(email, "[^%w%._:-]", "-"))
+end
+
 local ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 function M.random_alnum(n)
   local out = {}

@@ -109,8 +109,23 @@ def second_factor_verified(request: HttpRequest, *, user: User, amr: str, method
         amr=["pwd", amr],
         extra={"mfa_method": method, "mfa_reasons": reasons, **risk_web.audit_details(request, user)},
     )
+    _mark_otp_verified(request, user=user, method=method)
     risk_web.login_done(request, user=user, amr=["pwd", amr])
     if mfa_selectors.mfa_required_by_policy(user=user) and not mfa_selectors.has_strong_factor(user=user):
         request.session[ENROL_REQUIRED_SESSION_KEY] = True
         return HttpResponseRedirect(reverse("mfa:enrol_required"))
     return HttpResponseRedirect(next_url)
+
+
+def _mark_otp_verified(request: HttpRequest, *, user: User, method: str) -> None:
+    """Tells django-otp which device verified this session, so `user.is_verified()` holds too."""
+    import django_otp
+
+    model = mfa_selectors.FACTOR_MODELS.get(method)
+    if model is None:
+        return
+    from django.db.models import F
+
+    device = model.objects.filter(user=user, confirmed=True).order_by(F("last_used_at").desc(nulls_last=True)).first()
+    if device is not None:
+        django_otp.login(request, device)

@@ -36,6 +36,7 @@ def test_password_then_totp_logs_in_with_both_methods(
     assert client.session["amr"] == ["pwd", "otp"]
     assert UserSession.objects.get(user=user).amr == ["pwd", "otp"]
     assert events("mfa.verified", user)[-1].details["purpose"] == "login"
+    assert client.session["otp_device_id"] == _device.persistent_id
     assert client.get("/security/").status_code == 200
 
 

@@ -133,3 +133,37 @@ def test_repeated_wrong_passwords_on_reauth_end_the_session(
     response = client.post("/accounts/reauth/", {"kind": "password", "password": "nope"})
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert client.get("/security/").status_code == 302
+
+
+def test_reauth_with_a_passkey_resumes_the_held_submission(
+    client: Client,
+    user: User,
+    totp_login: Any,
+    add_email: Callable[..., Any],
+    authenticator: Any,
+    time_machine: Any,
+) -> None:
+    import json
+
+    from tests.mfa.test_webauthn import register_passkey
+
+    assert register_passkey(client, authenticator).status_code == 200
+    add_email(user)
+    time_machine.move_to(T0 + timedelta(minutes=7), tick=False)
+    response = client.post("/security/mfa/preferred/", {"method": "email"})
+    location = response["Location"]
+    hold = re.search(r"hold=([^&]+)", location).group(1)  # type: ignore[union-attr]
+    page = client.get(location + "&method=webauthn")
+    assert b'data-webauthn="assert"' in page.content and hold.encode() in page.content
+    options = client.post("/accounts/reauth/passkey/options/", content_type="application/json", data="{}").json()
+    result = client.post(
+        "/accounts/reauth/passkey/verify/",
+        content_type="application/json",
+        data=json.dumps({"credential": authenticator.get(options), "hold": hold, "next": "/security/mfa/preferred/"}),
+    )
+    assert result.status_code == 200
+    resume = client.get(result.json()["redirect"])
+    assert resume.status_code == 200 and f'value="{hold}"' in resume.content.decode()
+    client.post("/security/mfa/preferred/", {reauth.HOLD_FIELD: hold})
+    assert services.preferred_method(user=user) == "email"
+    assert events("auth.reauthenticated", user)[-1].details == {"method": "webauthn"}

@@ -605,7 +605,7 @@ class Bench:
             per_core = result["ops_per_server_cpu_s"] or 0.0
             result["fraction_of_argon2_ceiling"] = round(per_core / ceiling["verifies_per_cpu_s"], 3)
         if profiler is not None:
-            result["profile"] = str(profiler[1].relative_to(ROOT))
+            result["profile"] = "bench/results/profile-" + profiler[1].stem + ".txt"
         return result
 
     # py-spy, optional: BENCH_PROFILE=<scenario>
@@ -616,7 +616,8 @@ class Bench:
         if not Path(spy).exists():
             log("BENCH_PROFILE set but py-spy is not installed (uv sync --group dev)")
             return None
-        out = RESULTS / f"profile-{sc.name}-{PROFILE_MODE}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
+        (WORK / "profiles").mkdir(exist_ok=True)
+        out = WORK / "profiles" / f"{sc.name}-{PROFILE_MODE}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.raw"
         args = [spy, "record", "--pid", str(self.stack.gunicorn_pid()), "--subprocesses", "--format", "raw"]
         args += ["--duration", str(DURATION), "--rate", "200", "--output", str(out), "--nonblocking"]
         if PROFILE_MODE == "gil":
@@ -632,6 +633,14 @@ class Bench:
         except subprocess.TimeoutExpired:
             profiler[0].kill()
             profiler[0].wait(timeout=5)
+        raw = profiler[1]
+        if raw.exists():
+            summary = subprocess.run(  # noqa: S603 - fixed argv
+                [PY, str(BENCH / "profile_summary.py"), str(raw)], capture_output=True, text=True, timeout=120, check=False
+            ).stdout
+            target = RESULTS / ("profile-" + raw.stem + ".txt")
+            target.write_text(f"py-spy ({PROFILE_MODE}) of the gunicorn workers; raw stacks: {raw.relative_to(ROOT)}\n\n{summary}")
+            log(f"profile summary: {target.relative_to(ROOT)}")
 
 
 # --- report -------------------------------------------------------------------------------

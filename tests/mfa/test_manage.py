@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import pytest
@@ -108,7 +108,7 @@ def test_staff_reset_removes_every_factor(
     add_totp(user)
     add_email(user)
     services.recovery_codes_generate(request=None, user=user)
-    staff = UserFactory(is_staff=True)
+    staff = cast(User, UserFactory(is_staff=True))
     with pytest.raises(services.MFAError):
         services.mfa_reset(user=user, actor=UserFactory(), reason="not staff")
     services.mfa_reset(user=user, actor=staff, reason="lost phone, identity checked by call-back")

@@ -152,3 +152,19 @@ def test_wrong_method_is_405_json(api):
 
 def test_unknown_api_path_is_404_json(api):
     assert_error(api.get("/api/v1/nope"), 404)
+
+
+def test_login_refused_by_the_risk_engine_is_403(api_login, user):
+    user.must_reset_password = True
+    user.save(update_fields=["must_reset_password"])
+    assert_error(api_login(user), 403, "login_denied")
+    assert events(EventType.RISK_LOGIN_DENIED, user)
+    assert not UserSession.objects.filter(user=user).exists()
+
+
+def test_login_records_the_app_device_for_the_risk_engine(api_login, user):
+    from risk.models import KnownDevice
+
+    assert api_login(user, device_id="ios-1234", device_name="Alice's iPhone").status_code == 200
+    device = KnownDevice.objects.get(user=user)
+    assert device.kind == KnownDevice.Kind.MOBILE

@@ -7,12 +7,14 @@ One service for web and API: both front ends call `evaluate_login` after the pas
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -23,6 +25,7 @@ from accounts.models import User
 from audit.events import EventType, Outcome
 from audit.services import record
 from core import context
+from core.crypto import constant_time_equals, keyed_hash
 from core.net import client_ip, device_name
 from notifications.services import email_enqueue, sms_enqueue
 from risk.devices import device_id_hash, valid_device_id, web_device_id
@@ -396,10 +399,6 @@ def _first_alert_for_device(*, user: User, device: KnownDevice | None, request: 
     if device is not None:
         return device.alerted_at is None
     # An app login without a device id cannot be remembered; one alert a day per app and user.
-    from django.core.cache import cache
-
-    from core.crypto import keyed_hash
-
     key = "risk-alert-nodevice:" + keyed_hash(f"{user.pk}:{request.META.get('HTTP_USER_AGENT', '')}", purpose="alert")
     return bool(cache.add(key[:80], 1, timeout=24 * 60 * 60))
 
@@ -645,10 +644,17 @@ def login_code_start(*, request: HttpRequest, user: User, next_url: str, decisio
     The mfa app's code_send needs an enrolled email factor; a user without any factor still
     controls the mailbox they verified at sign-up, which is what this step proves.
     """
-    import secrets
-
-    from core.crypto import keyed_hash
-
+    cap_key = f"risk-login-codes:{user.pk}"
+    cache.add(cap_key, 0, timeout=3600)
+    if int(cache.incr(cap_key)) > settings.RISK_LOGIN_CODE_HOURLY_CAP:
+        record(
+            type=EventType.RATE_LIMITED,
+            outcome=Outcome.DENIED,
+            user=user,
+            reason="risk_login_code_hourly_cap",
+            details={"risk_reasons": decision.reasons},
+        )
+        raise RiskError("We have sent too many sign-in codes to this account. Please try again in an hour.")
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
     request.session.cycle_key()
@@ -698,8 +704,6 @@ def login_code_pending(*, request: HttpRequest) -> User | None:
 
 def login_code_verify(*, request: HttpRequest, code: str) -> tuple[User, RiskDecision, str]:
     """Checks the emailed code: single use, expires, 3 tries. Returns (user, decision, next_url)."""
-    from core.crypto import constant_time_equals, keyed_hash
-
     pending = request.session.get(LOGIN_CODE_SESSION_KEY)
     user = login_code_pending(request=request)
     if user is None or not isinstance(pending, dict):

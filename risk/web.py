@@ -42,19 +42,22 @@ def login_gate(
         return login_refused(request, message=decision.message if decision else services.DEFAULT_DENY_MESSAGE)
     risky = any(r.startswith("risk:") for r in reasons)
     if risky and not has_factor and decision is not None:
-        services.login_code_start(request=request, user=user, next_url=next_url, decision=decision)
+        try:
+            services.login_code_start(request=request, user=user, next_url=next_url, decision=decision)
+        except services.RiskError as exc:
+            return login_refused(request, message=str(exc), status=429)
         return HttpResponseRedirect(reverse("risk:login_code"))
     return None
 
 
-def login_refused(request: HttpRequest, *, message: str) -> HttpResponse:
+def login_refused(request: HttpRequest, *, message: str, status: int = 403) -> HttpResponse:
     from accounts.forms import LoginForm
 
     return render(
         request,
         "accounts/login.html",
         {"form": LoginForm(), "error": message, "notice": "", "show_captcha": False, "next": ""},
-        status=403,
+        status=status,
     )
 
 

@@ -385,6 +385,7 @@ RISK_DEVICE_TRUST_DAYS = env.int("RISK_DEVICE_TRUST_DAYS", default=30)
 # A risky login of a user without a second factor: a code emailed to the verified address.
 RISK_LOGIN_CODE_TTL_SECONDS = env.int("RISK_LOGIN_CODE_TTL_SECONDS", default=5 * 60)
 RISK_LOGIN_CODE_MAX_ATTEMPTS = env.int("RISK_LOGIN_CODE_MAX_ATTEMPTS", default=3)
+RISK_LOGIN_CODE_HOURLY_CAP = env.int("RISK_LOGIN_CODE_HOURLY_CAP", default=5)
 # Lifetime of the "this wasn't me" link in alert emails.
 RISK_NOT_ME_LINK_MAX_AGE = env.int("RISK_NOT_ME_LINK_MAX_AGE", default=7 * 24 * 60 * 60)
 

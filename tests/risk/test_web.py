@@ -300,3 +300,16 @@ def test_a_spoofed_forwarded_for_changes_neither_country_nor_device(make_client,
     assert event.details["risk_reasons"] == []
     assert list(KnownDevice.objects.filter(user=user).values_list("pk", flat=True)) == [device.pk]
     assert not AuditEvent.objects.filter(user=user, type__startswith="risk.").exists()
+
+
+def test_emailed_sign_in_codes_are_capped_per_hour(make_client, user, login, ip_in, clock, settings):
+    settings.RISK_LOGIN_CODE_HOURLY_CAP = 2
+    login(make_client(ip=ip_in("DE")), user)
+    clock.shift(timedelta(days=3))
+    for _ in range(2):
+        assert login(make_client(ip=ip_in("US")), user)["Location"] == "/accounts/login/confirm/"
+    refused = login(make_client(ip=ip_in("US")), user)
+    assert refused.status_code == 429
+    assert "too many sign-in codes" in refused.content.decode()
+    assert len(events(user, EventType.RISK_LOGIN_CODE_SENT)) == 2
+    assert events(user, EventType.RATE_LIMITED)[0].reason == "risk_login_code_hourly_cap"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 import pytest
 
-from accounts.models import UserSession
+from accounts.models import User, UserSession
 from audit.events import EventType
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import assert_error, events
 from tests.api.helpers import bearer, issue_tokens
+
+
+def _user() -> User:
+    return cast(User, UserFactory())
 
 
 def test_me(api, user, add_totp):
@@ -42,7 +47,7 @@ def test_sessions_lists_web_and_mobile_with_current(api, user, make_client, pass
 
 
 def test_sessions_lists_only_live_ones_of_this_user(api, user):
-    stranger = issue_tokens(UserFactory())
+    stranger = issue_tokens(_user())
     ended = issue_tokens(user)
     api.post("/api/v1/auth/logout", {"refresh": ended["refresh"]}, format="json")
     mine = issue_tokens(user)
@@ -78,7 +83,7 @@ def test_delete_a_web_session(api, user, make_client, password):
 def test_delete_someone_elses_or_unknown_session_is_404(api, user, which):
     tokens = issue_tokens(user)
     if which == "someone_elses":
-        target = issue_tokens(UserFactory())["sid"]
+        target = issue_tokens(_user())["sid"]
     elif which == "unknown":
         target = str(uuid.uuid4())
     elif which == "not_a_uuid":

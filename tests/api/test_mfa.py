@@ -26,7 +26,7 @@ def _challenge(api: Any, token: str, method: str, **extra: Any) -> Any:
 
 def _emailed_code(run_outbox: Any) -> str:
     run_outbox()
-    match = re.search(r"\b(\d{6})\b", mail.outbox[-1].body)
+    match = re.search(r"\b(\d{6})\b", str(mail.outbox[-1].body))
     assert match
     return match.group(1)
 

@@ -3,14 +3,14 @@ checked in Redis by `sid` without a database query."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.test import Client
 
 from accounts import revocation
 from accounts import services as account_services
-from accounts.models import UserSession
+from accounts.models import User, UserSession
 from audit.events import EventType
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import assert_error, events
@@ -71,7 +71,7 @@ def test_a_live_request_costs_one_indexed_user_lookup(api, user, django_assert_m
 
     from accounts.api.authentication import JWTAuthentication
 
-    request = Request(APIRequestFactory().get("/api/v1/me", **bearer(tokens)))
+    request = Request(APIRequestFactory().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"))
     with django_assert_max_num_queries(1):
         result = JWTAuthentication().authenticate(request)
     assert result is not None and result[0].pk == user.pk
@@ -103,7 +103,7 @@ def test_password_reset_stops_every_family(api, user):
 
 def test_staff_end_all_sessions_stops_the_tokens(api, user):
     tokens = issue_tokens(user)
-    staff = UserFactory(is_staff=True)
+    staff = cast(User, UserFactory(is_staff=True))
     account_services.sessions_end_all(user=user, reason="staff", actor=staff)
     assert_error(api.get("/api/v1/me", **bearer(tokens)), 401, "token_revoked")
 

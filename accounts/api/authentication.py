@@ -42,7 +42,9 @@ class JWTAuthentication(SimpleJWTAuthentication):
         try:
             return super().get_header(request)
         except UnicodeError as exc:  # a header that is not latin-1 text
-            raise AuthenticationFailed("The Authorization header is not valid.", code="bad_authorization_header") from exc
+            raise AuthenticationFailed(
+                "The Authorization header is not valid.", code="bad_authorization_header"
+            ) from exc
 
     def get_validated_token(self, raw_token: bytes) -> tokens.AccessClaims:  # type: ignore[override]
         try:

@@ -35,6 +35,8 @@ class StrongFactorAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """Sign-in happens on the portal's own login page (password, then the second factor)."""
         user = getattr(request, "user", None)
+        if self.has_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
         if user is not None and user.is_authenticated:
             return render(request, "mfa/admin_refused.html", {"is_staff": user.is_staff}, status=403)
         next_url = request.GET.get("next") or reverse("admin:index")

@@ -211,6 +211,7 @@ def test_admin_refuses_staff_whose_login_used_no_strong_factor(
     login(with_totp, user)
     with_totp.post("/accounts/login/mfa/", {"method": "totp", "code": totp.now()})
     assert with_totp.get("/admin/").status_code == 200
+    assert with_totp.get("/admin/login/")["Location"] == "/admin/"
     # Anonymous: the portal's own login, then back to the admin.
     response = make_client().get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")

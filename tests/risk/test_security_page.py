@@ -159,3 +159,32 @@ def test_export_resumes_after_reauthentication(signed_in, user, time_machine, pa
     assert done.status_code == 200
     assert json.loads(done.content)["profile"]["email"] == user.email
     assert len(events(user, EventType.PRIVACY_DATA_EXPORTED)) == 1
+
+
+def test_device_forms_carry_a_working_csrf_token(user, login, ip_in):
+    import re
+
+    from django.test import Client
+
+    from tests.conftest import FIREFOX_UA
+
+    client = Client(enforce_csrf_checks=True, REMOTE_ADDR=ip_in("DE"), HTTP_USER_AGENT=FIREFOX_UA)
+    page = client.get("/accounts/login/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    signed = client.post(
+        "/accounts/login/",
+        {"email": user.email, "password": "correct horse battery staple", "csrfmiddlewaretoken": token.group(1)},
+    )
+    assert signed.status_code == 302
+    page = client.get("/security/").content.decode()
+    device = KnownDevice.objects.get(user=user)
+    form = page.split(f'action="/security/devices/{device.pk}/rename/"')[1]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert token
+    renamed = client.post(
+        f"/security/devices/{device.pk}/rename/", {"name": "Work laptop", "csrfmiddlewaretoken": token.group(1)}
+    )
+    assert renamed.status_code == 302
+    device.refresh_from_db()
+    assert device.name == "Work laptop"

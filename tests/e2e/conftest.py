@@ -55,9 +55,9 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole run; fails loudly (never skips) when it cannot start."""
+    """One headless Chromium per test module; fails loudly (never skips) when it cannot start."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"{CHROMIUM} is missing: the browser journeys need Debian's Chromium. "
@@ -99,18 +99,21 @@ def _truncate_triggers(enable: bool) -> None:
             cursor.execute(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"')
 
 
-@pytest.fixture(autouse=True)
-def _flush_allowed(transactional_db: None) -> Iterator[None]:
-    """Lets the transactional test database be flushed (TRUNCATE) after each journey.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Lets the flush that ends each (transactional) journey run: append-only tables refuse
+    TRUNCATE with a trigger, switched off only around that flush (as tests/api and tests/payments do)."""
+    from pytest_django.plugin import blocking_manager_key
 
-    Append-only tables may refuse TRUNCATE with a trigger; the flush that pytest-django runs
-    after a transactional test would then fail. The triggers are switched off only for that
-    flush and back on when the next journey starts, so the other tests (run before the
-    transactional ones) see them.
-    """
-    _truncate_triggers(enable=True)
-    yield
-    _truncate_triggers(enable=False)
+    blocker = item.config.stash[blocking_manager_key]
+    with blocker.unblock():
+        _truncate_triggers(enable=False)
+    try:
+        yield
+    finally:
+        if nextitem is not None:  # after the last test the test database is gone
+            with blocker.unblock():
+                _truncate_triggers(enable=True)
 
 
 @pytest.fixture
@@ -158,9 +161,19 @@ class Tab:
             page.evaluate(AXE_JS.read_text(encoding="utf-8"))
         result = page.evaluate(
             """async () => {
-                const r = await window.axe.run(document, {resultTypes: ['violations']});
-                return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                const r = await window.axe.run(document, {resultTypes: ['violations', 'incomplete']});
+                const found = r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                     nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}));
+                // axe files text drawn in its own background colour (1:1) under "incomplete":
+                // it is invisible, so it counts as a serious contrast failure here.
+                for (const v of r.incomplete.filter(v => v.id === 'color-contrast')) {
+                    const nodes = v.nodes.filter(n => n.any.some(c => c.data && c.data.messageKey === 'equalRatio'));
+                    if (nodes.length) {
+                        found.push({id: 'color-contrast', impact: 'serious', help: 'Text is the colour of its background',
+                            nodes: nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.html)});
+                    }
+                }
+                return found;
             }"""
         )
         blocking = [v for v in result if v["impact"] in BLOCKING_IMPACTS]
@@ -174,10 +187,12 @@ class Tab:
         """An expected console error (e.g. Chromium logging the 429 of a lockout page)."""
         self.allowed_console.append(re.compile(pattern))
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, *, top: bool = True) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        # No focus ring or caret in the pictures.
+        # No focus ring or caret in the pictures; the page from its top unless told otherwise.
         self.page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        if top:
+            self.page.evaluate("() => window.scrollTo(0, 0)")
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled", caret="hide")
 
     def problems(self) -> list[str]:

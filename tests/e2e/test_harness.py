@@ -31,6 +31,10 @@ def test_checks_catch_csp_violations_console_errors_and_axe_failures(tab: Tab) -
     problems = tab.problems()
     assert any(p.startswith("CSP violation") and "script-src" in p for p in problems), problems
     assert any("console error: boom" in p for p in problems), problems
+    # A page reached without the axe check is reported too.
+    page.goto(tab.url("/accounts/signup/"))
+    assert "visited but not checked with axe: /accounts/signup/" in tab.problems()
     # Cleared so that this deliberate breakage does not fail the test at teardown.
     tab.console_errors.clear()
     tab.csp_violations.clear()
+    tab.check()

@@ -71,7 +71,7 @@ def test_security_analyst_filters_reports_and_downloads_csv(browsing: Browsing) 
         expect(charts.nth(i)).to_be_visible()
     tab.screenshot("reports")
     page.locator("section[aria-labelledby=charts-title]").evaluate("(el) => el.scrollIntoView({block: 'start'})")
-    tab.screenshot("reports-charts")
+    tab.screenshot("reports-charts", top=False)
 
     with page.expect_download() as info:
         page.get_by_role("link", name="Download CSV").click()

@@ -170,7 +170,8 @@ class Tab:
                     const nodes = v.nodes.filter(n => n.any.some(c => c.data && c.data.messageKey === 'equalRatio'));
                     if (nodes.length) {
                         found.push({id: 'color-contrast', impact: 'serious',
-                            help: 'Text is the colour of its background', nodes: nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.html)});
+                            help: 'Text is the colour of its background',
+                            nodes: nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.html)});
                     }
                 }
                 return found;

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -232,8 +234,6 @@ def _pending_or_401(token: str, device_id: str | None) -> services.PendingLogin:
 
 
 def _retry_seconds(retry_at: Any) -> int:
-    from django.utils import timezone
-
     return max(1, int((retry_at - timezone.now()).total_seconds()))
 
 
@@ -443,6 +443,14 @@ class MeView(_UserView):
         )
 
 
+def _mobile_live(row: UserSession) -> bool:
+    """An app login whose refresh token can no longer have been renewed is over, ended or not."""
+    now = timezone.now()
+    idle = now - timedelta(seconds=settings.JWT_REFRESH_LIFETIME_SECONDS)
+    absolute = now - timedelta(seconds=settings.JWT_REFRESH_ABSOLUTE_SECONDS)
+    return row.last_seen_at >= idle and row.created_at >= absolute
+
+
 class SessionListView(_UserView):
     @extend_schema(
         operation_id="sessions_list",
@@ -466,6 +474,7 @@ class SessionListView(_UserView):
                 "current": str(row.id) == current,
             }
             for row in live_sessions(user=user)
+            if row.kind != UserSession.Kind.MOBILE or _mobile_live(row)
         ]
         return Response(s.SessionSerializer(rows, many=True).data)
 

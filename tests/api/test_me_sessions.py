@@ -106,3 +106,13 @@ def test_me_and_sessions_need_a_token(api):
 def test_no_cookies_on_the_api(api, user, api_login):
     response = api_login(user)
     assert not response.cookies.get("bp_session")
+
+
+def test_app_login_idle_past_the_refresh_lifetime_is_not_listed(api, user, time_machine):
+    time_machine.move_to("2026-03-02 09:00:00+00:00", tick=False)
+    stale = issue_tokens(user)
+    time_machine.move_to("2026-03-09 10:00:00+00:00", tick=False)
+    fresh = issue_tokens(user)
+    ids = {row["id"] for row in api.get("/api/v1/sessions", **bearer(fresh)).json()}
+    assert ids == {fresh["sid"]}
+    assert stale["sid"] not in ids

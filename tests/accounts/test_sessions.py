@@ -69,7 +69,7 @@ def test_user_ends_another_session_from_the_security_page(make_client, user, log
 def test_ending_someone_elses_session_is_not_found(make_client, user, login):
     from tests.accounts.factories import UserFactory
 
-    other = UserFactory()
+    other: User = UserFactory()  # type: ignore[assignment]
     mine, theirs = make_client(ip="203.0.113.1"), make_client(ip="203.0.113.2")
     login(mine, user)
     login(theirs, other)

@@ -19,7 +19,7 @@ LINK = re.compile(r"https://portal\.bank\.test(/accounts/[^\s\"<]+)")
 
 def _last_link(to: str) -> str:
     message = [m for m in mail.outbox if to in m.to][-1]
-    match = LINK.search(message.body)
+    match = LINK.search(str(message.body))
     assert match, message.body
     return match.group(1)
 

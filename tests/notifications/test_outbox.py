@@ -29,7 +29,7 @@ def test_body_is_encrypted_at_rest_and_wiped_after_sending(user):
     assert message.body_encrypted == "" and message.html_encrypted == ""
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == "Your password was changed"
-    assert mail.outbox[0].alternatives[0][1] == "text/html"
+    assert mail.outbox[0].alternatives[0][1] == "text/html"  # type: ignore[attr-defined]
 
 
 def test_smtp_failure_leaves_the_message_pending_and_a_later_run_sends_it(user, time_machine):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from accounts.models import UserSession
+from accounts.models import User, UserSession
 from audit.events import EventType
 from audit.models import AuditEvent
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
@@ -162,6 +163,10 @@ class UserAdmin(DjangoUserAdmin):
         # Changing a user shows their personal data in the form.
         return bool(super().has_change_permission(request, obj)) and can_see_personal_data(request)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Accounts are disabled, never deleted: their audit trail refers to them.
+        return False
+
     # --- Staff actions ----------------------------------------------------------------------
 
     def has_manage_user_accounts_permission(self, request: HttpRequest) -> bool:
@@ -205,7 +210,7 @@ class UserAdmin(DjangoUserAdmin):
             "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
             "form": form,
             "locked": staff_reauth_locked(actor=actor),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/accounts/user/staff_action.html", context)
 
@@ -279,3 +284,17 @@ class UserSessionAdmin(admin.ModelAdmin[UserSession]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _unregister_django_otp_device_admins() -> None:
+    """Second factors live in mfa.* (with their own admin). django_otp's device admins would show
+    a user's TOTP seed as a QR code (config view) and answer a missing id with a 500: off."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for model in (TOTPDevice, StaticDevice):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_django_otp_device_admins()

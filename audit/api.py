@@ -47,7 +47,7 @@ class AuditEventPagination(CursorPagination):
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    label = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)  # type: ignore[assignment]
     user_id = serializers.SerializerMethodField()
     user_email = serializers.SerializerMethodField()
     actor_id = serializers.SerializerMethodField()
@@ -74,16 +74,16 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
         )
 
     def get_user_id(self, obj: AuditEvent) -> str | None:
-        return str(obj.user.public_id) if obj.user_id else None
+        return str(obj.user.public_id) if obj.user is not None else None
 
     def get_user_email(self, obj: AuditEvent) -> str | None:
-        return obj.user.email if obj.user_id else None
+        return obj.user.email if obj.user is not None else None
 
     def get_actor_id(self, obj: AuditEvent) -> str | None:
-        return str(obj.actor.public_id) if obj.actor_id else None
+        return str(obj.actor.public_id) if obj.actor is not None else None
 
     def get_actor_email(self, obj: AuditEvent) -> str | None:
-        return obj.actor.email if obj.actor_id else None
+        return obj.actor.email if obj.actor is not None else None
 
 
 _PARAMS = [

@@ -46,6 +46,7 @@ def parse_datetime_value(value: str) -> datetime | None:
     value = value.strip()
     if not value:
         return None
+    parsed: datetime | None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -56,8 +57,8 @@ def parse_datetime_value(value: str) -> datetime | None:
                 break
             except ValueError:
                 continue
-        if parsed is None:
-            raise forms.ValidationError("Enter a date and time like 2026-11-24T21:00 (UTC).") from None
+    if parsed is None:
+        raise forms.ValidationError("Enter a date and time like 2026-11-24T21:00 (UTC).")
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
     return parsed

@@ -121,11 +121,11 @@ def _csv_stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
 
 
 @_reports_view
-def events_csv_view(request: HttpRequest) -> HttpResponse:
+def events_csv_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Any range (no default), the page's filters; streamed from a server-side cursor."""
     form = EventFilterForm(request.GET)
     if not form.is_valid():
-        errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+        errors = "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in form.errors.items())
         return HttpResponse(f"Invalid filters: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     filters = form.filters()
     record(

@@ -83,7 +83,12 @@ class RequestContextFilter(logging.Filter):
             if user is not None and getattr(user, "is_authenticated", False):
                 user_id = str(getattr(user, "public_id", "") or "")
         record.user_id = user_id
-        record.client_ip = ctx.ip or ""
+        client_ip = ctx.ip or ""
+        if not client_ip and request is not None and hasattr(request, "META"):
+            from core.net import client_ip as request_ip
+
+            client_ip = request_ip(request) or ""
+        record.client_ip = client_ip
         return True
 
 

@@ -25,7 +25,7 @@ def make_role_user() -> Callable[..., User]:
 
     def _make(role: str, **extra: Any) -> User:
         staff = role in ("support", "security", "admin")
-        user: User = UserFactory(
+        user: User = UserFactory(  # type: ignore[assignment]
             role=role, is_staff=staff, email=f"{role}-{UserFactory._meta.model.objects.count()}@bank.test", **extra
         )
         if staff:

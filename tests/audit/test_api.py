@@ -52,7 +52,7 @@ def test_security_reads_filtered_pages(make_role_user: Callable[..., User]) -> N
     make_events(4, start=now - timedelta(days=2), type=EventType.LOGIN_FAILED)
     client = _api(analyst)
 
-    body = client.get(URL, {"user": alice.email, "type": "auth.login_failed", "limit": 2}).json()
+    body = client.get(URL, {"user": alice.email, "type": "auth.login_failed", "limit": "2"}).json()
     assert len(body["results"]) == 2 and body["next"]
     first = body["results"][0]
     assert first["user_id"] == str(alice.public_id) and first["user_email"] == alice.email

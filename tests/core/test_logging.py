@@ -63,7 +63,7 @@ def _secret_request() -> Any:
         REMOTE_ADDR="203.0.113.5",
     )
     request.COOKIES["bp_session"] = SESSION
-    request.request_id = "req-0123456789abcdef"
+    request.request_id = "req-0123456789abcdef"  # type: ignore[attr-defined]
     return request
 
 

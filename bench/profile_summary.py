@@ -16,7 +16,13 @@ from collections import Counter
 from pathlib import Path
 
 PROJECT = re.compile(r"\((?:/[^)]*/)?(?:accounts|core|mfa|risk|payments|audit|notifications|config)/[^)]*\)")
-IDLE = ("wait (threading.py", "select (selectors.py", "_worker (concurrent/futures/thread.py", "accept (socket.py", "sleep (")
+IDLE = (
+    "wait (threading.py",
+    "select (selectors.py",
+    "_worker (concurrent/futures/thread.py",
+    "accept (socket.py",
+    "sleep (",
+)
 
 
 def parse(path: Path) -> list[tuple[list[str], int]]:

@@ -13,7 +13,7 @@ Settings (environment, with defaults):
     BENCH_PORT=18080  BENCH_SMTP_PORT=18025  BENCH_DB=bp_bench_stack  BENCH_REDIS_DB=8
     BENCH_USERS=400        seeded customers;  BENCH_ARGON2_N=40  verifications for the ceiling
     BENCH_ACCESS_LOG=1     gunicorn access log to bench/.work/access.log, as in the Dockerfile
-    BENCH_PROFILE=         a scenario name: py-spy records the gunicorn workers during it
+    BENCH_PROFILE=         scenario names (comma-separated): py-spy records the gunicorn workers during them
     BENCH_PROFILE_MODE=gil gil: samples the thread holding the GIL (CPU); wall: every busy thread
     BENCH_CENSUS=1         count SQL queries / Redis commands / CPU of one request per scenario
 """
@@ -21,9 +21,9 @@ Settings (environment, with defaults):
 from __future__ import annotations
 
 import json
-import re
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -44,7 +44,7 @@ RESULTS = BENCH / "results"
 LUA = BENCH / "lua"
 PY = str(ROOT / ".venv" / "bin" / "python")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PASSWORD = "bench-Correct-Horse-Battery-9"  # noqa: S105 - a throwaway password for seeded bench users
+PASSWORD = "bench-Correct-Horse-Battery-9"
 
 
 def env_int(name: str, default: int) -> int:
@@ -239,7 +239,7 @@ class Stack:
         )
 
     def run(self, args: list[str], *, timeout: float, capture: bool = True) -> str:
-        proc = subprocess.run(  # noqa: S603 - fixed argv built here
+        proc = subprocess.run(
             args, cwd=ROOT, env=self.env, capture_output=capture, text=True, timeout=timeout, check=False
         )
         if proc.returncode != 0:
@@ -261,7 +261,7 @@ class Stack:
 
     def start(self, name: str, args: list[str]) -> None:
         out = open(WORK / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv built here
+        proc = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.procs[name] = proc
@@ -314,7 +314,7 @@ class Stack:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited early; see {WORK / (name + '.log')}")
             try:
-                with urllib.request.urlopen(BASE + "/healthz", timeout=5) as resp:  # noqa: S310 - loopback
+                with urllib.request.urlopen(BASE + "/healthz", timeout=5) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -367,12 +367,12 @@ def http_json(
     method: str, path: str, body: dict[str, Any] | None = None, token: str = ""
 ) -> tuple[int, dict[str, Any] | list[Any]]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(BASE + path, data=data, method=method)  # noqa: S310 - loopback
+    req = urllib.request.Request(BASE + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=30) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -384,7 +384,9 @@ def http_json(
 
 def api_login(email: str) -> dict[str, Any]:
     status, body = http_json(
-        "POST", "/api/v1/auth/login", {"email": email, "password": PASSWORD, "device_id": "bench-" + re.sub(r"[^A-Za-z0-9._:-]", "-", email)}
+        "POST",
+        "/api/v1/auth/login",
+        {"email": email, "password": PASSWORD, "device_id": "bench-" + re.sub(r"[^A-Za-z0-9._:-]", "-", email)},
     )
     if status != 200 or not isinstance(body, dict) or "access" not in body:
         raise RuntimeError(f"API login of {email} answered {status}: {str(body)[:300]}")
@@ -507,7 +509,7 @@ class Bench:
         args += ["-s", str(LUA / sc.script), BASE + "/"]
         out_path = WORK / f"{sc.name}.wrk.txt"
         with out_path.open("w") as out:
-            proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+            proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + seconds + 60
             rusage = None
             while time.monotonic() < deadline:
@@ -525,7 +527,9 @@ class Bench:
         return parse_wrk(text), wrk_cpu
 
     def argon2_ceiling(self) -> dict[str, Any]:
-        out = self.stack.run([PY, str(BENCH / "stack_tasks.py"), "argon2", "--n", str(ARGON2_N), "--password", PASSWORD], timeout=300)
+        out = self.stack.run(
+            [PY, str(BENCH / "stack_tasks.py"), "argon2", "--n", str(ARGON2_N), "--password", PASSWORD], timeout=300
+        )
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         return result
 
@@ -610,7 +614,7 @@ class Bench:
 
     # py-spy, optional: BENCH_PROFILE=<scenario>
     def start_profiler(self, sc: Scenario) -> tuple[subprocess.Popen[bytes], Path] | None:
-        if PROFILE != sc.name:
+        if sc.name not in PROFILE.split(","):
             return None
         spy = shutil.which("py-spy") or str(ROOT / ".venv" / "bin" / "py-spy")
         if not Path(spy).exists():
@@ -622,7 +626,7 @@ class Bench:
         args += ["--duration", str(DURATION), "--rate", "200", "--output", str(out), "--nonblocking"]
         if PROFILE_MODE == "gil":
             args.append("--gil")  # only the thread holding the GIL: where the Python CPU goes
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return proc, out
 
     def stop_profiler(self, profiler: tuple[subprocess.Popen[bytes], Path] | None) -> None:
@@ -635,11 +639,17 @@ class Bench:
             profiler[0].wait(timeout=5)
         raw = profiler[1]
         if raw.exists():
-            summary = subprocess.run(  # noqa: S603 - fixed argv
-                [PY, str(BENCH / "profile_summary.py"), str(raw)], capture_output=True, text=True, timeout=120, check=False
+            summary = subprocess.run(
+                [PY, str(BENCH / "profile_summary.py"), str(raw)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             ).stdout
             target = RESULTS / ("profile-" + raw.stem + ".txt")
-            target.write_text(f"py-spy ({PROFILE_MODE}) of the gunicorn workers; raw stacks: {raw.relative_to(ROOT)}\n\n{summary}")
+            target.write_text(
+                f"py-spy ({PROFILE_MODE}) of the gunicorn workers; raw stacks: {raw.relative_to(ROOT)}\n\n{summary}"
+            )
             log(f"profile summary: {target.relative_to(ROOT)}")
 
 
@@ -649,7 +659,9 @@ class Bench:
 def machine_info() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
-    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    mem_kb = int(
+        next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    )
     return {
         "nproc": os.cpu_count(),
         "cpu_model": model,
@@ -683,7 +695,9 @@ def table(results: dict[str, Any]) -> str:
             continue
         per_core = fmt(r["ops_per_server_cpu_s"])
         if "fraction_of_argon2_ceiling" in r:
-            per_core += f" ({100 * r['fraction_of_argon2_ceiling']:.0f}% of argon2 {r['argon2']['verifies_per_cpu_s']:.1f}/s)"
+            per_core += (
+                f" ({100 * r['fraction_of_argon2_ceiling']:.0f}% of argon2 {r['argon2']['verifies_per_cpu_s']:.1f}/s)"
+            )
         lat = r["latency_ms"]
         lines.append(
             f"| {name} | {r['connections']} | {fmt(r['requests_per_s'])} | {fmt(r['ops_per_s'])} {r['unit']} "
@@ -715,7 +729,9 @@ def main() -> int:
             "settings": "config.settings.prod",
             "raised_limits": {name: os.environ.get(name, value) for name, value in RAISED_LIMITS.items()},
         },
-        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip(),  # noqa: S607
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip(),
         "scenarios": {},
     }
     try:
@@ -731,7 +747,16 @@ def main() -> int:
         bench = Bench(stack)
         log(f"seeding {USERS} customers")
         out = stack.run(
-            [PY, str(BENCH / "stack_tasks.py"), "seed", str(WORK / "users.tsv"), "--users", str(USERS), "--password", PASSWORD],
+            [
+                PY,
+                str(BENCH / "stack_tasks.py"),
+                "seed",
+                str(WORK / "users.tsv"),
+                "--users",
+                str(USERS),
+                "--password",
+                PASSWORD,
+            ],
             timeout=900,
         )
         report["seed"] = json.loads(out.strip().splitlines()[-1])
@@ -771,16 +796,22 @@ def main() -> int:
     m = report["machine"]
     print(f"\nbank-portal bench {started:%Y-%m-%d %H:%M} UTC, git {report['git']}")
     print(f"machine: {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM, load before {' '.join(m['loadavg'])}")
-    print(f"gunicorn {WORKERS} workers x {THREADS} threads (gthread), {DURATION}s per scenario after {WARMUP}s warm-up\n")
+    print(
+        f"gunicorn {WORKERS} workers x {THREADS} threads (gthread), {DURATION}s per scenario after {WARMUP}s warm-up\n"
+    )
     print(table(report["scenarios"]))
     census = report.get("census") or {}
     if census and "failed" not in census:
-        print("\nper request (census, in process): " + "; ".join(
-            f"{k} {v['status']}: {v['sql_queries']} SQL, {v['redis_commands']} Redis, {v['cpu_ms']} ms CPU"
-            for k, v in census.items()
-        ))
+        print(
+            "\nper request (census, in process): "
+            + "; ".join(
+                f"{k} {v['status']}: {v['sql_queries']} SQL, {v['redis_commands']} Redis, {v['cpu_ms']} ms CPU"
+                for k, v in census.items()
+            )
+        )
     if "ledger" in report:
-        print(f"\nledger after payments: {'consistent' if report['ledger']['consistent'] else 'INCONSISTENT'} {report['ledger']}")
+        verdict = "consistent" if report["ledger"]["consistent"] else "INCONSISTENT"
+        print(f"\nledger after payments: {verdict} {report['ledger']}")
     print(f"\nresults: {path.relative_to(ROOT)}")
     failed = [n for n, r in report["scenarios"].items() if "failed" in r]
     return 1 if failed else 0

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -181,7 +181,11 @@ def census(args: argparse.Namespace) -> dict[str, Any]:
     def login(email: str) -> Any:
         return api.post(
             "/api/v1/auth/login",
-            {"email": email, "password": args.password, "device_id": "bench-" + re.sub(r"[^A-Za-z0-9._:-]", "-", email)},
+            {
+                "email": email,
+                "password": args.password,
+                "device_id": "bench-" + re.sub(r"[^A-Za-z0-9._:-]", "-", email),
+            },
             content_type="application/json",
         )
 

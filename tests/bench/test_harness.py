@@ -1,0 +1,107 @@
+"""Smoke tests of the bench harness's parsing helpers and Lua scripts (no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load_runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_runner", BENCH / "runner.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_runner"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = _load_runner()
+
+
+def test_parse_wrk_reads_the_json_line_among_wrk_output() -> None:
+    output = "Running 1s test @ http://127.0.0.1:1/\n" + 'BENCH_JSON {"requests": 3, "counts": {"me:200": 3}}\n'
+    assert runner.parse_wrk(output) == {"requests": 3, "counts": {"me:200": 3}}
+    with pytest.raises(ValueError):
+        runner.parse_wrk("no json here")
+
+
+def test_classify_separates_successes_refusals_and_errors() -> None:
+    out = runner.classify(
+        {"get:200": 10, "post:302": 9, "post:200": 1, "post:429": 2, "get:no_token": 1, "get:500": 1},
+        {"get:200", "post:302"},
+    )
+    assert (out.ok, out.refused, out.errors) == (19, 2, 2)
+    assert out.unexpected == {"post:200": 1, "get:500": 1}
+
+
+def test_cpu_accounting_reads_this_process_tree() -> None:
+    stat = runner.proc_stat(os.getpid())
+    assert stat is not None and stat[0] == os.getppid() and stat[1] >= 0
+    assert runner.tree_cpu(os.getpid()) >= stat[1]
+    assert runner.proc_stat(2**22 + 12345) is None
+    busy, total = runner.machine_busy()
+    assert 0 <= busy <= total
+
+
+def test_table_marks_skipped_and_failed_scenarios() -> None:
+    text = runner.table({"reads": {"skipped": "endpoint missing: GET /api/v1/me"}, "payments": {"failed": "boom"}})
+    assert "skipped: endpoint missing" in text and "failed: boom" in text
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status = 200 if self.headers.get("Authorization") == "Bearer tok-1" else 401
+        body = json.dumps({"path": self.path}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_reads_script_counts_statuses_per_step(loopback_server: str, tmp_path: Path) -> None:
+    data = tmp_path / "reads.data"
+    data.write_text("tok-1\n")
+    env = {**os.environ, "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_DATA": str(data), "BENCH_RUN_ID": "1"}
+    proc = subprocess.run(
+        ["wrk", "-t", "1", "-c", "1", "-d", "1s", "-s", str(BENCH / "lua" / "reads.lua"), loopback_server],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    result = runner.parse_wrk(proc.stdout)
+    assert set(result["counts"]) == {"me:200", "accounts:200"}
+    assert sum(result["counts"].values()) == result["requests"] > 0
+    assert set(result["latency_ms"]["percentiles"]) == {"50", "75", "90", "95", "99", "99.9"}

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AuditEvent
+from audit.models import AuditCheckpoint, AuditEvent, ChainVerification
 
 
 @admin.register(AuditEvent)
@@ -27,3 +27,34 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_ReadOnlyAdmin):
+    list_display = ("seq", "created_at", "first_event_id", "last_event_id", "event_count", "hash")
+    exclude = ("entries",)
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "entries"]
+
+
+@admin.register(ChainVerification)
+class ChainVerificationAdmin(_ReadOnlyAdmin):
+    list_display = ("ran_at", "ok", "checkpoints", "events", "last_checkpoint_seq", "problem", "event_id")
+    list_filter = ("ok", "problem")
+    date_hierarchy = "ran_at"

@@ -175,7 +175,7 @@ def suspicious_activity(*, filters: EventFilters, limit: int = 50) -> dict[str, 
     )
     return {
         "impossible_travel": list(base.filter(type__contains="impossible_travel")[:limit]),
-        "token_reuse": list(base.filter(Q(type__contains="reuse") | Q(reason__contains="reuse"))[:limit]),
+        "token_reuse": list(base.filter(type__contains="reuse")[:limit]),
         "lockouts": list(base.filter(type=EventType.LOCKOUT)[:limit]),
         "failing_ips": failing_ips,
         "ip_flagged": list(base.filter(type__contains="failing_many_accounts")[:limit]),

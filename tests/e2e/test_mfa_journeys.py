@@ -47,6 +47,7 @@ def test_totp_enrol_sign_out_sign_in_with_code(tab: Tab) -> None:
     page.get_by_role("button", name="Turn on").click()
     _save_recovery_codes(tab)
     expect(page.get_by_role("table", name="Your second factors")).to_contain_text("Authenticator app")
+    tab.screenshot("security")
 
     sign_out(tab)
     sign_in_password(tab, user.email)

@@ -71,3 +71,4 @@ def test_small_payment_then_large_payment_with_emailed_code(tab: Tab, emails: Ca
     page.get_by_role("link", name="Accounts", exact=True).click()
     tab.check()
     expect(balance).to_have_text("4500.00 EUR")
+    tab.screenshot("dashboard")

@@ -203,3 +203,17 @@ def test_service_refuses_without_permission(make_role_user: Callable[..., User],
 
     with pytest.raises(StaffActionError):
         account_disable(user=customer, actor=make_role_user("support"), reason=REASON)
+
+
+def test_ending_sessions_also_ends_mobile_token_families(staff_client: Client, customer: User) -> None:
+    from rest_framework.test import APIClient
+
+    from tests.api.helpers import bearer, issue_tokens
+
+    tokens = issue_tokens(customer)
+    api = APIClient()
+    assert api.get("/api/v1/me", **bearer(tokens)).status_code == 200
+    assert _run(staff_client, "end_sessions", customer).status_code == 302
+    assert api.get("/api/v1/me", **bearer(tokens)).status_code == 401
+    refreshed = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
+    assert refreshed.status_code == 401

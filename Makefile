@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup run test test-fast lint typecheck check services migrate clean e2e-deps bench fuzz soak
+.PHONY: setup run test test-fast lint typecheck check services migrate clean e2e-deps screenshots bench fuzz soak
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,6 +37,10 @@ test: setup services e2e-deps
 # Debian's Chromium for the browser journeys in tests/e2e (installed with apt-get when missing).
 e2e-deps:
 	@bash scripts/ensure-chromium.sh
+
+# The browser journeys alone, refreshing the README's pictures in docs/screenshots/.
+screenshots: setup services e2e-deps
+	E2E_SCREENSHOTS=1 DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -189,6 +189,9 @@ class Tab:
         self.allowed_console.append(re.compile(pattern))
 
     def screenshot(self, name: str, *, top: bool = True) -> None:
+        """docs/screenshots/<name>.png when E2E_SCREENSHOTS=1 (`make screenshots`); plain runs leave the tree alone."""
+        if os.environ.get("E2E_SCREENSHOTS", "") not in ("1", "true", "yes"):
+            return
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         # No focus ring or caret in the pictures; the page from its top unless told otherwise.
         self.page.evaluate("() => document.activeElement && document.activeElement.blur()")

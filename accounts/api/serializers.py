@@ -6,8 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-API_MFA_METHODS = ("totp", "sms", "email", "recovery")
+API_MFA_METHODS = ("totp", "sms", "email", "recovery", "webauthn")
 CODE_CHANNELS = ("sms", "email")
+CHALLENGE_METHODS = ("sms", "email", "webauthn")
 DEVICE_ID_RE = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
@@ -42,7 +43,9 @@ class MfaRequiredSerializer(serializers.Serializer[Any]):
 
 class MfaChallengeSerializer(serializers.Serializer[Any]):
     mfa_token = serializers.CharField(max_length=200)
-    method = serializers.ChoiceField(choices=CODE_CHANNELS)
+    method = serializers.ChoiceField(
+        choices=CHALLENGE_METHODS, help_text='"sms"/"email": a code is sent; "webauthn": passkey options come back'
+    )
     device_id = serializers.RegexField(DEVICE_ID_RE, required=False, allow_blank=True)
 
 
@@ -52,11 +55,29 @@ class MfaChallengeResponseSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
 
 
+class WebAuthnOptionsSerializer(serializers.Serializer[Any]):
+    method = serializers.ChoiceField(choices=["webauthn"])
+    options = serializers.DictField(help_text="PublicKeyCredentialRequestOptions (JSON); sign with the passkey")
+
+
 class MfaVerifySerializer(serializers.Serializer[Any]):
     mfa_token = serializers.CharField(max_length=200)
-    code = serializers.CharField(max_length=64)
+    code = serializers.CharField(max_length=64, required=False, help_text="TOTP, SMS, email or recovery code")
+    credential = serializers.JSONField(
+        required=False, help_text='With method "webauthn": the assertion (PublicKeyCredential as JSON)'
+    )
     method = serializers.ChoiceField(choices=API_MFA_METHODS, required=False)
     device_id = serializers.RegexField(DEVICE_ID_RE, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        credential = attrs.get("credential")
+        if attrs.get("method") == "webauthn" or (credential is not None and "method" not in attrs):
+            if not isinstance(credential, (dict, str)) or not credential or len(str(credential)) > 16384:
+                raise serializers.ValidationError({"credential": ["A passkey assertion is required."]})
+            attrs["method"] = "webauthn"
+        elif not attrs.get("code"):
+            raise serializers.ValidationError({"code": ["This field is required."]})
+        return attrs
 
 
 class RefreshSerializer(serializers.Serializer[Any]):

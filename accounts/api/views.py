@@ -184,10 +184,6 @@ class LoginView(_AuthView):
                         "mfa_enrolment_required",
                         "Your account needs a second factor. Set one up on the web first.",
                     )
-                if mfa_services.methods_for(user=user):
-                    raise api_error(
-                        403, "mfa_method_unsupported", "Your second factor (a passkey) is not supported by the app yet."
-                    )
                 raise api_error(
                     403,
                     "login_verification_required",
@@ -242,10 +238,11 @@ class MfaChallengeView(_AuthView):
 
     @extend_schema(
         operation_id="auth_mfa_challenge",
-        summary="Send a one-time code by SMS or email for a pending login",
+        summary="Send a one-time code by SMS or email (or get passkey options) for a pending login",
         request=s.MfaChallengeSerializer,
         responses={
-            202: s.MfaChallengeResponseSerializer,
+            200: OpenApiResponse(s.WebAuthnOptionsSerializer, description='method "webauthn": the passkey options'),
+            202: OpenApiResponse(s.MfaChallengeResponseSerializer, description="sms/email: the code was sent"),
             400: OpenApiResponse(s.ValidationErrorSerializer, description="Bad input; method_unavailable"),
             401: OpenApiResponse(s.ErrorSerializer, description="mfa_token_invalid"),
             429: OpenApiResponse(s.RetryErrorSerializer, description="resend_too_soon, too_many_codes, mfa_locked"),
@@ -260,6 +257,15 @@ class MfaChallengeView(_AuthView):
         user, method = pending.user, data["method"]
         if method not in mfa_services.methods_for(user=user):
             raise api_error(400, "method_unavailable", "This method is not available for your account.")
+        if method == "webauthn":
+            try:
+                options = mfa_services.webauthn_begin_assertion(user=user, purpose="login", binding=pending.key)
+            except mfa_services.SecondFactorLocked as exc:
+                raise retry_after_error("mfa_locked", str(exc), _retry_seconds(exc.retry_at)) from exc
+            except mfa_services.MFAError as exc:
+                raise api_error(400, "method_unavailable", str(exc)) from exc
+            services.mfa_pending_note_challenge(pending=pending, method=method)
+            return Response({"method": "webauthn", "options": options}, status=status.HTTP_200_OK)
         try:
             challenge = mfa_services.code_send(user=user, method=method, purpose="login", binding=pending.key)
         except mfa_services.ResendTooSoon as exc:
@@ -296,7 +302,7 @@ class MfaVerifyView(_AuthView):
 
     @extend_schema(
         operation_id="auth_mfa_verify",
-        summary="Complete a pending login with a TOTP, SMS, email or recovery code",
+        summary="Complete a pending login with a TOTP, SMS, email or recovery code, or a passkey",
         description=(
             "`method` defaults to the method of the last challenge sent, else TOTP; a code that is not six digits "
             "is taken as a recovery code. The mfa_token is single use: after success, or after "
@@ -321,14 +327,19 @@ class MfaVerifyView(_AuthView):
         pending = _pending_or_401(data["mfa_token"], data.get("device_id"))
         user = pending.user
         methods = [m for m in mfa_services.methods_for(user=user) if m in s.API_MFA_METHODS]
-        method = _verify_method(data.get("method"), data["code"], pending, methods)
+        method = _verify_method(data.get("method"), data.get("code") or "", pending, methods)
         if method not in methods:
             raise api_error(400, "method_unavailable", "This method is not available for your account.")
-        binding = pending.key if method in ("sms", "email") else ""
         try:
-            amr = mfa_services.code_verify(
-                user=user, method=method, code=data["code"], purpose="login", binding=binding
-            )
+            if method == "webauthn":
+                amr = mfa_services.webauthn_finish_assertion(
+                    user=user, credential=data["credential"], purpose="login", binding=pending.key
+                )
+            else:
+                binding = pending.key if method in ("sms", "email") else ""
+                amr = mfa_services.code_verify(
+                    user=user, method=method, code=data["code"], purpose="login", binding=binding
+                )
         except mfa_services.InvalidCode as exc:
             left = services.mfa_pending_failed(pending=pending)
             raise api_error(

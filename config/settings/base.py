@@ -501,5 +501,6 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MfaMethodEnum": "accounts.api.serializers.API_MFA_METHODS",
         "CodeChannelEnum": "accounts.api.serializers.CODE_CHANNELS",
+        "MfaChallengeMethodEnum": "accounts.api.serializers.CHALLENGE_METHODS",
     },
 }

@@ -163,3 +163,55 @@ def test_security_staff_without_a_factor_is_refused(api_login):
 )
 def test_verify_bad_input_is_400(api, payload):
     assert_error(api.post("/api/v1/auth/mfa/verify", payload, format="json"), 400, "invalid")
+
+
+def _register_passkey(user: Any, password: str, make_client: Any) -> Any:
+    import json as _json
+
+    from django.conf import settings
+
+    from tests.mfa.authenticator import SoftAuthenticator
+
+    web = make_client()
+    assert web.post("/accounts/login/", {"email": user.email, "password": password}).status_code == 302
+    authenticator = SoftAuthenticator(rp_id=settings.WEBAUTHN_RP_ID, origin=settings.WEBAUTHN_ORIGIN)
+    options = web.post("/security/mfa/passkeys/options/", data="{}", content_type="application/json").json()
+    body = {"credential": authenticator.create(options), "name": "Phone passkey"}
+    response = web.post("/security/mfa/passkeys/verify/", data=_json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.content
+    return authenticator
+
+
+def test_passkey_login(api, api_login, user, password, make_client):
+    authenticator = _register_passkey(user, password, make_client)
+    body = api_login(user, device_id="ios-1").json()
+    assert body["methods"] == ["webauthn"]
+    options = _challenge(api, body["mfa_token"], "webauthn")
+    assert options.status_code == 200
+    assert options.json()["method"] == "webauthn"
+    assertion = authenticator.get(options.json()["options"])
+    response = api.post(
+        "/api/v1/auth/mfa/verify", {"mfa_token": body["mfa_token"], "credential": assertion}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    import jwt
+
+    assert jwt.decode(response.json()["access"], options={"verify_signature": False})["amr"] == ["pwd", "hwk"]
+
+
+def test_passkey_assertion_for_another_pending_login_is_refused(api, api_login, user, password, make_client):
+    authenticator = _register_passkey(user, password, make_client)
+    first = api_login(user).json()["mfa_token"]
+    options = _challenge(api, first, "webauthn").json()["options"]
+    second = api_login(user).json()["mfa_token"]
+    assertion = authenticator.get(options)
+    response = api.post("/api/v1/auth/mfa/verify", {"mfa_token": second, "credential": assertion}, format="json")
+    assert_error(response, 401, "invalid_code")
+
+
+def test_passkey_verify_without_a_credential_is_400(api, api_login, user, password, make_client):
+    _register_passkey(user, password, make_client)
+    token = api_login(user).json()["mfa_token"]
+    assert_error(
+        api.post("/api/v1/auth/mfa/verify", {"mfa_token": token, "method": "webauthn"}, format="json"), 400, "invalid"
+    )

@@ -141,3 +141,27 @@ def test_beat_tasks_are_scheduled(settings: object) -> None:
     make_events(2, start=timezone.now() - timedelta(minutes=2))
     assert audit_seal.delay().get() == 2
     assert audit_verify.delay().get() is True
+
+
+def test_a_rewritten_chain_disagrees_with_its_anchor(caplog: pytest.LogCaptureFixture) -> None:
+    """An insider who rewrites a row AND recomputes every checkpoint is caught by the logged anchor."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="audit.chain")
+    _sealed_log(5)
+    anchor = next(r for r in caplog.records if r.getMessage() == "audit checkpoint sealed")
+    seq, digest = anchor.checkpoint_seq, anchor.checkpoint_hash  # type: ignore[attr-defined]
+    call_command("audit_verify", anchor=[f"{seq}:{digest}"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE audit_auditcheckpoint DISABLE TRIGGER audit_checkpoint_append_only")
+        cursor.execute("DELETE FROM audit_auditcheckpoint")
+        cursor.execute("ALTER TABLE audit_auditcheckpoint ENABLE TRIGGER audit_checkpoint_append_only")
+    with trigger_disabled() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'rewritten'")
+    chain.seal_pending()  # the insider re-seals: the chain itself is consistent again
+    assert chain.verify().ok
+    with pytest.raises(CommandError, match="differs from its anchor"):
+        call_command("audit_verify", anchor=[f"{seq}:{digest}"])
+    with pytest.raises(CommandError, match="SEQ:HASH"):
+        call_command("audit_verify", anchor=["nonsense"])

@@ -14,12 +14,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seal", action="store_true", help="Seal settled events into checkpoints first.")
+        parser.add_argument(
+            "--anchor",
+            action="append",
+            default=[],
+            metavar="SEQ:HASH",
+            help="A checkpoint hash kept outside the database (e.g. from the logs); may be repeated.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["seal"]:
             sealed = chain.seal_pending()
             self.stdout.write(f"Sealed {sealed} events.")
-        result = chain.verify()
+        anchors: dict[int, str] = {}
+        for value in options["anchor"]:
+            seq, _, digest = str(value).partition(":")
+            if not seq.isdigit() or len(digest) != 64:
+                raise CommandError(f"--anchor wants SEQ:HASH (64 hex digits), not {value!r}")
+            anchors[int(seq)] = digest.lower()
+        result = chain.verify(anchors=anchors)
         if result.ok:
             self.stdout.write(self.style.SUCCESS(result.describe()))
             return

@@ -6,7 +6,7 @@ know the kwarg (session, bank account, payment, device, MFA factor), else with v
 match nothing. Expectations come from EXPECT (by URL name) or from the default rules:
 
 - anonymous: never 200 on a non-public page: a redirect to the login page (web), 401 (API),
-  or 405 for a POST-only view;
+  or 405 for a POST-only view; a POST gets the same (or 403);
 - authenticated roles: never a 5xx; another customer's object is never shown or changed:
   403/404 (405 for the wrong method, or a redirect to log in / confirm identity), for GET
   and for POST (web) / DELETE (API), and the objects are unchanged afterwards;
@@ -340,6 +340,12 @@ def test_role_matrix(role: str, make_client: Callable[..., Client]) -> None:
             failures.append(
                 f"GET {path} ({route.name}) as {role}: {response.status_code} {response.get('Location', '')}"
             )
+        if user is None and not _is_public(route.name) and not route.name.startswith("admin:"):
+            posted = client.post(path, {"name": "x"})
+            allowed = (401, 405) if route.is_api else (403, 405)
+            login_redirect = posted.status_code == 302 and posted.get("Location", "").startswith("/accounts/login/")
+            if not (posted.status_code in allowed or (login_redirect and not route.is_api)):
+                failures.append(f"POST {path} ({route.name}) as anonymous: {posted.status_code}")
         if foreign and user is not None:
             write = client.delete(path) if route.is_api else client.post(path, {"name": "pwned", "reason": "x"})
             redirected_home = route.name in FOREIGN_WRITE_REDIRECTS and write.status_code == 302

@@ -33,7 +33,7 @@ def _emailed_code(run_outbox: Any) -> str:
 
 def test_totp_user_gets_mfa_required_then_tokens_with_amr(api, api_login, user, add_totp):
     totp = add_totp(user)
-    first = api_login(user, device_id="ios-1")
+    first = api_login(user, device_id="ios-install-1")
     assert first.status_code == 200
     body = first.json()
     assert body["mfa_required"] is True and body["methods"] == ["totp"] and body["expires_in"] == 300
@@ -71,10 +71,14 @@ def test_mfa_token_expires_after_5_minutes(api, api_login, user, add_totp, time_
 
 def test_mfa_token_is_bound_to_the_device(api, api_login, user, add_totp):
     totp = add_totp(user)
-    token = api_login(user, device_id="ios-1").json()["mfa_token"]
-    assert_error(_verify(api, token, totp.now(), device_id="android-2"), 401, "mfa_token_invalid")
-    response = _verify(api, token, totp.now(), device_id="ios-1")
+    token = api_login(user, device_id="ios-install-1").json()["mfa_token"]
+    assert_error(_verify(api, token, totp.now(), device_id="android-install-2"), 401, "mfa_token_invalid")
+    response = _verify(api, token, totp.now(), device_id="ios-install-1")
     assert response.status_code == 200
+    from risk.models import KnownDevice
+
+    # The risk engine's decision from the password step is carried to the factor step.
+    assert KnownDevice.objects.filter(user=user, kind=KnownDevice.Kind.MOBILE).count() == 1
 
 
 def test_garbage_mfa_token_is_401(api):
@@ -184,7 +188,7 @@ def _register_passkey(user: Any, password: str, make_client: Any) -> Any:
 
 def test_passkey_login(api, api_login, user, password, make_client):
     authenticator = _register_passkey(user, password, make_client)
-    body = api_login(user, device_id="ios-1").json()
+    body = api_login(user, device_id="ios-install-1").json()
     assert body["methods"] == ["webauthn"]
     options = _challenge(api, body["mfa_token"], "webauthn")
     assert options.status_code == 200

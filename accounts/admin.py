@@ -56,6 +56,15 @@ def can_see_personal_data(request: HttpRequest) -> bool:
     return bool(request.user.has_perm(VIEW_PERSONAL_DATA))
 
 
+def mask_ip(ip: str | None) -> str:
+    """203.0.113.7 -> 203.0.113.x; 2001:db8:1:2::7 -> 2001:db8:1:x."""
+    if not ip:
+        return ""
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3]) + ":x"
+    return ".".join(ip.split(".")[:3]) + ".x"
+
+
 def _mask_name(name: str) -> str:
     return " ".join(f"{part[:1]}•••" for part in name.split()) if name else ""
 
@@ -262,15 +271,26 @@ class UserSessionAdmin(admin.ModelAdmin[UserSession]):
     def user_masked(self, obj: UserSession) -> str:
         return obj.user.masked_email
 
+    @admin.display(description="IP")
+    def ip_masked(self, obj: UserSession) -> str:
+        return mask_ip(obj.ip)
+
+    def _masked(self, names: Any) -> list[str]:
+        swap = {"user": "user_masked", "ip": "ip_masked"}
+        return [swap.get(name, name) for name in names]
+
     def get_list_display(self, request: HttpRequest) -> Any:
         if can_see_personal_data(request):
             return self.list_display
-        return ("user_masked", *self.list_display[1:])
+        return self._masked(self.list_display)
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        return self.search_fields if can_see_personal_data(request) else ("user__email",)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = [f.name for f in self.model._meta.fields if f.name != "session_key_hash"]
         if not can_see_personal_data(request):
-            fields = ["user_masked" if f == "user" else f for f in fields]
+            fields = self._masked(fields)
         return fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

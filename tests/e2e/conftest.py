@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,6 +39,9 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 AXE_JS = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 BLOCKING_IMPACTS = ("serious", "critical")
+# Auto-waiting limits: generous, because the machine running the suite may be busy (no sleeps anywhere).
+DEFAULT_TIMEOUT_MS = 15_000
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 # Runs before any page script (init scripts are not page scripts: CSP does not apply to them).
 # Reports every CSP violation of the document to the test through an exposed binding.
@@ -222,7 +225,7 @@ class Browsing:
 
     def new_tab(self, name: str = "tab") -> Tab:
         context = self.browser.new_context(viewport=VIEWPORT, base_url=self.base_url, locale="en-GB")
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         self.contexts.append(context)
         page = context.new_page()
         tab = Tab(page=page, base_url=self.base_url, name=name)

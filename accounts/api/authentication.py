@@ -7,12 +7,14 @@ user by `sub` (one indexed lookup; a disabled account is refused at once).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
@@ -20,6 +22,14 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from accounts import revocation, tokens
 from accounts.models import User, UserSession
 from core import context
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "Please try again in a moment."
+    default_code = "service_unavailable"
 
 
 class JWTAuthentication(SimpleJWTAuthentication):
@@ -51,7 +61,12 @@ class JWTAuthentication(SimpleJWTAuthentication):
             claims = tokens.access_token_decode(raw_token)
         except tokens.TokenInvalid as exc:
             raise AuthenticationFailed(exc.detail, code=exc.code) from exc
-        if revocation.revoked_reason(claims.sid):
+        try:
+            revoked = revocation.revoked_reason(claims.sid)
+        except Exception as exc:  # Redis unreachable: fail closed, as a 503 rather than a 500
+            logger.exception("revocation list unavailable")
+            raise ServiceUnavailable() from exc
+        if revoked:
             raise AuthenticationFailed("This login has ended. Please log in again.", code="token_revoked")
         return claims
 

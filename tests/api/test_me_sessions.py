@@ -105,7 +105,10 @@ def test_me_and_sessions_need_a_token(api):
 
 def test_no_cookies_on_the_api(api, user, api_login):
     response = api_login(user)
-    assert not response.cookies.get("bp_session")
+    assert response.status_code == 200 and not response.cookies
+    me = api.get("/api/v1/me", **bearer(response.json()))
+    assert me.status_code == 200 and not me.cookies
+    assert me["Cache-Control"] == "no-store"
 
 
 def test_app_login_idle_past_the_refresh_lifetime_is_not_listed(api, user, time_machine):

@@ -130,3 +130,14 @@ def test_any_ended_login_is_refused(api, user, reason):
     tokens = issue_tokens(user)
     account_services.session_end(user_session=UserSession.objects.get(id=tokens["sid"]), reason=reason)
     assert_error(api.get("/api/v1/me", **bearer(tokens)), 401, "token_revoked")
+
+
+def test_revocation_list_unreachable_fails_closed_with_503_not_500(api, user):
+    from django.test import override_settings
+
+    tokens = issue_tokens(user)
+    broken = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    with override_settings(CACHES=broken):
+        assert_error(api.get("/api/v1/me", **bearer(tokens)), 503, "service_unavailable")

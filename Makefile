@@ -57,3 +57,7 @@ bench: setup services
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache staticfiles dev.sqlite3
+
+# Schemathesis against the OpenAPI schema with many more examples than the suite's bounded run.
+fuzz: setup services
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest tests/security/test_fuzz_api.py -p no:randomly

@@ -112,7 +112,9 @@ class ErrorSerializer(serializers.Serializer[Any]):
 
 class ValidationErrorSerializer(ErrorSerializer):
     errors = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field"
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per field (absent when the body itself could not be parsed)",
     )
 
 

@@ -167,3 +167,31 @@ def test_login_records_the_app_device_for_the_risk_engine(api_login, user):
     assert api_login(user, device_id="ios-1234", device_name="Alice's iPhone").status_code == 200
     device = KnownDevice.objects.get(user=user)
     assert device.kind == KnownDevice.Kind.MOBILE
+
+
+@pytest.mark.parametrize(
+    "path, scope",
+    [
+        ("/api/v1/auth/token/refresh", "auth_refresh"),
+        ("/api/v1/auth/logout", "auth_logout"),
+        ("/api/v1/auth/mfa/verify", "auth_mfa"),
+        ("/api/v1/auth/mfa/challenge", "auth_mfa"),
+    ],
+)
+def test_every_auth_endpoint_is_throttled(api, monkeypatch, path, scope):
+    monkeypatch.setitem(ScopedIPThrottle.THROTTLE_RATES, scope, "2/min")
+    for _ in range(2):
+        assert api.post(path, {}, format="json").status_code == 400
+    response = api.post(path, {}, format="json")
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+
+
+def test_user_endpoints_are_throttled(api, user, monkeypatch):
+    from tests.api.helpers import issue_tokens
+
+    monkeypatch.setitem(ScopedIPThrottle.THROTTLE_RATES, "auth_user", "2/min")
+    tokens = issue_tokens(user)
+    for _ in range(2):
+        assert api.get("/api/v1/me", **bearer(tokens)).status_code == 200
+    assert_error(api.get("/api/v1/sessions", **bearer(tokens)), 429, "throttled")

@@ -49,7 +49,8 @@ class SessionRegistryMiddleware:
             return reason
         now = timezone.now()
         auth_time = float(session.get("auth_time", 0))
-        if now.timestamp() - auth_time > settings.SESSION_ABSOLUTE_TIMEOUT:
+        login_at = float(session.get("login_at", auth_time))
+        if now.timestamp() - login_at > settings.SESSION_ABSOLUTE_TIMEOUT:
             UserSession.objects.filter(id=sid, ended_at__isnull=True).update(ended_at=now, end_reason="expired")
             return "expired"
         last_activity = float(session.get("last_activity", auth_time))

@@ -286,6 +286,8 @@ def session_start(
         )
         request.session["sid"] = str(user_session.id)
         request.session["auth_time"] = now.timestamp()
+        # When the login began; unlike auth_time, re-authentication does not move it.
+        request.session["login_at"] = now.timestamp()
         request.session["touched"] = now.timestamp()
         request.session["amr"] = amr
         record(

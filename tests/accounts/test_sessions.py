@@ -139,3 +139,16 @@ def test_idle_timeout_ends_the_session(client, user, login, time_machine):
     assert response.status_code == 302
     assert "reason=idle" in response["Location"]
     assert UserSession.objects.get(user=user).end_reason == "idle"
+
+
+def test_re_authenticating_does_not_extend_the_absolute_lifetime(client, user, login, password, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    login(client, user)
+    for _ in range(24):
+        time_machine.shift(timedelta(minutes=29))
+        client.post("/accounts/reauth/", {"password": password})
+    assert client.session["auth_time"] - client.session["login_at"] > 11 * 3600  # re-auth did happen
+    time_machine.shift(timedelta(minutes=29))
+    response = client.get("/")
+    assert response.status_code == 302
+    assert "reason=expired" in response["Location"]

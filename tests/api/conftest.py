@@ -29,6 +29,18 @@ def api_login(api: APIClient, password: str) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def throttle_rate(settings: Any) -> Callable[[str, str], None]:
+    """Sets one DRF throttle rate for this test (rates are read per request)."""
+
+    def _set(scope: str, rate: str) -> None:
+        rest = dict(settings.REST_FRAMEWORK)
+        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], scope: rate}
+        settings.REST_FRAMEWORK = rest
+
+    return _set
+
+
+@pytest.fixture
 def add_totp() -> Callable[[User], pyotp.TOTP]:
     def _add(user: User) -> pyotp.TOTP:
         device = TOTPFactor(user=user, name="Phone", confirmed=True)

@@ -9,7 +9,6 @@ import pytest
 from altcha import v1 as altcha
 from django.test import override_settings
 
-from accounts.api.throttles import ScopedIPThrottle
 from accounts.models import RefreshToken, UserSession
 from audit.events import EventType
 from tests.accounts.factories import UserFactory
@@ -95,8 +94,8 @@ def test_captcha_required_after_failures_then_a_solved_challenge_lets_the_login_
     assert response.status_code == 200, response.json()
 
 
-def test_login_is_throttled_per_ip(api_login, user, monkeypatch):
-    monkeypatch.setitem(ScopedIPThrottle.THROTTLE_RATES, "auth_login", "3/min")
+def test_login_is_throttled_per_ip(api_login, user, throttle_rate):
+    throttle_rate("auth_login", "3/min")
     for _ in range(3):
         assert api_login(user).status_code == 200
     response = api_login(user)
@@ -178,8 +177,8 @@ def test_login_records_the_app_device_for_the_risk_engine(api_login, user):
         ("/api/v1/auth/mfa/challenge", "auth_mfa"),
     ],
 )
-def test_every_auth_endpoint_is_throttled(api, monkeypatch, path, scope):
-    monkeypatch.setitem(ScopedIPThrottle.THROTTLE_RATES, scope, "2/min")
+def test_every_auth_endpoint_is_throttled(api, throttle_rate, path, scope):
+    throttle_rate(scope, "2/min")
     for _ in range(2):
         assert api.post(path, {}, format="json").status_code == 400
     response = api.post(path, {}, format="json")
@@ -187,10 +186,10 @@ def test_every_auth_endpoint_is_throttled(api, monkeypatch, path, scope):
     assert int(response["Retry-After"]) > 0
 
 
-def test_user_endpoints_are_throttled(api, user, monkeypatch):
+def test_user_endpoints_are_throttled(api, user, throttle_rate):
     from tests.api.helpers import issue_tokens
 
-    monkeypatch.setitem(ScopedIPThrottle.THROTTLE_RATES, "auth_user", "2/min")
+    throttle_rate("auth_user", "2/min")
     tokens = issue_tokens(user)
     for _ in range(2):
         assert api.get("/api/v1/me", **bearer(tokens)).status_code == 200

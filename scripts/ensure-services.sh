@@ -16,4 +16,10 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
 fi
 pg_up || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+# The suite creates its own test database; the named one must exist for tools that connect to it.
+db_name="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/bank_portal}"
+db_name="${db_name##*/}"; db_name="${db_name%%\?*}"
+if ! psql -h 127.0.0.1 -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '${db_name}'" postgres | grep -q 1; then
+  createdb -h 127.0.0.1 -U postgres "${db_name}"
+fi
 redis_up || { echo "Redis is not answering on 127.0.0.1:6379" >&2; exit 1; }

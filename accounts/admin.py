@@ -17,6 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -235,6 +236,10 @@ class UserAdmin(DjangoUserAdmin):
         if done:
             self.message_user(request, f"{action.label}: done for {done} account(s).", messages.SUCCESS)
 
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        """Staff never choose a customer's password: "Force a password reset" is the audited way."""
+        raise PermissionDenied
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         from audit.events import EventType
         from audit.services import record
@@ -247,6 +252,30 @@ class UserAdmin(DjangoUserAdmin):
             if group is not None:
                 obj.groups.add(group)
             record(type=EventType.ACCOUNT_CREATED_BY_STAFF, user=obj, actor=request.user)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Every change of a user's details or roles by staff is audited (field names, group changes)."""
+        from audit.events import EventType
+        from audit.services import record
+
+        obj = form.instance
+        before = set(obj.groups.values_list("name", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        if not change:
+            return
+        after = set(obj.groups.values_list("name", flat=True))
+        fields = sorted(name for name in form.changed_data if name != "groups")
+        if fields or before != after:
+            record(
+                type=EventType.ADMIN_USER_CHANGED,
+                user=obj,
+                actor=request.user,
+                details={
+                    "fields": fields,
+                    "groups_added": sorted(after - before),
+                    "groups_removed": sorted(before - after),
+                },
+            )
 
 
 @admin.register(UserSession)

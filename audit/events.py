@@ -49,6 +49,7 @@ class EventType(models.TextChoices):
     ADMIN_ACCOUNT_ENABLED = "admin.account_enabled", "Account enabled by staff"
     ADMIN_PASSWORD_RESET_FORCED = "admin.password_reset_forced", "Password reset forced by staff"
     ADMIN_REAUTH_FAILED = "admin.reauth_failed", "Staff re-authentication failed"
+    ADMIN_USER_CHANGED = "admin.user_changed", "Account details or roles changed by staff"
     AUDIT_EXPORTED = "audit.exported", "Audit events exported"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit log verification failed"
 

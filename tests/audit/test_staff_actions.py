@@ -220,3 +220,31 @@ def test_ending_sessions_also_ends_mobile_token_families(staff_client: Client, c
     assert api.get("/api/v1/me").status_code == 401
     refreshed = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
     assert refreshed.status_code == 401
+
+
+def test_role_and_detail_changes_in_the_admin_are_audited(staff_client: Client, staff: User, customer: User) -> None:
+    from django.contrib.auth.models import Group
+
+    security = Group.objects.get(name="security")
+    customer_group = Group.objects.get(name="customer")
+    page = staff_client.get(f"{CHANGELIST}{customer.pk}/change/")
+    assert page.status_code == 200
+    data = {
+        "email": customer.email,
+        "full_name": "New Name",
+        "phone": customer.phone,
+        "phone_verified": "",
+        "email_verified": "on",
+        "is_staff": "on",
+        "groups": [str(customer_group.pk), str(security.pk)],
+    }
+    response = staff_client.post(f"{CHANGELIST}{customer.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(type=EventType.ADMIN_USER_CHANGED, user=customer)
+    assert event.actor == staff
+    assert event.details["groups_added"] == ["security"]
+    assert {"full_name", "is_staff"} <= set(event.details["fields"])
+
+
+def test_staff_cannot_set_a_customers_password(staff_client: Client, customer: User) -> None:
+    assert staff_client.get(f"{CHANGELIST}{customer.pk}/password/").status_code == 403

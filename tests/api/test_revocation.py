@@ -141,3 +141,25 @@ def test_revocation_list_unreachable_fails_closed_with_503_not_500(api, user):
     }
     with override_settings(CACHES=broken):
         assert_error(api.get("/api/v1/me", **bearer(tokens)), 503, "service_unavailable")
+
+
+def test_logout_with_a_spent_refresh_token_is_reuse(api, user):
+    first = issue_tokens(user)
+    second = api.post("/api/v1/auth/token/refresh", {"refresh": first["refresh"]}, format="json").json()
+    assert_error(_logout(api, first["refresh"]), 401, "token_reused")
+    assert_error(api.get("/api/v1/me", **bearer(second)), 401, "token_revoked")
+    assert events(EventType.TOKEN_REUSE_DETECTED, user)
+
+
+def test_logout_with_someone_elses_access_token_does_not_matter_only_the_refresh_token(api, user):
+    """The refresh token is the credential for logout; a bearer header of another login is ignored."""
+    mine, other = issue_tokens(user), issue_tokens(_other_user())
+    assert (
+        api.post("/api/v1/auth/logout", {"refresh": mine["refresh"]}, format="json", **bearer(other)).status_code == 204
+    )
+    assert api.get("/api/v1/me", **bearer(other)).status_code == 200
+    assert_error(api.get("/api/v1/me", **bearer(mine)), 401, "token_revoked")
+
+
+def _other_user() -> User:
+    return cast(User, UserFactory())

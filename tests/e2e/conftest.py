@@ -187,6 +187,11 @@ class Tab:
         self.checked.add(self.path)
         return page
 
+    def exempt_from_axe(self, reason: str) -> None:
+        """The current page is knowingly not held to axe (third-party UI); the reason stays in the test."""
+        assert reason
+        self.checked.add(self.path)
+
     def allow_console(self, pattern: str) -> None:
         """An expected console error (e.g. Chromium logging the 429 of a lockout page)."""
         self.allowed_console.append(re.compile(pattern))

@@ -82,3 +82,7 @@ def test_security_analyst_filters_reports_and_downloads_csv(browsing: Browsing) 
     records = list(csv.DictReader(io.StringIO(text)))
     assert len(records) == 2, text
     assert {r["type"] for r in records} == {"auth.login_failed"}, text
+
+    page.get_by_role("link", name="Suspicious activity").click()
+    expect(page).to_have_url(re.compile(r"/reports/suspicious/"))
+    tab.check()

@@ -50,6 +50,7 @@ CANONICAL_FIELDS = (
     "details",
 )
 _ADVISORY_LOCK_KEY = 7_420_001  # one sealer at a time; the unique `seq` also prevents a fork
+_MAX_FUTURE_SECONDS = 3600
 
 
 def settle_seconds() -> int:
@@ -125,9 +126,13 @@ def seal_batch(*, now: datetime | None = None, limit: int | None = None) -> Audi
         after_id = last.last_event_id if last else 0
         chain = hashlib.sha256(prev_hash.encode())
         entries: list[list[Any]] = []
+        far_future = now + timedelta(seconds=_MAX_FUTURE_SECONDS)
         for row in _event_rows(after_id=after_id, limit=limit or batch_size()):
-            if row["occurred_at"] >= cutoff:
+            if cutoff <= row["occurred_at"] <= far_future:
                 break  # a contiguous prefix only: a later id may be followed by a slower commit
+            if row["occurred_at"] > far_future:
+                # A clock far ahead must not stop sealing for good: seal it, and say so.
+                logger.warning("audit event %s is dated in the future; sealed anyway", row["id"])
             data = canonical(row)
             chain.update(data)
             entries.append([row["id"], hashlib.sha256(data).hexdigest()])

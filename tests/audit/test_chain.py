@@ -165,3 +165,11 @@ def test_a_rewritten_chain_disagrees_with_its_anchor(caplog: pytest.LogCaptureFi
         call_command("audit_verify", anchor=[f"{seq}:{digest}"])
     with pytest.raises(CommandError, match="SEQ:HASH"):
         call_command("audit_verify", anchor=["nonsense"])
+
+
+def test_an_event_dated_far_in_the_future_does_not_stop_sealing() -> None:
+    make_events(2, start=timezone.now() - timedelta(minutes=5))
+    make_events(1, start=timezone.now() + timedelta(days=365))
+    make_events(2, start=timezone.now() - timedelta(minutes=5))
+    assert chain.seal_pending() == 5
+    assert chain.verify().ok

@@ -26,7 +26,7 @@ def client_ip(request: HttpRequest) -> str:
     cached = getattr(request, "_client_ip", None)
     if cached:
         return str(cached)
-    remote = _valid_ip(request.META.get("REMOTE_ADDR", "")) or "0.0.0.0"  # noqa: S104
+    remote = _valid_ip(request.META.get("REMOTE_ADDR", "")) or "0.0.0.0"  # noqa: S104 (a placeholder address: nothing binds to it)  # nosec B104
     ip = remote
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies > 0:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -454,14 +453,6 @@ class MeView(_UserView):
         )
 
 
-def _mobile_live(row: UserSession) -> bool:
-    """An app login whose refresh token can no longer have been renewed is over, ended or not."""
-    now = timezone.now()
-    idle = now - timedelta(seconds=settings.JWT_REFRESH_LIFETIME_SECONDS)
-    absolute = now - timedelta(seconds=settings.JWT_REFRESH_ABSOLUTE_SECONDS)
-    return row.last_seen_at >= idle and row.created_at >= absolute
-
-
 class SessionListView(_UserView):
     @extend_schema(
         operation_id="sessions_list",
@@ -485,7 +476,6 @@ class SessionListView(_UserView):
                 "current": str(row.id) == current,
             }
             for row in live_sessions(user=user)
-            if row.kind != UserSession.Kind.MOBILE or _mobile_live(row)
         ]
         return Response(s.SessionSerializer(rows, many=True).data)
 

@@ -12,6 +12,18 @@ from tests.e2e.conftest import Tab
 PASSWORD = "correct horse battery staple"
 
 
+def audit_trail(user: Any) -> list[tuple[str, str, str]]:
+    """(type, outcome, reason) of the user's audit events, oldest first: what the journey left behind."""
+    from audit.models import AuditEvent
+
+    rows = AuditEvent.objects.filter(user=user).order_by("id").values_list("type", "outcome", "reason")
+    return [(str(t), str(o), str(r)) for t, o, r in rows]
+
+
+def audit_types(user: Any) -> list[str]:
+    return [t for t, _, _ in audit_trail(user)]
+
+
 def email_body(message: Any) -> str:
     return str(message.body)
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import Browsing, Tab
-from tests.e2e.pages import PASSWORD, find_link, sign_in, submit_password
+from tests.e2e.pages import PASSWORD, audit_trail, audit_types, find_link, sign_in, submit_password
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -51,6 +51,9 @@ def test_signup_verify_login_dashboard(tab: Tab, emails: Callable[..., list[Any]
     session = cookies["bp_session"]
     assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict", session
     assert cookies["bp_csrftoken"]["secure"], cookies["bp_csrftoken"]
+    types = audit_types(User.objects.get(email="ada@example.com"))
+    for expected in ("account.signup", "account.email_verified", "auth.login_succeeded"):
+        assert expected in types, types
 
 
 def test_five_wrong_passwords_lock_the_account(tab: Tab) -> None:
@@ -76,6 +79,9 @@ def test_five_wrong_passwords_lock_the_account(tab: Tab) -> None:
     tab.check()
     expect(page.locator("#login-error")).to_contain_text("sign-in is paused")
     tab.screenshot("login-locked")
+    types = audit_types(user)
+    assert types.count("auth.login_failed") >= 5 and "auth.lockout" in types, types
+    assert "auth.login_succeeded" not in types, types
 
 
 def test_second_login_ends_the_first_session(browsing: Browsing) -> None:
@@ -89,6 +95,7 @@ def test_second_login_ends_the_first_session(browsing: Browsing) -> None:
     expect(first.page).to_have_url(re.compile(r"/accounts/login/\?reason=session_limit"))
     first.check()
     expect(first.page.locator("#login-notice")).to_contain_text("signed in somewhere else")
+    assert ("auth.session_ended", "success", "session_limit") in audit_trail(user), audit_trail(user)
 
     second.goto("/security/")
     expect(second.page.get_by_role("heading", level=1)).to_have_text("Security")

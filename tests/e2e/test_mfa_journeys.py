@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import Tab
-from tests.e2e.pages import sign_in_password, sign_out
+from tests.e2e.pages import audit_types, sign_in_password, sign_out
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -59,6 +59,8 @@ def test_totp_enrol_sign_out_sign_in_with_code(tab: Tab) -> None:
     page.get_by_role("button", name="Continue").click()
     tab.check()
     expect(page.get_by_role("heading", name="Hello, Tom")).to_be_visible()
+    types = audit_types(user)
+    assert "mfa.enrolled" in types and types.index("mfa.enrolled") < types.index("mfa.verified"), types
 
 
 VIRTUAL_AUTHENTICATOR = {
@@ -97,3 +99,5 @@ def test_passkey_enrol_and_sign_in(tab: Tab) -> None:
     expect(page.get_by_role("heading", name="Hello, Pia")).to_be_visible()
     signed = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator["authenticatorId"]})
     assert signed["credentials"][0]["signCount"] >= 1
+    types = audit_types(user)
+    assert "mfa.enrolled" in types and types.index("mfa.enrolled") < types.index("mfa.verified"), types

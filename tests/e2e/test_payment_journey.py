@@ -15,7 +15,7 @@ from payments import services as payments
 from payments.models import Payment
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import Tab
-from tests.e2e.pages import find_code, sign_in
+from tests.e2e.pages import audit_types, find_code, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -72,3 +72,6 @@ def test_small_payment_then_large_payment_with_emailed_code(tab: Tab, emails: Ca
     tab.check()
     expect(balance).to_have_text("4500.00 EUR")
     tab.screenshot("dashboard")
+    types = audit_types(user)
+    assert types.count("payment.completed") == 2, types
+    assert "payment.step_up_issued" in types and types.count("payment.step_up_passed") == 1, types

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import Browsing
-from tests.e2e.pages import sign_in_password, submit_password
+from tests.e2e.pages import audit_types, sign_in_password, submit_password
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -82,6 +82,7 @@ def test_security_analyst_filters_reports_and_downloads_csv(browsing: Browsing) 
     records = list(csv.DictReader(io.StringIO(text)))
     assert len(records) == 2, text
     assert {r["type"] for r in records} == {"auth.login_failed"}, text
+    assert "audit.exported" in audit_types(analyst)
 
     page.get_by_role("link", name="Suspicious activity").click()
     expect(page).to_have_url(re.compile(r"/reports/suspicious/"))

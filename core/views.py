@@ -79,6 +79,12 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    from core.failsafe import unavailable_response_for_current_exception
+
+    # Raised in a middleware (e.g. the session store with Redis down): a 503, not a 500.
+    unavailable = unavailable_response_for_current_exception(request)
+    if unavailable is not None:
+        return unavailable
     return _error_page(request, 500, "Something went wrong", "Please try again in a moment.")
 
 

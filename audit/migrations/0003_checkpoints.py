@@ -12,10 +12,6 @@ DROP TRIGGER IF EXISTS audit_checkpoint_append_only ON audit_auditcheckpoint;
 CREATE TRIGGER audit_checkpoint_append_only
     BEFORE UPDATE OR DELETE ON audit_auditcheckpoint
     FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
-DROP TRIGGER IF EXISTS audit_checkpoint_no_truncate ON audit_auditcheckpoint;
-CREATE TRIGGER audit_checkpoint_no_truncate
-    BEFORE TRUNCATE ON audit_auditcheckpoint
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
 """
 DROP = """
 DROP TRIGGER IF EXISTS audit_checkpoint_append_only ON audit_auditcheckpoint;

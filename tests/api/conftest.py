@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
@@ -78,36 +78,3 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
     if code is not None:
         assert body["code"] == code, body
     return body
-
-
-def _truncate_triggers(*, enabled: bool) -> None:
-    """The audit area's BEFORE TRUNCATE triggers (checkpoints) refuse the flush that ends a
-    transactional test; switched off only around that flush (as tests/payments does)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE NOT t.tgisinternal AND (t.tgtype & 32) = 32"
-        )
-        for table, trigger in cursor.fetchall():
-            action = "ENABLE" if enabled else "DISABLE"
-            cursor.execute(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"')
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    from pytest_django.plugin import blocking_manager_key
-
-    marker = item.get_closest_marker("django_db")
-    transactional = bool(marker and marker.kwargs.get("transaction"))
-    blocker = item.config.stash[blocking_manager_key]
-    if transactional:
-        with blocker.unblock():
-            _truncate_triggers(enabled=False)
-    try:
-        yield
-    finally:
-        if transactional:
-            with blocker.unblock():
-                _truncate_triggers(enabled=True)

@@ -115,39 +115,3 @@ def audit_types() -> Callable[..., list[str]]:
 
 
 EXTERNAL_IBAN = "DE89370400440532013000"
-
-
-def _truncate_triggers(*, enabled: bool) -> None:
-    """Switches the BEFORE TRUNCATE triggers other areas put on their tables (audit checkpoints).
-
-    A transactional test (real threads) ends with Django's flush, which uses TRUNCATE; those
-    triggers refuse it. They are disabled only around that flush and enabled again right after.
-    """
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE NOT t.tgisinternal AND (t.tgtype & 32) = 32"
-        )
-        for table, trigger in cursor.fetchall():
-            action = "ENABLE" if enabled else "DISABLE"
-            cursor.execute(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"')
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    from pytest_django.plugin import blocking_manager_key
-
-    marker = item.get_closest_marker("django_db")
-    transactional = bool(marker and marker.kwargs.get("transaction"))
-    blocker = item.config.stash[blocking_manager_key]
-    if transactional:
-        with blocker.unblock():
-            _truncate_triggers(enabled=False)
-    try:
-        yield
-    finally:
-        if transactional:
-            with blocker.unblock():
-                _truncate_triggers(enabled=True)

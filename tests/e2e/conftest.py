@@ -5,7 +5,7 @@ so every request commits and `on_commit` hooks deliver the outbox to `mail.outbo
 as http://localhost:<port>: a secure context for WebAuthn, and Chromium accepts `Secure` cookies
 from localhost, so the production cookie flags stay on.
 
-Every page a journey lands on goes through `Browser.check()`: axe-core (vendored, see
+Every page a journey lands on goes through `Tab.check()`: axe-core (vendored, see
 tests/e2e/vendor/) must report no serious or critical violation. Console errors, uncaught page
 errors and CSP violations are collected for the whole test and fail it at teardown, as does a
 page that was visited but never checked.
@@ -288,19 +288,3 @@ def emails() -> Callable[..., list[Any]]:
         return [m for m in mail.outbox if to is None or to in m.to]
 
     return _emails
-
-
-def email_body(message: Any) -> str:
-    return str(message.body)
-
-
-def find_link(message: Any, path_prefix: str) -> str:
-    match = re.search(r"https?://[^\s\"'<>]+" + re.escape(path_prefix) + r"[^\s\"'<>]*", email_body(message))
-    assert match, f"no link to {path_prefix} in:\n{email_body(message)}"
-    return match.group(0)
-
-
-def find_code(message: Any) -> str:
-    match = re.search(r"\b(\d{6})\b", email_body(message))
-    assert match, f"no 6-digit code in:\n{email_body(message)}"
-    return match.group(1)

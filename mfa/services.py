@@ -119,6 +119,12 @@ class MethodUnavailable(MFAError):
     default_message = "This method is not available for your account."
 
 
+class FactorNotFound(MethodUnavailable):
+    """No such factor of this user (someone else's is "not found" too)."""
+
+    default_message = "That factor was not found."
+
+
 class EnrolmentError(MFAError):
     default_message = "The factor could not be added."
 
@@ -734,10 +740,10 @@ def recovery_codes_generate(*, request: HttpRequest | None, user: Any, actor: An
 
 def _factor(user: Any, method: str, device_id: int) -> Any:
     if method not in selectors.FACTOR_MODELS:
-        raise MethodUnavailable
+        raise FactorNotFound
     device = selectors.FACTOR_MODELS[method].objects.filter(user=user, pk=device_id, confirmed=True).first()
     if device is None:
-        raise MethodUnavailable("That factor was not found.")
+        raise FactorNotFound
     return device
 
 

@@ -591,6 +591,8 @@ def factor_remove_view(request: HttpRequest, method: str, device_id: int) -> Htt
     assert isinstance(request.user, User)
     try:
         services.factor_remove(request=request, user=request.user, method=method, device_id=device_id)
+    except services.FactorNotFound as exc:
+        raise Http404 from exc
     except services.MFAError as exc:
         messages.error(request, str(exc))
     else:
@@ -608,6 +610,8 @@ def factor_rename_view(request: HttpRequest, method: str, device_id: int) -> Htt
             services.factor_rename(
                 user=request.user, method=method, device_id=device_id, name=form.cleaned_data["name"]
             )
+        except services.FactorNotFound as exc:
+            raise Http404 from exc
         except services.MFAError as exc:
             messages.error(request, str(exc))
         else:

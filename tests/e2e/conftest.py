@@ -86,39 +86,6 @@ def browser() -> Iterator[Browser]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-TRUNCATE_TRIGGERS = """
-    SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-    WHERE NOT t.tgisinternal AND (t.tgtype & 32) <> 0
-"""
-
-
-def _truncate_triggers(enable: bool) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(TRUNCATE_TRIGGERS)
-        for table, trigger in cursor.fetchall():
-            action = "ENABLE" if enable else "DISABLE"
-            cursor.execute(f'ALTER TABLE "{table}" {action} TRIGGER "{trigger}"')
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Lets the flush that ends each (transactional) journey run: append-only tables refuse
-    TRUNCATE with a trigger, switched off only around that flush (as tests/api and tests/payments do)."""
-    from pytest_django.plugin import blocking_manager_key
-
-    blocker = item.config.stash[blocking_manager_key]
-    with blocker.unblock():
-        _truncate_triggers(enable=False)
-    try:
-        yield
-    finally:
-        if nextitem is not None:  # after the last test the test database is gone
-            with blocker.unblock():
-                _truncate_triggers(enable=True)
-
-
 @pytest.fixture
 def base_url(live_server: Any, settings: Any) -> str:
     """http://localhost:<port>, with the settings that depend on the origin pointing at it."""

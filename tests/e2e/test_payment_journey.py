@@ -59,8 +59,9 @@ def test_small_payment_then_large_payment_with_emailed_code(tab: Tab, emails: Ca
     expect(page.locator(".messages")).to_contain_text("We sent a code")
     tab.screenshot("payment-confirm")
 
-    message = emails(user.email)[-1]
-    assert "15000.00" in message.body, message.body  # the email says what the code authorises
+    # The code's email says what it authorises: this payment, its amount and payee.
+    message = [m for m in emails(user.email) if "15000.00" in m.body][-1]
+    assert "Jane Doe" in message.body, message.body
     page.get_by_label("Code", exact=True).fill(find_code(message))
     page.get_by_role("button", name="Confirm payment of 15000.00 EUR").click()
     tab.check()

@@ -278,8 +278,58 @@ class UserAdmin(DjangoUserAdmin):
             )
 
 
+class MaskPersonalDataMixin:
+    """For roles without audit.view_personal_data (support): the user shows as a masked email, IP
+    addresses lose their last part and precise places are hidden, in lists and in detail pages."""
+
+    mask_user_fields: tuple[str, ...] = ("user",)
+    mask_ip_fields: tuple[str, ...] = ()
+    hide_fields: tuple[str, ...] = ()
+    model: Any
+
+    def _masking_display(self, name: str) -> Any:
+        if name in self.mask_user_fields:
+
+            def show_user(obj: Any) -> str:
+                related = getattr(obj, name)
+                return str(related.masked_email) if related is not None else ""
+
+            return admin.display(description=name)(show_user)
+
+        def show_ip(obj: Any) -> str:
+            return mask_ip(getattr(obj, name))
+
+        return admin.display(description=name)(show_ip)
+
+    def _masked(self, names: Any) -> list[Any]:
+        masked = set(self.mask_user_fields) | set(self.mask_ip_fields)
+        return [
+            self._masking_display(name) if name in masked else name for name in names if name not in self.hide_fields
+        ]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = super().get_list_display(request)  # type: ignore[misc]
+        return shown if can_see_personal_data(request) else self._masked(shown)
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        fields = super().get_search_fields(request)  # type: ignore[misc]
+        if can_see_personal_data(request):
+            return fields
+        hidden = set(self.mask_ip_fields) | set(self.hide_fields)
+        return tuple(f for f in fields if f.split("__")[0] not in hidden)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))  # type: ignore[misc]
+        return fields if can_see_personal_data(request) else self._masked(fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if can_see_personal_data(request):
+            return super().get_readonly_fields(request, obj)  # type: ignore[misc]
+        return self.get_fields(request, obj)
+
+
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin[UserSession]):
+class UserSessionAdmin(MaskPersonalDataMixin, admin.ModelAdmin[UserSession]):
     list_display = (
         "user",
         "kind",
@@ -293,34 +343,12 @@ class UserSessionAdmin(admin.ModelAdmin[UserSession]):
     )
     list_filter = ("kind", "end_reason")
     search_fields = ("user__email", "ip")
-    exclude = ("session_key_hash",)
     list_select_related = ("user",)
-
-    @admin.display(description="user")
-    def user_masked(self, obj: UserSession) -> str:
-        return obj.user.masked_email
-
-    @admin.display(description="IP")
-    def ip_masked(self, obj: UserSession) -> str:
-        return mask_ip(obj.ip)
-
-    def _masked(self, names: Any) -> list[str]:
-        swap = {"user": "user_masked", "ip": "ip_masked"}
-        return [swap.get(name, name) for name in names]
-
-    def get_list_display(self, request: HttpRequest) -> Any:
-        if can_see_personal_data(request):
-            return self.list_display
-        return self._masked(self.list_display)
-
-    def get_search_fields(self, request: HttpRequest) -> Any:
-        return self.search_fields if can_see_personal_data(request) else ("user__email",)
+    mask_ip_fields = ("ip",)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = [f.name for f in self.model._meta.fields if f.name != "session_key_hash"]
-        if not can_see_personal_data(request):
-            fields = self._masked(fields)
-        return fields
+        return fields if can_see_personal_data(request) else self._masked(fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_fields(request, obj)

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from accounts.admin import MaskPersonalDataMixin
 from risk.models import KnownDevice, LoginAlert, RiskProfile
 
 
 @admin.register(KnownDevice)
-class KnownDeviceAdmin(admin.ModelAdmin[KnownDevice]):
+class KnownDeviceAdmin(MaskPersonalDataMixin, admin.ModelAdmin[KnownDevice]):
+    mask_ip_fields = ("last_ip",)
+    hide_fields = ("last_place", "device_id_hash")
     list_display = ("name", "user", "kind", "last_country", "last_ip", "last_seen_at", "trusted_until")
     list_filter = ("kind", "last_country")
     search_fields = ("user__email", "name", "last_ip")
@@ -45,7 +48,9 @@ class KnownDeviceAdmin(admin.ModelAdmin[KnownDevice]):
 
 
 @admin.register(RiskProfile)
-class RiskProfileAdmin(admin.ModelAdmin[RiskProfile]):
+class RiskProfileAdmin(MaskPersonalDataMixin, admin.ModelAdmin[RiskProfile]):
+    mask_ip_fields = ("last_login_ip",)
+    hide_fields = ("last_login_latitude", "last_login_longitude")
     list_display = ("user", "last_login_country", "last_login_at")
     search_fields = ("user__email",)
     readonly_fields = (
@@ -60,7 +65,9 @@ class RiskProfileAdmin(admin.ModelAdmin[RiskProfile]):
 
 
 @admin.register(LoginAlert)
-class LoginAlertAdmin(admin.ModelAdmin[LoginAlert]):
+class LoginAlertAdmin(MaskPersonalDataMixin, admin.ModelAdmin[LoginAlert]):
+    mask_ip_fields = ("ip",)
+    hide_fields = ("place",)
     list_display = ("user", "device_name", "place", "created_at", "reported_at")
     search_fields = ("user__email",)
     readonly_fields = ("id", "user", "device", "reasons", "device_name", "place", "ip", "created_at", "reported_at")

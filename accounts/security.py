@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from altcha import v1 as altcha
 from django.conf import settings

@@ -126,9 +126,7 @@ def outbox_deliver(*, message_id: str) -> str | None:
             return None
         message.attempts += 1
         try:
-            provider_id = (
-                _send_email(message) if message.channel == OutboxMessage.Channel.EMAIL else _send_sms(message)
-            )
+            provider_id = _send_email(message) if message.channel == OutboxMessage.Channel.EMAIL else _send_sms(message)
         except Exception as exc:
             message.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
             if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:

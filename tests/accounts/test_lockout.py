@@ -55,9 +55,7 @@ def test_lock_lifts_after_fifteen_minutes(client, user, password, solve_captcha,
 def test_spoofed_forwarded_for_does_not_dodge_the_lockout(make_client, user, password, solve_captcha):
     for n in range(5):
         attacker = make_client(ip="198.51.100.7", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}")
-        attacker.post(
-            "/accounts/login/", {"email": user.email, "password": WRONG, "altcha": solve_captcha(attacker)}
-        )
+        attacker.post("/accounts/login/", {"email": user.email, "password": WRONG, "altcha": solve_captcha(attacker)})
     spoofing = make_client(ip="198.51.100.7", HTTP_X_FORWARDED_FOR="192.0.2.99")
     response = spoofing.post(
         "/accounts/login/", {"email": user.email, "password": password, "altcha": solve_captcha(spoofing)}

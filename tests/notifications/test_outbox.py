@@ -15,8 +15,11 @@ SMTP_DOWN = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EM
 
 def _queue(user):
     return email_enqueue(
-        to=user.email, template="password_changed", context={"user": user, "when": timezone.now()},
-        purpose="password_changed", user=user,
+        to=user.email,
+        template="password_changed",
+        context={"user": user, "when": timezone.now()},
+        purpose="password_changed",
+        user=user,
     )
 
 

@@ -15,6 +15,7 @@ Settings (environment, with defaults):
     BENCH_ACCESS_LOG=1     gunicorn access log to bench/.work/access.log, as in the Dockerfile
     BENCH_PROFILE=         scenario names (comma-separated): py-spy records the gunicorn workers during them
     BENCH_PROFILE_MODE=gil gil: samples the thread holding the GIL (CPU); wall: every busy thread
+    BENCH_PAYEE=internal   internal (own payee per connection) or external (through the clearing account)
     BENCH_CENSUS=1         count SQL queries / Redis commands / CPU of one request per scenario
 """
 
@@ -66,6 +67,10 @@ ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG", "1") != "0"
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 PROFILE_MODE = os.environ.get("BENCH_PROFILE_MODE", "gil")  # gil (CPU) or wall (includes I/O waits)
 CENSUS = os.environ.get("BENCH_CENSUS", "1") != "0"
+# internal: each connection pays its own payee at the bank; external: every payment goes to
+# another bank through the bank's clearing account (one row that every such payment locks).
+PAYEE = os.environ.get("BENCH_PAYEE", "internal")
+EXTERNAL_IBAN = "DE89370400440532013000"
 SCENARIOS = [
     s
     for s in (os.environ.get("BENCH_SCENARIOS") or "web_login,api_login,refresh,reads,payments").split(",")
@@ -492,7 +497,7 @@ class Bench:
                 status, accounts = http_json("GET", "/api/v1/accounts", token=access)
                 if status != 200 or not isinstance(accounts, list) or not accounts:
                     raise RuntimeError(f"GET /api/v1/accounts answered {status}: {str(accounts)[:300]}")
-                payee_iban = payees[i][2]
+                payee_iban = EXTERNAL_IBAN if PAYEE == "external" else payees[i][2]
                 lines.append("\t".join([access, str(accounts[0]["id"]), payee_iban, "EUR", "1.00"]))
             return self.data_file(sc.name, lines)
         raise ValueError(sc.name)
@@ -736,6 +741,7 @@ def main() -> int:
             "connections": CONNECTIONS,
             "gunicorn": {"workers": WORKERS, "threads": THREADS, "worker_class": "gthread", "keep_alive_s": 75},
             "access_log": ACCESS_LOG,
+            "payee": PAYEE,
             "users": USERS,
             "settings": "config.settings.prod",
             "raised_limits": {name: os.environ.get(name, value) for name, value in RAISED_LIMITS.items()},

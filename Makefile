@@ -61,3 +61,9 @@ clean:
 # Schemathesis against the OpenAPI schema with many more examples than the suite's bounded run.
 fuzz: setup services
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest tests/security/test_fuzz_api.py -p no:randomly
+
+# A bounded soak of mixed traffic (SOAK_SECONDS, default 300) against bench/'s production-like stack on
+# 127.0.0.1, ending with invariant checks (audit rows = actions, no outbox message lost, ledger consistent,
+# no 5xx); writes docs/security/soak.md. See soak/run.py.
+soak: setup services
+	$(PY) soak/run.py

@@ -38,6 +38,12 @@ def reset_context(token: contextvars.Token[RequestContext]) -> None:
 
 
 def update(**changes: Any) -> None:
+    """Adds facts to the current request's context. Outside a request (a Celery task, a command,
+    a service called directly) there is no request context to add to, and nothing may leak into
+    whatever runs next on this thread."""
     from dataclasses import replace
 
-    _current.set(replace(_current.get(), **changes))
+    ctx = _current.get()
+    if not ctx.request_id:
+        return
+    _current.set(replace(ctx, **changes))

@@ -73,22 +73,22 @@ def _describe_request(request: Any) -> str:
 
 class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = context.current()
         request = getattr(record, "request", None)
-        # django.request logs 4xx/5xx after the middleware has reset the context: use the request.
-        record.request_id = ctx.request_id or getattr(request, "request_id", "") or ""
-        user_id = ctx.user_public_id
-        if not user_id and request is not None:
-            user = getattr(request, "user", None)
-            if user is not None and getattr(user, "is_authenticated", False):
-                user_id = str(getattr(user, "public_id", "") or "")
-        record.user_id = user_id
-        client_ip = ctx.ip or ""
-        if not client_ip and request is not None and hasattr(request, "META"):
+        if request is not None and hasattr(request, "META"):
+            # django.request logs 4xx/5xx after the middleware has reset the context: the request
+            # itself is the truth for its own line.
             from core.net import client_ip as request_ip
 
-            client_ip = request_ip(request) or ""
-        record.client_ip = client_ip
+            user = getattr(request, "user", None)
+            authenticated = user is not None and getattr(user, "is_authenticated", False)
+            record.request_id = getattr(request, "request_id", "") or ""
+            record.user_id = str(getattr(user, "public_id", "") or "") if authenticated else ""
+            record.client_ip = request_ip(request) or ""
+            return True
+        ctx = context.current()
+        record.request_id = ctx.request_id
+        record.user_id = ctx.user_public_id
+        record.client_ip = ctx.ip or ""
         return True
 
 

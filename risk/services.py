@@ -295,6 +295,7 @@ def evaluate_login(
                 outcome=Outcome.DENIED if action == "deny" else Outcome.INFO,
                 reason=signal,
                 details={**common, **extra},
+                country=place.country,
             )
         if action == "deny":
             record(
@@ -303,6 +304,7 @@ def evaluate_login(
                 outcome=Outcome.DENIED,
                 reason=",".join(reasons)[:255],
                 details={**common, "risk_reasons": reasons},
+                country=place.country,
             )
     request._risk_decision = decision  # type: ignore[attr-defined]
     request._risk_decision_user = user.pk  # type: ignore[attr-defined]

@@ -361,6 +361,7 @@ def payment_digest(payment: Payment) -> str:
             payment.payee_iban,
             str(Decimal(payment.amount).quantize(CENT)),
             payment.currency,
+            payment.payee_name,  # the name the customer saw in the code message is part of the payee (RTS Art. 5)
         ]
     )
     return keyed_hash(value, purpose="payments.step-up-binding")

@@ -34,6 +34,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# ASVS 3.4.4: the __Host- prefix makes browsers accept these cookies only when Secure, host-only
+# (no Domain attribute) and Path=/, so a sibling subdomain cannot set or overwrite them.
+SESSION_COOKIE_NAME = "__Host-bp_session"
+CSRF_COOKIE_NAME = "__Host-bp_csrftoken"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[env.str("PUBLIC_BASE_URL")])
 
 # JWT signing key for the mobile API: required, and it must be an RSA private key (RS256).

@@ -25,6 +25,7 @@ from django.template.response import TemplateResponse
 from accounts.models import User, UserSession
 from audit.roles import MANAGE_USER_ACCOUNTS, VIEW_PERSONAL_DATA
 from audit.staff import StaffAction, StaffActionError, available_actions, staff_reauth_locked, staff_reauthenticate
+from core.admin import ReadOnlyAdminMixin
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -329,7 +330,7 @@ class MaskPersonalDataMixin:
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(MaskPersonalDataMixin, admin.ModelAdmin[UserSession]):
+class UserSessionAdmin(ReadOnlyAdminMixin, MaskPersonalDataMixin, admin.ModelAdmin[UserSession]):
     list_display = (
         "user",
         "kind",
@@ -352,15 +353,6 @@ class UserSessionAdmin(MaskPersonalDataMixin, admin.ModelAdmin[UserSession]):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_fields(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _unregister_django_otp_device_admins() -> None:

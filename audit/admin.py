@@ -6,10 +6,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from audit.models import AuditCheckpoint, AuditEvent, ChainVerification
+from core.admin import ReadOnlyAdminMixin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AuditEvent]):
     list_display = ("occurred_at", "type", "outcome", "user", "actor", "ip", "country", "reason")
     list_filter = ("type", "outcome", "country")
     search_fields = ("user__email", "actor__email", "ip", "request_id", "reason")
@@ -19,28 +20,10 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class _ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Any]):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(AuditCheckpoint)

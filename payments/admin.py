@@ -12,21 +12,15 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 
 from accounts.models import User
+from core.admin import ReadOnlyAdminMixin
 from payments import services
 from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment, Posting
 
 OPEN_PERMISSION = "payments.add_bankaccount"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    pass
 
 
 class OpenAccountForm(forms.Form):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from payments import services as payments
 from payments.models import Payment
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import Tab
-from tests.e2e.pages import audit_types, find_code, sign_in
+from tests.e2e.pages import PASSWORD, audit_types, find_code, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -76,3 +77,33 @@ def test_small_payment_then_large_payment_with_emailed_code(tab: Tab, emails: Ca
     types = audit_types(user)
     assert types.count("payment.completed") == 2, types
     assert "payment.step_up_issued" in types and types.count("payment.step_up_passed") == 1, types
+
+
+def test_reauthentication_keeps_the_submitted_form(tab: Tab, time_machine: Any) -> None:
+    """Sudo mode in the browser: a sensitive form sent after REAUTH_MAX_AGE_SECONDS asks for the
+    password, then the held submission completes by itself (mfa-continue.js, under the CSP)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from payments.models import Beneficiary
+
+    user = cast(User, UserFactory(email="sudo@example.com", full_name="Sue Sudo"))
+    sign_in(tab, user.email)
+    page = tab.goto("/payments/beneficiaries/add/")
+    expect(page.get_by_role("heading", name="Add a beneficiary")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("Jane Doe")
+    page.get_by_label("IBAN", exact=True).fill(PAYEE_IBAN)
+    # The customer lingers on the form past the re-authentication window (the session stays alive).
+    time_machine.move_to(timezone.now() + timedelta(seconds=settings.REAUTH_MAX_AGE_SECONDS + 60), tick=True)
+    page.get_by_role("button", name="Add beneficiary").click()
+    expect(page).to_have_url(re.compile(r"/accounts/reauth/"))
+    tab.check()
+    expect(page.get_by_text("What you submitted has been kept")).to_be_visible()
+    assert not Beneficiary.objects.filter(owner=user).exists()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(tab.url("/payments/beneficiaries/"))
+    tab.check()
+    expect(page.locator(".messages")).to_contain_text("Jane Doe was added")
+    assert Beneficiary.objects.filter(owner=user, name="Jane Doe").count() == 1
+    assert "auth.reauthenticated" in audit_types(user)

@@ -63,7 +63,7 @@ runner.WORK = SOAK_WORK  # logs, keys and the pid file of the soak's stack live 
 
 SECONDS = int(os.environ.get("SOAK_SECONDS", "300"))
 THREADS = int(os.environ.get("SOAK_THREADS", "4"))
-USERS = int(os.environ.get("SOAK_USERS", "240"))
+USERS = int(os.environ.get("SOAK_USERS", "400"))
 SINK_PORT = int(os.environ.get("SOAK_SMTP_PORT", "18028"))
 FACTOR_EVERY = 4  # every fourth customer has an email second factor (soak/stack_seed.py)
 BASE = runner.BASE
@@ -257,13 +257,17 @@ class Soak:
         self.tally = Tally()
         self.sink = sink
         self.users = users
-        # users with no second factor, not yet used for a wrong-password script
-        self.fresh = [i for i in range(len(users)) if not self.has_factor(i)]
+        # users kept for the wrong-password scripts (each used once), never for the regular traffic
+        self.fresh = [i for i in range(len(users)) if self.is_victim(i)]
         random.Random(7).shuffle(self.fresh)  # noqa: S311 (a traffic mix, not a secret)
         self.fresh_lock = threading.Lock()
         self.ips = {i: self._ip(i) for i in range(len(users))}
         self.locked: set[int] = set()
         self.busy_until: dict[int, float] = {}  # factor users wait out the code resend cooldown (30 s)
+
+    @staticmethod
+    def is_victim(i: int) -> bool:
+        return i % FACTOR_EVERY == FACTOR_EVERY - 1
 
     @staticmethod
     def has_factor(i: int) -> bool:
@@ -346,7 +350,11 @@ class Soak:
 
     def api_second_factor(self, c: Client, i: int, mfa_token: str, mark: int) -> dict[str, Any]:
         t = self.tally
-        sent = c.call("POST", "/api/v1/auth/mfa/challenge", json_body={"mfa_token": mfa_token, "method": "email"})
+        sent = c.call(
+            "POST",
+            "/api/v1/auth/mfa/challenge",
+            json_body={"mfa_token": mfa_token, "method": "email", "device_id": f"soak-device-{i}"},
+        )
         if sent.status_code != 202:
             t.problem(f"login code request answered {sent.status_code} {sent.text[:200]}")
             return {}
@@ -356,7 +364,9 @@ class Soak:
             t.problem("no login code email arrived within 60 s")
             return {}
         done = c.call(
-            "POST", "/api/v1/auth/mfa/verify", json_body={"mfa_token": mfa_token, "code": code, "method": "email"}
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            json_body={"mfa_token": mfa_token, "code": code, "method": "email", "device_id": f"soak-device-{i}"},
         )
         if done.status_code != 200:
             t.problem(f"login code answered {done.status_code} {done.text[:200]}")
@@ -450,7 +460,7 @@ class Soak:
 
     def worker(self, w: int, deadline: float) -> None:
         rng = random.Random(w)  # noqa: S311 (a traffic mix, not a secret)
-        mine = [i for i in range(len(self.users)) if i % THREADS == w]
+        mine = [i for i in range(len(self.users)) if (i // FACTOR_EVERY) % THREADS == w and not self.is_victim(i)]
         n = 0
         while time.monotonic() < deadline:
             n += 1
@@ -584,7 +594,7 @@ def main() -> int:
             timeout=900,
         )
         report["seed"] = json.loads(out.strip().splitlines()[-1])
-        out = stack.run([runner.PY, str(ROOT / "soak" / "stack_seed.py"), str(users_file)], timeout=300)
+        out = stack.run([runner.PY, str(ROOT / "soak" / "stack_seed.py"), "factors", str(users_file)], timeout=300)
         report["seed"].update(json.loads(out.strip().splitlines()[-1]))
         users = [tuple(line.split("\t")) for line in users_file.read_text().splitlines()]
         before = db_counts()
@@ -596,6 +606,14 @@ def main() -> int:
         after = db_counts()
         while time.monotonic() < deadline and after["outbox"].get("pending", 0):
             time.sleep(2)
+            after = db_counts()
+        resent = 0
+        if after["outbox"].get("pending", 0):
+            # What the beat task does every minute in production (the soak's stack runs no beat): send
+            # what a failed attempt left pending, once its backoff is due.
+            log("pending messages left: running the beat task's outbox_resend_pending until they are sent")
+            out = stack.run([runner.PY, str(ROOT / "soak" / "stack_seed.py"), "resend"], timeout=300)
+            resent = int(json.loads(out.strip().splitlines()[-1])["resent"])
             after = db_counts()
         ledger = json.loads(
             stack.run([runner.PY, str(runner.BENCH / "stack_tasks.py"), "ledger"], timeout=300).strip().splitlines()[-1]
@@ -630,6 +648,7 @@ def main() -> int:
                 "audit": audit_rows,
                 "outbox": after["outbox"],
                 "emails_received": sink.count(),
+                "resent_by_beat_task": resent,
                 "ledger": ledger,
                 "server_errors": t.server_errors[:20],
                 "problems": t.problems[:20],
@@ -690,7 +709,8 @@ def write_markdown(r: dict[str, Any]) -> None:
         "|---|---:|",
         *[f"| {k} | {v} |" for k, v in sorted((r.get("actions") or {}).items())],
         "",
-        f"Outbox at the end: {r.get('outbox', {})}; emails received by the sink: {r.get('emails_received', 0)}.",
+        f"Outbox at the end: {r.get('outbox', {})}; emails received by the sink: {r.get('emails_received', 0)}; "
+        f"sent by the beat task's resend after the run: {r.get('resent_by_beat_task', 0)}.",
         f"Ledger: {r.get('ledger', {})}.",
         "",
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,5 +32,20 @@ def main(users_tsv: str) -> None:
     print(json.dumps({"email_factors": len(chosen)}))
 
 
+def resend(timeout: float = 240) -> None:
+    from notifications.models import OutboxMessage
+    from notifications.tasks import outbox_resend_pending
+
+    sent = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING).exists():
+        sent += int(outbox_resend_pending())
+        time.sleep(5)
+    print(json.dumps({"resent": sent}))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "resend":
+        resend()
+    else:
+        main(sys.argv[2])

@@ -98,3 +98,24 @@ def test_asvs_3_4_4_production_cookies_carry_the_host_prefix() -> None:
         "None",
         "/",
     ]
+
+
+@override_settings(STEP_UP_THRESHOLD=Decimal("30.00"))
+def test_art16_low_value_exemption_threshold_is_a_setting(user: Any) -> None:
+    """A PSD2 deployment sets STEP_UP_THRESHOLD to the exemption it relies on (30.00 under Art. 16)."""
+    from mfa.models import EmailFactor
+
+    EmailFactor.objects.create(user=user, name="email", email=user.email, confirmed=True)
+    services.internal_account(kind=BankAccount.Kind.CLEARING, currency="EUR")
+    account = services.account_open(owner=user, currency="EUR", opening_balance=Decimal("1000.00"))
+    common = {
+        "user": user,
+        "from_account": account.id,
+        "currency": "EUR",
+        "to_iban": "DE89370400440532013000",
+        "payee_name": "Jane Doe",
+        "channel": "api",
+    }
+    assert services.payment_create(amount="30.00", **common).status_code == 201  # type: ignore[arg-type]
+    pending = services.payment_create(amount="30.01", **common)  # type: ignore[arg-type]
+    assert pending.status_code == 202 and pending.payment.step_up_reasons == ["above_threshold"]

@@ -16,6 +16,7 @@ Settings (environment, with defaults):
     BENCH_PROFILE=         scenario names (comma-separated): py-spy records the gunicorn workers during them
     BENCH_PROFILE_MODE=gil gil: samples the thread holding the GIL (CPU); wall: every busy thread
     BENCH_PAYEE=internal   internal (own payee per connection) or external (through the clearing account)
+    BENCH_CENSUS_REPEAT=50 repeatable census requests are timed this many times (mean CPU)
     BENCH_CENSUS=1         count SQL queries / Redis commands / CPU of one request per scenario
 """
 
@@ -782,7 +783,10 @@ def main() -> int:
             log("census: SQL queries, Redis commands and CPU of one request per scenario")
             try:
                 out = stack.run(
-                    [PY, str(BENCH / "stack_tasks.py"), "census", str(WORK / "users.tsv"), "--password", PASSWORD],
+                    [
+                        *(PY, str(BENCH / "stack_tasks.py"), "census", str(WORK / "users.tsv")),
+                        *("--password", PASSWORD, "--repeat", str(env_int("BENCH_CENSUS_REPEAT", 50))),
+                    ],
                     timeout=300,
                 )
                 report["census"] = json.loads(out.strip().splitlines()[-1])

@@ -725,6 +725,47 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def targets_verdict(results: dict[str, Any], ledger: dict[str, Any] | None) -> list[str]:
+    """Issue 9's targets, each met or missed and by how much (per server core)."""
+    lines = []
+
+    def per_core(name: str) -> float | None:
+        r = results.get(name) or {}
+        return r.get("ops_per_server_cpu_s") if "skipped" not in r and "failed" not in r else None
+
+    def verdict(ok: bool, text: str) -> str:
+        return ("met    " if ok else "MISSED ") + text
+
+    api = results.get("api_login") or {}
+    if api.get("fraction_of_argon2_ceiling") is not None:
+        f = api["fraction_of_argon2_ceiling"]
+        lines.append(verdict(f >= 0.85, f"api login {100 * f:.0f}% of the argon2 ceiling (target 85%)"))
+    for name, target in (("refresh", 240.0), ("payments", 200.0)):
+        v = per_core(name)
+        if v is not None:
+            lines.append(
+                verdict(v >= target, f"{name} {v:.0f}/s per core (target {target:.0f}, {100 * v / target:.0f}%)")
+            )
+    reads = results.get("reads") or {}
+    v = per_core("reads")
+    if v is not None:
+        p99 = reads["latency_ms"]["99"]
+        ok = v >= 1000 and p99 <= 50
+        lines.append(
+            verdict(
+                ok,
+                f"reads {v:.0f}/s per core (target 1000, {v / 10:.0f}%), p99 {p99:.0f} ms at "
+                f"{reads['connections']} connections (target 50 ms)",
+            )
+        )
+    if ledger is not None:
+        lines.append(verdict(bool(ledger.get("consistent")), "ledger consistent after the payments"))
+    errors = {n: r["errors"] for n, r in results.items() if isinstance(r, dict) and "errors" in r}
+    if errors:
+        lines.append(verdict(not any(errors.values()), f"errors other than deliberate refusals: {errors}"))
+    return lines
+
+
 def main() -> int:
     WORK.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
@@ -811,6 +852,7 @@ def main() -> int:
         count_file = WORK / "smtp_count"
         if count_file.exists():
             report["smtp_messages_received"] = int(count_file.read_text() or 0)
+    report["targets"] = targets_verdict(report["scenarios"], report.get("ledger"))
     report["finished_at"] = datetime.now(UTC).isoformat()
     path = RESULTS / f"{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
@@ -835,6 +877,8 @@ def main() -> int:
     if "ledger" in report:
         verdict = "consistent" if report["ledger"]["consistent"] else "INCONSISTENT"
         print(f"\nledger after payments: {verdict} {report['ledger']}")
+    if report["targets"]:
+        print("\ntargets (per server core):\n  " + "\n  ".join(report["targets"]))
     print(f"\nresults: {path.relative_to(ROOT)}")
     failed = [n for n, r in report["scenarios"].items() if "failed" in r]
     return 1 if failed else 0

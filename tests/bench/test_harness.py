@@ -105,3 +105,19 @@ def test_reads_script_counts_statuses_per_step(loopback_server: str, tmp_path: P
     assert set(result["counts"]) == {"me:200", "accounts:200"}
     assert sum(result["counts"].values()) == result["requests"] > 0
     assert set(result["latency_ms"]["percentiles"]) == {"50", "75", "90", "95", "99", "99.9"}
+
+
+def test_targets_verdict_says_met_or_missed_and_by_how_much() -> None:
+    results = {
+        "api_login": {"fraction_of_argon2_ceiling": 0.5, "errors": 0},
+        "refresh": {"ops_per_server_cpu_s": 250.0, "errors": 0},
+        "reads": {"ops_per_server_cpu_s": 500.0, "latency_ms": {"99": 80.0}, "connections": 32, "errors": 1},
+        "payments": {"skipped": "endpoint missing"},
+    }
+    lines = runner.targets_verdict(results, {"consistent": True})
+    assert lines[0].startswith("MISSED api login 50%")
+    assert lines[1].startswith("met    refresh 250/s")
+    assert lines[2].startswith("MISSED reads 500/s per core (target 1000, 50%), p99 80 ms")
+    assert lines[3].startswith("met    ledger")
+    assert lines[4].startswith("MISSED errors")
+    assert not any("payments" in line for line in lines[:3])

@@ -24,6 +24,7 @@ from audit.events import EventType, Outcome
 from audit.selectors import events_for_user
 from audit.services import record
 from core.net import client_ip
+from mfa.reauth import reauth_required
 
 # Why a session ended, as the login page tells it.
 END_REASONS = {
@@ -259,6 +260,7 @@ def security_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@reauth_required  # ASVS 3.3.4: ending sessions asks for the credentials again after 5 minutes
 @require_POST
 def session_end_view(request: HttpRequest, session_id: UUID) -> HttpResponse:
     assert isinstance(request.user, User)
@@ -273,6 +275,7 @@ def session_end_view(request: HttpRequest, session_id: UUID) -> HttpResponse:
 
 
 @login_required
+@reauth_required  # ASVS 3.3.4: ending sessions asks for the credentials again after 5 minutes
 @require_POST
 def sessions_end_others_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)

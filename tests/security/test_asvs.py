@@ -74,3 +74,24 @@ def test_7_3_1_log_lines_are_json_so_a_newline_cannot_forge_an_entry() -> None:
 def test_7_3_4_times_are_utc() -> None:
     assert settings.USE_TZ is True and settings.TIME_ZONE == "UTC"
     assert timezone.now().utcoffset() is not None and timezone.now().utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_3_3_4_ending_sessions_asks_for_the_credentials_again(
+    make_client: Any, user: Any, login: Any, password: str, time_machine: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    settings.SESSION_CONCURRENT_LIMIT = 2
+    time_machine.move_to(timezone.now(), tick=False)
+    mine, other = make_client(ip="203.0.113.1"), make_client(ip="203.0.113.2")
+    login(mine, user)
+    login(other, user)
+    time_machine.shift(timedelta(minutes=6))  # past the 5-minute re-authentication window
+    held = mine.post("/security/sessions/end-others/")
+    assert held.status_code == 302 and held["Location"].startswith("/accounts/reauth/")
+    assert other.get("/").status_code == 200  # nothing ended yet
+    assert mine.post("/accounts/reauth/", {"kind": "password", "password": password}).status_code in (200, 302)
+    done = mine.post("/security/sessions/end-others/")
+    assert done.status_code == 302 and done["Location"] == "/security/"
+    assert other.get("/").status_code == 302
+    assert mine.get("/").status_code == 200

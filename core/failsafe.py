@@ -63,7 +63,11 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
     else:
         # Rendered here (not lazily): the page must not depend on the service that is down,
         # so no context processor reaching the session or the database is run.
-        template = SimpleTemplateResponse("error.html", {"title": TITLE, "message": MESSAGE, "status": 503}, status=503)
+        template = SimpleTemplateResponse(
+            "error.html",
+            {"title": TITLE, "message": MESSAGE, "status": 503, "request_id": getattr(request, "request_id", "")},
+            status=503,
+        )
         template.render()
         response = HttpResponse(template.content, status=503, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -63,7 +63,8 @@ def _error_page(request: HttpRequest, status: int, title: str, message: str) -> 
     if request.path_info.startswith("/api/"):
         codes = {400: "bad_request", 403: "permission_denied", 404: "not_found", 500: "server_error"}
         return JsonResponse({"detail": message, "code": codes.get(status, "error")}, status=status)
-    return render(request, "error.html", {"title": title, "message": message, "status": status}, status=status)
+    context = {"title": title, "message": message, "status": status, "request_id": getattr(request, "request_id", "")}
+    return render(request, "error.html", context, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -30,6 +30,17 @@ def test_an_unexpected_error_gets_the_generic_page_without_internals(rf: Any) ->
     assert "secret internal detail" not in body and "Traceback" not in body and "x.py" not in body
 
 
+def test_the_error_pages_quote_the_request_id_for_support(rf: Any) -> None:
+    for exc in (ValueError("boom"), RedisConnectionError("refused")):
+        request = rf.get("/payments/")
+        request.request_id = "0123456789abcdef0123456789abcdef"
+        try:
+            raise exc
+        except Exception:
+            response = server_error(request)
+        assert b"0123456789abcdef0123456789abcdef" in response.content
+
+
 def test_an_unexpected_api_error_is_the_json_error_shape(rf: Any) -> None:
     response = _handled(rf, "/api/v1/payments", KeyError("internal"))
     assert response.status_code == 500

@@ -221,3 +221,37 @@ def test_twilio_500_then_timeout_retries_with_backoff_and_offers_another_factor(
     code = _code(parse_qs(str(body))["Body"][0])
     assert client.post("/accounts/login/mfa/", {"method": "sms", "code": code}).status_code == 302
     assert client.get("/").status_code == 200
+
+
+class _Retried(Exception):
+    def __init__(self, countdown: int) -> None:
+        super().__init__(countdown)
+        self.countdown = countdown
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3, 12])
+def test_the_worker_task_retries_a_failed_sms_with_exponential_backoff(
+    user: User, settings: Any, monkeypatch: pytest.MonkeyPatch, retries: int
+) -> None:
+    """In a worker (not eager), a Twilio failure re-queues the task after 15 s x 2^retries (capped at 2^8)."""
+    from notifications.services import sms_enqueue
+    from notifications.tasks import outbox_send
+
+    settings.OUTBOX_BACKOFF_SECONDS = 15
+    message = sms_enqueue(to="+447700900123", body="Your code is 123456", purpose="mfa_code:login", user=user)
+
+    def fake_retry(*, exc: Exception, countdown: int) -> Exception:
+        return _Retried(countdown)
+
+    monkeypatch.setattr(outbox_send, "retry", fake_retry)
+    outbox_send.push_request(retries=retries, is_eager=False)
+    try:
+        with responses.RequestsMock() as twilio:
+            twilio.add(responses.POST, TWILIO_URL, json={"code": 20500, "message": "down", "status": 500}, status=500)
+            with pytest.raises(_Retried) as retried:
+                outbox_send.run(str(message.id))
+    finally:
+        outbox_send.pop_request()
+    assert retried.value.countdown == 15 * 2 ** min(retries, 8)
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.PENDING and message.attempts == 1 and "Twilio" in message.last_error

@@ -34,6 +34,8 @@ from payments import services  # noqa: E402
 from payments.models import BankAccount, LedgerEntry, Payment  # noqa: E402
 from payments.selectors import ledger_inconsistencies  # noqa: E402
 
+IN_FLIGHT_AFTER = 20
+
 
 def emit(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data) + "\n")
@@ -71,6 +73,8 @@ def run(seconds: float, threads: int) -> None:
                 )
                 with lock:
                     outcomes["ok"] += 1
+                    if outcomes["ok"] == IN_FLIGHT_AFTER:
+                        emit({"in_flight": True})  # payments are flowing: the test may now crash the server
                     if saw_error:
                         outcomes["ok_after_reconnect"] += 1
                     completed.append(str(outcome.payment.id))

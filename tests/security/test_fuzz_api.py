@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accounts.models import User
 from tests.accounts.factories import UserFactory
 from tests.api.helpers import issue_tokens
 
@@ -69,6 +70,6 @@ def test_anonymous(case: Any, relaxed_throttles: None) -> None:
     derandomize=True,
 )
 def test_with_a_bearer_token(case: Any, relaxed_throttles: None) -> None:
-    user = UserFactory()
+    user: User = UserFactory()  # type: ignore[assignment]
     tokens = issue_tokens(user)
     case.call_and_validate(app=app, checks=CHECKS, headers={"Authorization": f"Bearer {tokens['access']}"})

@@ -44,7 +44,9 @@ def record(
     ctx = context.current()
     user_obj = user if getattr(user, "pk", None) else None
     actor_obj = actor if getattr(actor, "pk", None) else user_obj
-    with transaction.atomic():
+    # savepoint=False: inside the caller's transaction the row commits or rolls back with it
+    # (a failed insert fails the action), and no SAVEPOINT/RELEASE round trips per event.
+    with transaction.atomic(savepoint=False):
         return AuditEvent.objects.create(
             type=type,
             outcome=outcome,

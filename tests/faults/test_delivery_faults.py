@@ -53,10 +53,15 @@ def celery_on_private_redis(private_redis: Any) -> Iterator[Any]:
     saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url", "broker_transport_options")}
 
     def _reset_pools() -> None:
+        from kombu import pools
+
         if app._pool is not None:
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        # kombu keeps producer pools in a process-wide registry keyed by connection; a pool left
+        # there would wrap the connection pool just closed ("Acquire on closed pool" later on).
+        pools.reset()
 
     app.conf.task_always_eager = False
     app.conf.broker_url = f"redis://127.0.0.1:{private_redis.port}/1"
@@ -65,7 +70,8 @@ def celery_on_private_redis(private_redis: Any) -> Iterator[Any]:
     try:
         yield private_redis
     finally:
-        app.conf.update(saved)
+        for key, value in saved.items():
+            setattr(app.conf, key, value)  # the way they were changed (update() can miss a namespaced key)
         _reset_pools()
 
 

@@ -399,6 +399,20 @@ def api_login(email: str) -> dict[str, Any]:
     return body
 
 
+def csrf_cookie_name() -> str:
+    """The CSRF cookie's name as the login page sets it (prod prefixes it with __Host-)."""
+    try:
+        with urllib.request.urlopen(BASE + "/accounts/login/", timeout=30) as resp:
+            cookies = resp.headers.get_all("Set-Cookie") or []
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        cookies = []
+    for cookie in cookies:
+        name = cookie.split("=", 1)[0].strip()
+        if "csrftoken" in name:
+            return name
+    return "bp_csrftoken"
+
+
 def endpoint_exists(method: str, path: str) -> bool:
     """True when the route is there (anything but 404/405 without a body)."""
     status, _ = http_json(method, path, {} if method == "POST" else None)
@@ -513,6 +527,7 @@ class Bench:
                 "BENCH_STATE_OUT": str(state_out or ""),
                 "BENCH_RUN_ID": f"{int(time.time())}{self.run_id}",
                 "BENCH_PASSWORD": PASSWORD,
+                "BENCH_CSRF_COOKIE": csrf_cookie_name(),
             }
         )
         c = sc.connections

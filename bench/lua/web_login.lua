@@ -4,6 +4,8 @@
 local C = dofile((os.getenv("BENCH_LUA_DIR") or "bench/lua") .. "/common.lua")
 
 local password = os.getenv("BENCH_PASSWORD")
+-- The CSRF cookie's name as the server sets it (prod: "__Host-bp_csrftoken"), found by the runner.
+local csrf_name = os.getenv("BENCH_CSRF_COOKIE") or "bp_csrftoken"
 local phase = "get"
 local csrf_cookie, form_token
 local users, user_i
@@ -19,7 +21,7 @@ function init(args)
 end
 
 local function cookie_header(email)
-  local cookie = "bp_csrftoken=" .. csrf_cookie
+  local cookie = csrf_name .. "=" .. csrf_cookie
   if devices[email] then cookie = cookie .. "; bp_device=" .. devices[email] end
   return cookie
 end

@@ -75,12 +75,12 @@ def _methods_sql(groups: int) -> str:
     for method, model in FACTOR_MODELS.items():
         if method != "recovery":
             parts.append(
-                f'EXISTS (SELECT 1 FROM "{model._meta.db_table}" WHERE {col(model, "user")} = %s '  # noqa: S608 - identifiers from model metadata; values are parameters
+                f'EXISTS (SELECT 1 FROM "{model._meta.db_table}" WHERE {col(model, "user")} = %s '  # noqa: S608  # nosec B608 - identifiers from model metadata; values are parameters
                 f"AND {col(model, 'confirmed')})"
             )
     codes, sets = RecoveryCode, RecoveryCodeSet
     parts.append(
-        f'EXISTS (SELECT 1 FROM "{sets._meta.db_table}" s JOIN "{codes._meta.db_table}" c '  # noqa: S608 - identifiers from model metadata; values are parameters
+        f'EXISTS (SELECT 1 FROM "{sets._meta.db_table}" s JOIN "{codes._meta.db_table}" c '  # noqa: S608  # nosec B608 - identifiers from model metadata; values are parameters
         f'ON c.{col(codes, "code_set")} = s."{sets._meta.pk.column}" '
         f"WHERE s.{col(sets, 'user')} = %s AND s.{col(sets, 'confirmed')} AND c.{col(codes, 'used_at')} IS NULL)"
     )
@@ -89,7 +89,7 @@ def _methods_sql(groups: int) -> str:
         user_col = next(f.column for f in through._meta.fields if f.related_model is get_user_model())
         group_col = next(f.column for f in through._meta.fields if f.related_model is Group)
         parts.append(
-            f'EXISTS (SELECT 1 FROM "{through._meta.db_table}" ug JOIN "{Group._meta.db_table}" g '  # noqa: S608 - identifiers from model metadata; values are parameters
+            f'EXISTS (SELECT 1 FROM "{through._meta.db_table}" ug JOIN "{Group._meta.db_table}" g '  # noqa: S608  # nosec B608 - identifiers from model metadata; values are parameters
             f'ON g."{Group._meta.pk.column}" = ug."{group_col}" WHERE ug."{user_col}" = %s '
             f'AND g."name" IN ({", ".join(["%s"] * groups)}))'
         )

@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from bench import runner  # noqa: E402
+from bench import runner, smtp_sink  # noqa: E402
 
 runner.WORK = SOAK_WORK  # logs, keys and the pid file of the soak's stack live apart from the bench's
 
@@ -101,45 +101,7 @@ class MailSink:
         server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 soak-sink ESMTP\r\n")
-        await writer.drain()
-        rcpt: list[str] = []
-        data: list[bytes] | None = None
-        try:
-            while True:
-                line = await asyncio.wait_for(reader.readline(), timeout=120)
-                if not line:
-                    break
-                if data is not None:
-                    if line in (b".\r\n", b".\n"):
-                        self._store(rcpt, b"".join(data))
-                        data, rcpt = None, []
-                        writer.write(b"250 OK\r\n")
-                        await writer.drain()
-                    else:
-                        data.append(line[1:] if line.startswith(b"..") else line)
-                    continue
-                verb = line[:4].upper()
-                if verb == b"EHLO":
-                    writer.write(b"250-soak-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
-                elif verb == b"RCPT":
-                    found = re.search(rb"<([^>]*)>", line)
-                    rcpt.append(found.group(1).decode() if found else "")
-                    writer.write(b"250 OK\r\n")
-                elif verb == b"DATA":
-                    data = []
-                    writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                elif verb == b"QUIT":
-                    writer.write(b"221 Bye\r\n")
-                    await writer.drain()
-                    break
-                else:
-                    writer.write(b"250 OK\r\n")
-                await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        await smtp_sink.serve(reader, writer, self._store, "soak-sink")
 
     def _store(self, rcpt: list[str], raw: bytes) -> None:
         message = email.message_from_bytes(raw, policy=email.policy.default)

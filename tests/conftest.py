@@ -80,24 +80,9 @@ def outbox() -> list[Any]:
 @pytest.fixture
 def solve_captcha() -> Callable[[Client], str]:
     """Fetches a proof-of-work challenge from the login page's endpoint and solves it, as the widget does."""
-    import base64
-    import json
-
-    from altcha import v1 as altcha
+    from tests.captcha import solve
 
     def _solve(client: Client) -> str:
-        challenge = client.get("/accounts/captcha/").json()
-        solution = altcha.solve_challenge(
-            challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxnumber"]
-        )
-        assert solution is not None
-        payload = {
-            "algorithm": challenge["algorithm"],
-            "challenge": challenge["challenge"],
-            "number": solution.number,
-            "salt": challenge["salt"],
-            "signature": challenge["signature"],
-        }
-        return base64.b64encode(json.dumps(payload).encode()).decode()
+        return solve(client.get("/accounts/captcha/").json())
 
     return _solve

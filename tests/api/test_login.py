@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
-from altcha import v1 as altcha
 from django.test import override_settings
 
 from accounts.models import RefreshToken, UserSession
@@ -14,6 +10,7 @@ from audit.events import EventType
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import assert_error, events
 from tests.api.helpers import bearer
+from tests.captcha import solve
 
 
 def test_login_returns_the_token_pair_and_starts_a_mobile_family(api_login, user, api):
@@ -68,21 +65,6 @@ def test_lockout_after_five_failures_is_429_with_retry_after_even_with_the_right
     assert events(EventType.LOCKOUT, user)
 
 
-def _solve(challenge: dict) -> str:
-    solution = altcha.solve_challenge(
-        challenge["challenge"], challenge["salt"], challenge["algorithm"], challenge["maxnumber"]
-    )
-    assert solution is not None
-    payload = {
-        "algorithm": challenge["algorithm"],
-        "challenge": challenge["challenge"],
-        "number": solution.number,
-        "salt": challenge["salt"],
-        "signature": challenge["signature"],
-    }
-    return base64.b64encode(json.dumps(payload).encode()).decode()
-
-
 @override_settings(CAPTCHA_MAX_NUMBER=2000)
 def test_captcha_required_after_failures_then_a_solved_challenge_lets_the_login_through(api_login, user):
     for _ in range(3):
@@ -90,7 +72,7 @@ def test_captcha_required_after_failures_then_a_solved_challenge_lets_the_login_
     body = assert_error(api_login(user), 429, "captcha_required")
     assert {"algorithm", "challenge", "salt", "signature", "maxnumber"} <= set(body["captcha"])
     assert_error(api_login(user, captcha="bm90IGEgc29sdXRpb24="), 429, "captcha_required")
-    response = api_login(user, captcha=_solve(body["captcha"]))
+    response = api_login(user, captcha=solve(body["captcha"]))
     assert response.status_code == 200, response.json()
 
 

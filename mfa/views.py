@@ -183,6 +183,11 @@ def login_passkey_verify_view(request: HttpRequest) -> JsonResponse:
     except services.MFAError as exc:
         return _json_error(str(exc), "invalid_credential", 400)
     response = login_flow.second_factor_verified(request, user=user, amr=amr, method="webauthn")
+    if body.get("remember_device"):
+        # The form's "remember this device" box travels in the JSON body of a passkey sign-in.
+        from risk.services import device_trust
+
+        device_trust(request=request, user=user)
     return JsonResponse({"redirect": response["Location"]})
 
 

@@ -125,10 +125,12 @@
         : start.then(function (options) {
             return navigator.credentials.get(requestOptions(options));
           }).then(function (credential) {
+            var remember = document.getElementById("remember_device");
             return post(button.getAttribute("data-verify-url"), {
               credential: assertionJSON(credential),
               next: button.getAttribute("data-next") || "",
               hold: button.getAttribute("data-hold") || "",
+              remember_device: remember && remember.checked ? "1" : "",
             });
           });
     ceremony

@@ -138,3 +138,28 @@ def test_another_users_credential_is_refused(
     with pytest.raises(services.InvalidCode):
         services.webauthn_finish_assertion(user=user, credential=other_auth.get(options), purpose="login")
     assert events("mfa.failed", user)[-1].reason == "unknown_credential"
+
+
+def test_a_passkey_sign_in_can_remember_the_device(
+    logged_in: Client,
+    user: User,
+    authenticator: SoftAuthenticator,
+    make_client: Callable[..., Client],
+    login: Callable[..., Any],
+) -> None:
+    from risk.models import KnownDevice
+
+    assert register_passkey(logged_in, authenticator).status_code == 200
+    browser = make_client()
+    login(browser, user)
+    options = _post_json(browser, "/accounts/login/mfa/passkey/options/").json()
+    body = {"credential": authenticator.get(options), "remember_device": "1"}
+    result = _post_json(browser, "/accounts/login/mfa/passkey/verify/", body)
+    assert result.status_code == 200, result.content
+    remembered = KnownDevice.objects.filter(user=user, trusted_until__isnull=False)
+    assert remembered.count() == 1
+    assert events("risk.device_trusted", user)
+
+    # The remembered browser is not asked for the passkey again.
+    browser.post("/accounts/logout/")
+    assert login(browser, user)["Location"] != "/accounts/login/mfa/"

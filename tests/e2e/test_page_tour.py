@@ -49,3 +49,18 @@ def test_customer_pages(tab: Tab) -> None:
     _visit(tab, f"/payments/accounts/{account.id}/statement/", "Current")
     _visit(tab, "/accounts/password/change/", re.compile("password", re.I))
     _visit(tab, "/security/export/", re.compile(".+"))
+
+
+def test_password_fields_can_be_shown_and_hidden(tab: Tab) -> None:
+    """ASVS 2.1.12: a "Show password" button beside every password field."""
+    tab.goto("/accounts/login/")
+    field = tab.page.locator("#id_password")
+    field.fill("a long secret passphrase")
+    toggle = tab.page.get_by_role("button", name="Show password")
+    expect(field).to_have_attribute("type", "password")
+    toggle.click()
+    expect(field).to_have_attribute("type", "text")
+    expect(tab.page.get_by_role("button", name="Hide password")).to_have_attribute("aria-pressed", "true")
+    tab.page.get_by_role("button", name="Hide password").click()
+    expect(field).to_have_attribute("type", "password")
+    expect(field).to_have_value("a long secret passphrase")

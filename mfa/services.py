@@ -155,14 +155,13 @@ def _state_for_update(user: Any) -> MFAState:
 def _raise_if_locked(user: Any, *, method: str, purpose: str) -> None:
     until = selectors.locked_until(user=user)
     if until is not None:
-        with transaction.atomic():
-            record(
-                type=EventType.MFA_FAILED,
-                outcome=Outcome.DENIED,
-                user=user,
-                reason="locked",
-                details={"method": method, "purpose": purpose},
-            )
+        record(
+            type=EventType.MFA_FAILED,
+            outcome=Outcome.DENIED,
+            user=user,
+            reason="locked",
+            details={"method": method, "purpose": purpose},
+        )
         raise SecondFactorLocked(until)
 
 
@@ -255,14 +254,13 @@ def _code_send(
         recent = CodeChallenge.objects.filter(user=user, created_at__gt=window_start).order_by("created_at")
         first = recent.first() if recent.count() >= settings.MFA_CODE_HOURLY_CAP else None
     if first is not None:
-        with transaction.atomic():
-            record(
-                type=EventType.RATE_LIMITED,
-                outcome=Outcome.DENIED,
-                user=user,
-                reason="mfa_code_hourly_cap",
-                details={"method": method, "purpose": purpose},
-            )
+        record(
+            type=EventType.RATE_LIMITED,
+            outcome=Outcome.DENIED,
+            user=user,
+            reason="mfa_code_hourly_cap",
+            details={"method": method, "purpose": purpose},
+        )
         raise TooManyCodes(first.created_at + timedelta(hours=1))
     with transaction.atomic():
         _state_for_update(user)
@@ -488,14 +486,13 @@ def webauthn_finish_registration(
             require_user_verification=True,
         )
     except (InvalidRegistrationResponse, InvalidJSONStructure, KeyError, ValueError, TypeError) as exc:
-        with transaction.atomic():
-            record(
-                type=EventType.MFA_FAILED,
-                outcome=Outcome.FAILURE,
-                user=user,
-                reason="passkey_registration_invalid",
-                details={"method": "webauthn", "purpose": "enrol"},
-            )
+        record(
+            type=EventType.MFA_FAILED,
+            outcome=Outcome.FAILURE,
+            user=user,
+            reason="passkey_registration_invalid",
+            details={"method": "webauthn", "purpose": "enrol"},
+        )
         raise EnrolmentError("The passkey could not be registered.") from exc
     transports = parsed.get("response", {}).get("transports") or []
     with transaction.atomic():

@@ -10,7 +10,6 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -205,8 +204,7 @@ def _reauth_done(request: HttpRequest, *, user: User, method: str) -> HttpRespon
     reauth.mark_reauthenticated(request=request)
     request.session.pop(REAUTH_FAILURES_KEY, None)
     request.session.pop(REAUTH_CHALLENGE_KEY, None)
-    with transaction.atomic():
-        record(type=EventType.REAUTHENTICATED, user=user, details={"method": method})
+    record(type=EventType.REAUTHENTICATED, user=user, details={"method": method})
     next_url = safe_next(request)
     hold = request.POST.get("hold") or request.GET.get("hold") or ""
     item = reauth.held_submission(request, hold) if hold else None
@@ -222,14 +220,13 @@ def _reauth_done(request: HttpRequest, *, user: User, method: str) -> HttpRespon
 def _reauth_failed(request: HttpRequest, *, user: User, method: str, reason: str) -> HttpResponse | None:
     failures = int(request.session.get(REAUTH_FAILURES_KEY, 0)) + 1
     request.session[REAUTH_FAILURES_KEY] = failures
-    with transaction.atomic():
-        record(
-            type=EventType.REAUTHENTICATED,
-            outcome=Outcome.FAILURE,
-            user=user,
-            reason=reason,
-            details={"method": method, "failures": failures},
-        )
+    record(
+        type=EventType.REAUTHENTICATED,
+        outcome=Outcome.FAILURE,
+        user=user,
+        reason=reason,
+        details={"method": method, "failures": failures},
+    )
     if failures >= settings.MFA_LOCK_AFTER_FAILURES:
         from accounts import services as account_services
 
@@ -338,8 +335,7 @@ def reauth_passkey_verify_view(request: HttpRequest) -> JsonResponse:
     except services.MFAError as exc:
         return _json_error(str(exc), "invalid_credential", 400)
     reauth.mark_reauthenticated(request=request)
-    with transaction.atomic():
-        record(type=EventType.REAUTHENTICATED, user=request.user, details={"method": "webauthn"})
+    record(type=EventType.REAUTHENTICATED, user=request.user, details={"method": "webauthn"})
     next_url = str(body.get("next") or "")
     hold = str(body.get("hold") or "")
     if hold and reauth.held_submission(request, hold):

@@ -141,6 +141,12 @@ def _user(request: Request) -> User:
 class BankingView(APIView):
     permission_classes = [IsAuthenticated]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        """Every refusal of the payments services becomes the API's error body here, in one place."""
+        if isinstance(exc, services.PaymentError):
+            return _from_error(exc)
+        return super().handle_exception(exc)
+
 
 class AccountsView(BankingView):
     @extend_schema(summary="Your bank accounts", responses={200: _ACCOUNT_LIST}, tags=["banking"])
@@ -199,8 +205,6 @@ class BeneficiariesView(BankingView):
                 "reauth_required",
                 status.HTTP_403_FORBIDDEN,
             )
-        except services.PaymentError as exc:
-            return _from_error(exc)
         return Response(selectors.beneficiary_representation(beneficiary), status=status.HTTP_201_CREATED)
 
 
@@ -222,15 +226,12 @@ class BeneficiaryChallengeView(BankingView):
         body = _body(request)
         if isinstance(body, Response):
             return body
-        try:
-            challenge = services.beneficiary_code_send(
-                user=_user(request),
-                name=str(body.get("name") or ""),
-                iban=str(body.get("iban") or ""),
-                method=str(body.get("method") or ""),
-            )
-        except services.PaymentError as exc:
-            return _from_error(exc)
+        challenge = services.beneficiary_code_send(
+            user=_user(request),
+            name=str(body.get("name") or ""),
+            iban=str(body.get("iban") or ""),
+            method=str(body.get("method") or ""),
+        )
         return Response(
             {"sent_to": challenge.sent_to, "expires_at": selectors.iso(challenge.expires_at)},
             status=status.HTTP_202_ACCEPTED,
@@ -311,22 +312,19 @@ class PaymentsView(BankingView):
         body = _body(request)
         if isinstance(body, Response):
             return body
-        try:
-            outcome = services.payment_create(
-                user=_user(request),
-                from_account=body.get("from_account"),
-                amount=body.get("amount"),
-                currency=body.get("currency"),
-                beneficiary=body.get("beneficiary"),
-                to_iban=body.get("to_iban"),
-                payee_name=body.get("payee_name") or "",
-                reference=body.get("reference") or "",
-                channel="api",
-                idempotency_key=key,
-                body_hash=services.request_hash(body),
-            )
-        except services.PaymentError as exc:
-            return _from_error(exc)
+        outcome = services.payment_create(
+            user=_user(request),
+            from_account=body.get("from_account"),
+            amount=body.get("amount"),
+            currency=body.get("currency"),
+            beneficiary=body.get("beneficiary"),
+            to_iban=body.get("to_iban"),
+            payee_name=body.get("payee_name") or "",
+            reference=body.get("reference") or "",
+            channel="api",
+            idempotency_key=key,
+            body_hash=services.request_hash(body),
+        )
         response = Response(outcome.body, status=outcome.status_code)
         if outcome.replayed:
             response["Idempotent-Replayed"] = "true"
@@ -368,12 +366,9 @@ class PaymentChallengeView(BankingView):
         body = _body(request)
         if isinstance(body, Response):
             return body
-        try:
-            result = services.payment_step_up_send(
-                user=_user(request), payment_id=payment_id, method=str(body.get("method") or "")
-            )
-        except services.PaymentError as exc:
-            return _from_error(exc)
+        result = services.payment_step_up_send(
+            user=_user(request), payment_id=payment_id, method=str(body.get("method") or "")
+        )
         if isinstance(result.get("expires_at"), datetime):
             result["expires_at"] = selectors.iso(result["expires_at"])
         return Response(result, status=status.HTTP_202_ACCEPTED)
@@ -407,14 +402,11 @@ class PaymentConfirmView(BankingView):
         method = str(body.get("method") or "").strip().lower() or services.default_confirm_method(
             user=user, payment_id=payment_id
         )
-        try:
-            payment = services.payment_confirm(
-                user=user,
-                payment_id=payment_id,
-                method=method,
-                code=str(body.get("code") or ""),
-                credential=body.get("credential"),
-            )
-        except services.PaymentError as exc:
-            return _from_error(exc)
+        payment = services.payment_confirm(
+            user=user,
+            payment_id=payment_id,
+            method=method,
+            code=str(body.get("code") or ""),
+            credential=body.get("credential"),
+        )
         return Response(selectors.payment_representation(payment))

@@ -12,6 +12,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import DomainError
+
 
 class APIError(exceptions.APIException):
     """An error with a stable code, an HTTP status, optional extra body fields and headers."""
@@ -76,7 +78,18 @@ def _first_code(codes: Any) -> str:
     return str(codes) if isinstance(codes, str) else "invalid"
 
 
+def domain_error_response(exc: DomainError) -> Response:
+    """A service's refusal as the API's error body (the one place it is mapped)."""
+    response = Response(exc.body(), status=exc.status)
+    retry = exc.retry_after_seconds
+    if retry is not None:
+        response["Retry-After"] = str(retry)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -124,6 +124,8 @@ AUTHENTICATION_BACKENDS = [
     "accounts.backends.EmailBackend",
 ]
 LOGIN_URL = "accounts:login"
+# The re-authentication page (a step of its own: password or a second factor); accounts.authn.reauth_url.
+REAUTH_URL = "mfa:reauth"
 LOGIN_REDIRECT_URL = "core:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 

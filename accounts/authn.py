@@ -115,6 +115,40 @@ def is_recently_authenticated(request: HttpRequest, *, max_age: int | None = Non
     return level == "password" or record.level == "mfa"
 
 
+def _api_auth(request: HttpRequest) -> tuple[datetime, tuple[str, ...]] | None:
+    """(auth_time, amr) of the token behind an API request, when it carries them."""
+    claims = getattr(request, "auth", None)
+    getter = getattr(claims, "get", None)
+    if getter is None:
+        return None
+    auth_time = _ts(getter("auth_time"))
+    amr = getter("amr") or []
+    if auth_time is None:
+        return None
+    return auth_time, tuple(str(a) for a in amr if isinstance(a, str))
+
+
+def require_recent_auth(request: HttpRequest, *, max_age: int | None = None, level: Level = "password") -> None:
+    """The one re-authentication check, for the web (session), the API (token), staff and payments.
+
+    Raises ReauthRequired unless a credential was proven within `max_age` seconds (default
+    REAUTH_MAX_AGE_SECONDS) at `level` or above. The web answers it with the re-authentication
+    page (reauth_url); the API with 403 `reauth_required` (log in again, or step up).
+    """
+    limit = settings.REAUTH_MAX_AGE_SECONDS if max_age is None else max_age
+    if getattr(request, "session", None) is not None and session_auth(request) is not None:
+        if is_recently_authenticated(request, max_age=limit, level=level):
+            return
+        raise ReauthRequired(level=level)
+    api = _api_auth(request)
+    if api is not None:
+        auth_time, amr = api
+        age = (timezone.now() - auth_time).total_seconds()
+        if 0 <= age <= limit and (level == "password" or acr_for(amr) == ACR_MFA):
+            return
+    raise ReauthRequired(level=level)
+
+
 def reauth_url(*, next_url: str, level: Level = "password", hold: str = "", max_age: int | None = None) -> str:
     """Where to send the user to prove who they are again (the page that REAUTH_URL names)."""
     params = {"next": next_url}

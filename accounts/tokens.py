@@ -184,13 +184,18 @@ class AccessClaims:
     amr: list[str]
     iat: int
     exp: int
+    # When the login behind the token last proved a credential (epoch seconds); refresh keeps it.
+    auth_time: int | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name, default)
 
     def __getitem__(self, name: str) -> Any:  # convenience: request.auth["sid"]
         return getattr(self, name)
 
 
 def access_token_issue(
-    *, user_public_id: str, sid: str, amr: list[str], now: datetime | None = None
+    *, user_public_id: str, sid: str, amr: list[str], now: datetime | None = None, auth_time: int | None = None
 ) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     ring = keyring()
@@ -206,6 +211,8 @@ def access_token_issue(
         "sid": str(sid),
         "amr": list(amr),
     }
+    if auth_time is not None:
+        payload["auth_time"] = int(auth_time)
     token = jwt.encode(
         payload,
         ring.private_key,
@@ -264,7 +271,10 @@ def access_token_decode(raw: str | bytes) -> AccessClaims:
         raise TokenInvalid()
     if iat > int(timezone.now().timestamp()) + int(settings.JWT_LEEWAY_SECONDS):
         raise TokenInvalid()  # issued in the future: not yet valid
-    return AccessClaims(sub=sub, sid=sid, jti=jti, amr=amr, iat=iat, exp=exp)
+    auth_time = claims.get("auth_time")
+    if auth_time is not None and not isinstance(auth_time, int):
+        raise TokenInvalid()
+    return AccessClaims(sub=sub, sid=sid, jti=jti, amr=amr, iat=iat, exp=exp, auth_time=auth_time)
 
 
 # --- Refresh tokens (opaque) ------------------------------------------------------------------

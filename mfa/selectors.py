@@ -120,6 +120,37 @@ def methods_for(*, user: Any) -> list[str]:
     return methods
 
 
+# Factors that can confirm something bound to it (a payment, a payee): recovery codes cannot.
+BINDABLE_METHODS = ("webauthn", "totp", "sms", "email")
+# Purposes for which a user with no email factor may get a code at the verified address: the
+# risky-login step (proving the mailbox of sign-up), and step-ups where email_fallback_allowed.
+LOGIN_PURPOSES = ("login_verify",)
+
+
+def email_fallback_allowed(*, user: Any) -> bool:
+    """A code to the verified address may confirm a step-up: customers only, where the deployment allows it."""
+    return bool(
+        settings.STEP_UP_EMAIL_FALLBACK and getattr(user, "email_verified", False) and not strong_only(user=user)
+    )
+
+
+def step_up_methods(*, user: Any, methods: list[str] | None = None) -> list[str]:
+    """The methods that can confirm a bound step-up; ["email"] (the verified address) when none is enrolled."""
+    enrolled = [m for m in (methods_for(user=user) if methods is None else methods) if m in BINDABLE_METHODS]
+    if enrolled:
+        return enrolled
+    return ["email"] if email_fallback_allowed(user=user) else []
+
+
+def verified_address_code_allowed(*, user: Any, purpose: str) -> bool:
+    """An emailed code to the sign-up address, for a user with no email factor (see code_send)."""
+    if not getattr(user, "email_verified", False):
+        return False
+    if purpose in LOGIN_PURPOSES:
+        return True
+    return email_fallback_allowed(user=user)
+
+
 def has_strong_factor(*, user: Any) -> bool:
     return any(
         confirmed_factors(user=user, method=m).exists()

@@ -240,7 +240,13 @@ def _code_message(*, code: str, purpose: str, summary: str) -> str:
 
 
 def _code_send(
-    *, user: Any, method: str, purpose: str, binding: str, summary: str, factor: SMSFactor | EmailFactor
+    *,
+    user: Any,
+    method: str,
+    purpose: str,
+    binding: str,
+    summary: str,
+    factor: SMSFactor | EmailFactor | _VerifiedAddress,
 ) -> CodeChallenge:
     now = timezone.now()
     with transaction.atomic():
@@ -304,17 +310,41 @@ def _code_send(
     return challenge
 
 
+class _VerifiedAddress:
+    """The sign-up address as a code destination, for a user with no email factor."""
+
+    pk = None
+
+    def __init__(self, user: Any) -> None:
+        self.email = user.email
+        self.masked_destination = user.masked_email
+
+
+def _code_destination(*, user: Any, method: str, purpose: str) -> SMSFactor | EmailFactor | _VerifiedAddress:
+    factor = selectors.confirmed_factors(user=user, method=method).order_by("id").first()
+    if factor is not None and method in selectors.allowed_methods(user=user):
+        return factor
+    if method == "email" and selectors.verified_address_code_allowed(user=user, purpose=purpose):
+        return _VerifiedAddress(user)
+    raise MethodUnavailable
+
+
 def code_send(*, user: Any, method: str, purpose: str, binding: str = "", summary: str = "") -> CodeChallenge:
-    """Sends a 6-digit code by SMS or email; see HELPERS_INTERFACES.md for the rules."""
+    """Sends a 6-digit code by SMS or email: hashed, 5 minutes, 3 attempts, single use, bound.
+
+    The one one-time-code mechanism: login second factor, risky-login code, re-authentication,
+    payment and payee step-up. A user with no email factor gets the code at the verified sign-up
+    address when selectors.verified_address_code_allowed says so (risky login; step-up fallback).
+    """
     if method not in CODE_METHODS:
         raise MethodUnavailable
-    _check_method_allowed(user, method)
-    factor = selectors.confirmed_factors(user=user, method=method).order_by("id").first()
-    if factor is None:
+    if method not in METHODS:
         raise MethodUnavailable
-    if selectors.locked_until(user=user) is not None:
-        raise SecondFactorLocked(selectors.locked_until(user=user))  # type: ignore[arg-type]
-    return _code_send(user=user, method=method, purpose=purpose, binding=binding, summary=summary, factor=factor)
+    destination = _code_destination(user=user, method=method, purpose=purpose)
+    until = selectors.locked_until(user=user)
+    if until is not None:
+        raise SecondFactorLocked(until)
+    return _code_send(user=user, method=method, purpose=purpose, binding=binding, summary=summary, factor=destination)
 
 
 def _challenge_verify(*, user: Any, method: str, code: str, purpose: str, binding: str) -> CodeChallenge:
@@ -370,13 +400,22 @@ def code_verify(*, user: Any, method: str, code: str, purpose: str, binding: str
     """Verifies a TOTP, SMS, email or recovery code; returns its amr value."""
     if method not in ("totp", "sms", "email", "recovery"):
         raise MethodUnavailable
-    _check_method_allowed(user, method)
-    if method not in selectors.methods_for(user=user):
+    enrolled = method in selectors.methods_for(user=user)
+    if method in CODE_METHODS:
+        # A code sent to the verified address (no email factor) is as good as its challenge.
+        fallback = method == "email" and selectors.verified_address_code_allowed(user=user, purpose=purpose)
+        if not enrolled and not fallback:
+            raise MethodUnavailable
+    elif not enrolled:
         raise MethodUnavailable
     _raise_if_locked(user, method=method, purpose=purpose)
     if method in CODE_METHODS:
         challenge = _challenge_verify(user=user, method=method, code=code, purpose=purpose, binding=binding)
-        device = selectors.confirmed_factors(user=user, method=method).filter(pk=challenge.factor_id).first()
+        device = (
+            selectors.confirmed_factors(user=user, method=method).filter(pk=challenge.factor_id).first()
+            if challenge.factor_id is not None
+            else None
+        )
         return _success(user, method=method, purpose=purpose, device=device)
     matched = None
     with transaction.atomic():

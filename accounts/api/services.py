@@ -74,7 +74,12 @@ def _refresh_create(*, family: UserSession, device_id: str) -> tuple[str, Refres
 
 
 def _access(user: User, family: UserSession) -> tuple[str, int]:
-    return tokens.access_token_issue(user_public_id=str(user.public_id), sid=str(family.id), amr=list(family.amr))
+    return tokens.access_token_issue(
+        user_public_id=str(user.public_id),
+        sid=str(family.id),
+        amr=list(family.amr),
+        auth_time=int(family.created_at.timestamp()),
+    )
 
 
 # --- Login ------------------------------------------------------------------------------------

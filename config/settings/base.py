@@ -418,6 +418,10 @@ MFA_STRONG_METHODS: list[str] = env.list("MFA_STRONG_METHODS", default=["totp", 
 MFA_PROMPT_CUSTOMERS = env.bool("MFA_PROMPT_CUSTOMERS", default=True)
 # "Sudo mode": password or a factor proven within this many seconds before sensitive changes.
 REAUTH_MAX_AGE_SECONDS = env.int("REAUTH_MAX_AGE_SECONDS", default=5 * 60)
+# A customer with no enrolled factor may confirm a step-up (payment, payee) with a code sent to the
+# verified email address. PSD2 deployments switch it off (docs/security/psd2-rts.md); staff and the
+# security group never get it.
+STEP_UP_EMAIL_FALLBACK = env.bool("STEP_UP_EMAIL_FALLBACK", default=True)
 
 # --- Audit log, reports and staff actions (issue 7) -----------------------------------
 

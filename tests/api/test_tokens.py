@@ -84,7 +84,9 @@ def test_claims_are_exactly_the_contract_and_no_personal_data(user, family):
     header = jwt.get_unverified_header(family["access"])
     assert header["alg"] == "RS256" and header["kid"] == tokens.keyring().kid
     claims = jwt.decode(family["access"], options={"verify_signature": False})
-    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti", "sid", "amr"}
+    # The contract's claims, plus auth_time (RFC 9068 / OIDC): when the login proved its credentials.
+    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti", "sid", "amr", "auth_time"}
+    assert claims["auth_time"] <= claims["iat"]
     assert claims["sub"] == str(user.public_id)
     assert claims["sid"] == family["sid"]
     assert claims["amr"] == ["pwd"]

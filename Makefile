@@ -48,6 +48,7 @@ lint: setup
 
 typecheck: setup
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/mypy .
+	cd examples/relying_party && ../../$(VENV)/bin/mypy .
 
 check: lint typecheck test
 

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from rp import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("signed-out/", views.signed_out, name="signed-out"),
+    path("oidc/callback/", views.callback, name="callback"),
+    path("oidc/backchannel-logout/", views.backchannel_logout, name="backchannel-logout"),
+]

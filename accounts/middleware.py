@@ -44,7 +44,8 @@ class SessionRegistryMiddleware:
         sid = session.get("sid")
         if not sid:
             return "ended"
-        reason = revocation.revoked_reason(sid)
+        # Live, and this user's: Redis when warm, else the registry (a wiped Redis fails closed).
+        reason = revocation.revoked_reason(sid, subject=str(user.public_id))
         if reason:
             return reason
         now = timezone.now()

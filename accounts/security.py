@@ -67,10 +67,56 @@ def accounts_failing_from_ip(ip: str) -> int:
     return len(_recent(cache.get(_ip_accounts_key(ip)), timezone.now().timestamp()))
 
 
+# Set (without expiry) by the first check that finds it missing: when this Redis's data began.
+# Missing or young means Redis lost the failure counters (restarted empty, flushed, failed over).
+_EPOCH_KEY = "redis-epoch"
+
+
+def redis_epoch() -> float:
+    """When the failure counters in Redis began: the first check after Redis lost them."""
+    # Whole seconds, as the CAPTCHA's `expires` it is compared with.
+    now = float(int(timezone.now().timestamp()))
+    cache.add(_EPOCH_KEY, now, timeout=None)
+    return float(cache.get(_EPOCH_KEY) or now)
+
+
 def captcha_required(*, email: str, ip: str) -> bool:
-    account_failures, ip_failures = failure_counts(email=email, ip=ip)
+    now = timezone.now().timestamp()
+    values = cache.get_many([_account_key(email), _ip_key(ip), _EPOCH_KEY])
     threshold = settings.CAPTCHA_AFTER_FAILURES
+    account_failures = len(_recent(values.get(_account_key(email)), now))
+    ip_failures = len(_recent(values.get(_ip_key(ip)), now))
+    if account_failures >= threshold or ip_failures >= threshold:
+        return True
+    epoch = values.get(_EPOCH_KEY)
+    if epoch is None:
+        epoch = redis_epoch()
+    if now - float(epoch) >= settings.FAILURE_WINDOW_SECONDS:
+        return False
+    # Redis lost its counters less than a window ago: the audit log (PostgreSQL) still has the
+    # failures it forgot, so a CAPTCHA demanded before the loss is still demanded after it.
+    account_failures, ip_failures = _failures_in_audit_log(
+        email=email, ip=ip, since=now - settings.FAILURE_WINDOW_SECONDS
+    )
     return account_failures >= threshold or ip_failures >= threshold
+
+
+def _failures_in_audit_log(*, email: str, ip: str, since: float) -> tuple[int, int]:
+    from datetime import UTC, datetime
+
+    from django.db.models import Count, Q
+
+    from audit.events import EventType, Outcome
+    from audit.models import AuditEvent
+
+    by_account, by_ip = Q(user__email=email) if email else Q(pk__in=[]), Q(ip=ip)
+    counts = AuditEvent.objects.filter(
+        by_account | by_ip,
+        type=EventType.LOGIN_FAILED,
+        outcome=Outcome.FAILURE,
+        occurred_at__gte=datetime.fromtimestamp(since, tz=UTC),
+    ).aggregate(account=Count("id", filter=by_account), ip=Count("id", filter=by_ip))
+    return int(counts["account"] or 0), int(counts["ip"] or 0)
 
 
 def rate_limited(request: HttpRequest, *, name: str) -> bool:
@@ -96,6 +142,7 @@ def _captcha_key() -> str:
 
 
 def captcha_challenge() -> dict[str, object]:
+    redis_epoch()  # a challenge issued now is never older than the counters it is checked against
     challenge = altcha.create_challenge(
         altcha.ChallengeOptions(
             hmac_key=_captcha_key(),
@@ -131,7 +178,21 @@ def captcha_verify(payload: str) -> CaptchaResult:
         return CaptchaResult(False, "malformed")
     if not ok:
         return CaptchaResult(False, error or "invalid")
+    if _issued_before_redis_epoch(decoded):
+        # Its "spent" mark may have been lost with Redis: a replay could not be told apart.
+        return CaptchaResult(False, "stale")
     spent_key = "captcha-spent:" + str(decoded.get("signature", ""))[:128]
     if not cache.add(spent_key, 1, timeout=settings.CAPTCHA_TTL_SECONDS + 60):
         return CaptchaResult(False, "replayed")
     return CaptchaResult(True)
+
+
+def _issued_before_redis_epoch(decoded: dict[str, Any]) -> bool:
+    from urllib.parse import parse_qs
+
+    salt = str(decoded.get("salt", ""))
+    expires = parse_qs(salt.partition("?")[2]).get("expires", [""])[0]
+    if not expires.isdigit():
+        return False
+    issued = int(expires) - settings.CAPTCHA_TTL_SECONDS
+    return issued < redis_epoch()

@@ -1,8 +1,10 @@
 """Bearer JWT authentication for the API, on simplejwt's header handling.
 
 Every request: the signature, algorithm, kid, iss, aud, exp and iat of the access token
-(accounts.tokens), then the revocation list in Redis by `sid` (no database query), then the
-user by `sub` (one indexed lookup; a disabled account is refused at once).
+(accounts.tokens), then whether its login (`sid`) is live and belongs to `sub`
+(accounts.revocation: Redis when warm, the session registry when Redis does not know the sid,
+so neither a flushed Redis nor a forged-but-signed sid gets through), then the user by `sub`
+(one indexed lookup; a disabled account is refused at once).
 """
 
 from __future__ import annotations
@@ -62,10 +64,12 @@ class JWTAuthentication(SimpleJWTAuthentication):
         except tokens.TokenInvalid as exc:
             raise AuthenticationFailed(exc.detail, code=exc.code) from exc
         try:
-            revoked = revocation.revoked_reason(claims.sid)
-        except Exception as exc:  # Redis unreachable: fail closed, as a 503 rather than a 500
+            revoked = revocation.revoked_reason(claims.sid, subject=claims.sub)
+        except Exception as exc:  # Redis or the registry unreachable: fail closed, a 503 rather than a 500
             logger.exception("revocation list unavailable")
             raise ServiceUnavailable() from exc
+        if revoked == revocation.UNKNOWN:
+            raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
         if revoked:
             raise AuthenticationFailed("This login has ended. Please log in again.", code="token_revoked")
         return claims

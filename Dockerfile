@@ -1,4 +1,5 @@
 # Production image: gunicorn serving prod settings; the same image runs the Celery worker and beat.
+# deploy/entrypoint.sh turns the secret files into environment variables, then runs the command.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,8 +17,11 @@ RUN uv sync --frozen --no-dev --no-install-project
 
 COPY . .
 RUN DJANGO_SETTINGS_MODULE=config.settings.dev DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput \
+    && chmod 0755 deploy/entrypoint.sh \
     && chown -R portal:portal /app
 USER portal
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", "--keep-alive", "5", "--access-logfile", "-"]
+ENTRYPOINT ["/app/deploy/entrypoint.sh"]
+# The web server (docker-compose.yml's `web` service sets the same; change it there or here).
+CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "config.wsgi:application"]

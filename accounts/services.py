@@ -30,7 +30,7 @@ from accounts import revocation, security
 from accounts.backends import normalize_email
 from accounts.models import User, UserSession
 from accounts.selectors import live_sessions
-from accounts.signals import password_changed
+from accounts.signals import password_changed, session_ended
 from audit.events import EventType, Outcome
 from audit.services import record
 from core import context
@@ -337,6 +337,7 @@ def session_end(*, user_session: UserSession, reason: str, actor: User | None = 
         # Revoked at once rather than on commit: should the transaction roll back, the
         # session ends anyway, which fails safe.
         revocation.revoke(str(locked.id), reason=reason)
+        session_ended.send(sender=UserSession, user_session=locked, reason=reason)
     user_session.ended_at = locked.ended_at
     user_session.end_reason = locked.end_reason
     return True

@@ -39,6 +39,23 @@ class EventType(models.TextChoices):
     TOKEN_REUSE_DETECTED = "token.reuse_detected", "Used refresh token presented again (login revoked)"
     TOKEN_REVOKED = "token.revoked", "App login tokens revoked"
 
+    # Identity provider (issue 14): details carry "client_id" so reports can filter by client.
+    OAUTH_CLIENT_CREATED = "oauth.client_created", "OAuth client registered"
+    OAUTH_CLIENT_CHANGED = "oauth.client_changed", "OAuth client changed"
+    OAUTH_CLIENT_DELETED = "oauth.client_deleted", "OAuth client deleted"
+    OAUTH_CLIENT_SECRET_ROTATED = "oauth.client_secret_rotated", "OAuth client secret replaced"
+    OAUTH_AUTHORIZED = "oauth.authorized", "App sign-in authorised (code issued)"
+    OAUTH_AUTHORIZATION_REFUSED = "oauth.authorization_refused", "App sign-in refused"
+    OAUTH_CONSENT_GIVEN = "oauth.consent_given", "Access granted to an app"
+    OAUTH_CONSENT_DENIED = "oauth.consent_denied", "Access refused to an app"
+    OAUTH_TOKEN_ISSUED = "oauth.token_issued", "App tokens issued"
+    OAUTH_TOKEN_REFRESHED = "oauth.token_refreshed", "App tokens refreshed"
+    OAUTH_REFRESH_REUSE_DETECTED = "oauth.refresh_reuse_detected", "Used app refresh token presented again (grant revoked)"
+    OAUTH_TOKEN_REVOKED = "oauth.token_revoked", "App token revoked"
+    OAUTH_GRANT_REVOKED = "oauth.grant_revoked", "App access revoked"
+    OIDC_LOGOUT = "oidc.logout", "Signed out from an app (RP-initiated logout)"
+    OIDC_BACKCHANNEL_LOGOUT_QUEUED = "oidc.backchannel_logout_queued", "Sign-out sent to an app"
+
     BANK_ACCOUNT_OPENED = "payment.account_opened", "Bank account opened"
 
     # Staff actions (issue 7): actor is the member of staff, reason is their written reason.

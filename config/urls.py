@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("audit.urls")),
     path("", include("risk.urls")),
+    path("", include("idp.urls")),
     path("api/", include("config.api_urls")),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("admin/", admin.site.urls),

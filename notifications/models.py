@@ -18,6 +18,8 @@ class OutboxMessage(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         SMS = "sms", "SMS"
+        # An HTTP POST to a URL (e.g. an OpenID Connect back-channel logout token to a client).
+        WEBHOOK = "webhook", "HTTP webhook"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -51,6 +53,8 @@ class OutboxMessage(models.Model):
 
     @property
     def masked_recipient(self) -> str:
+        if self.channel == self.Channel.WEBHOOK:
+            return self.recipient.split("?", 1)[0]
         if self.channel == self.Channel.SMS:
             return f"{self.recipient[:3]}•••••{self.recipient[-3:]}"
         local, _, domain = self.recipient.partition("@")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -74,6 +76,63 @@ def sms_enqueue(*, to: str, body: str, purpose: str, user: Any = None) -> Outbox
     return message
 
 
+# purpose -> builds the form fields of a webhook from its stored payload, at each attempt
+# (so a signed token with a short lifetime is fresh even when the receiver was down for long).
+# Registered by the app that owns the purpose (idp registers "oidc_backchannel_logout").
+_webhook_builders: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {}
+
+
+def webhook_builder_register(purpose: str, builder: Callable[[dict[str, Any]], dict[str, str]]) -> None:
+    _webhook_builders[purpose] = builder
+
+
+def webhook_enqueue(*, url: str, payload: dict[str, Any], purpose: str, user: Any = None) -> OutboxMessage:
+    """Queues a form-encoded POST to `url`; the registered builder for `purpose` turns the
+    (encrypted at rest) payload into the form fields when it is sent."""
+    if purpose not in _webhook_builders:
+        raise ValueError(f"no webhook builder registered for {purpose!r}")
+    with transaction.atomic():
+        message = OutboxMessage.objects.create(
+            channel=OutboxMessage.Channel.WEBHOOK,
+            purpose=purpose,
+            user=user if getattr(user, "pk", None) else None,
+            recipient=url[:254],
+            body_encrypted=encrypt(json.dumps(payload)),
+        )
+        _dispatch_on_commit(str(message.id))
+    return message
+
+
+def _send_webhook(message: OutboxMessage) -> str:
+    import requests
+
+    builder = _webhook_builders.get(message.purpose)
+    if builder is None:
+        raise DeliveryError(f"no webhook builder registered for {message.purpose!r}")
+    fields = builder(json.loads(decrypt(message.body_encrypted)))
+    try:
+        response = requests.post(
+            message.recipient,
+            data=fields,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            headers={"Cache-Control": "no-store"},
+        )
+    except requests.RequestException as exc:
+        raise DeliveryError(f"webhook: {exc.__class__.__name__}") from exc
+    if not 200 <= response.status_code < 300:
+        raise DeliveryError(f"webhook: HTTP {response.status_code}")
+    return ""
+
+
+def _send(message: OutboxMessage) -> str:
+    if message.channel == OutboxMessage.Channel.EMAIL:
+        return _send_email(message)
+    if message.channel == OutboxMessage.Channel.WEBHOOK:
+        return _send_webhook(message)
+    return _send_sms(message)
+
+
 def _send_email(message: OutboxMessage) -> str:
     email = EmailMultiAlternatives(
         subject=message.subject,
@@ -126,7 +185,7 @@ def outbox_deliver(*, message_id: str) -> str | None:
             return None
         message.attempts += 1
         try:
-            provider_id = _send_email(message) if message.channel == OutboxMessage.Channel.EMAIL else _send_sms(message)
+            provider_id = _send(message)
         except Exception as exc:
             message.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
             if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:

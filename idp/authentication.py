@@ -1,0 +1,196 @@
+"""The resource APIs accept the provider's access tokens beside the mobile API's.
+
+A provider token is an RS256 JWT (typ at+jwt) whose payload carries `client_id` and whose
+`iss`/`aud` are the provider's (idp.conf); a mobile token has neither `client_id` nor those
+values (accounts.tokens), so this class claims only provider tokens and leaves every other
+bearer token to accounts.api.authentication.JWTAuthentication, which comes after it.
+
+Checked on every request: signature (by kid, the shared key ring), alg, typ, iss, aud, exp,
+iat; then the revocation list (the token's jti, and the web login's sid for user tokens); then
+the user (a user token: its `sub`; a client-credentials token: the user the client is bound
+to). Authorization is deny-by-default: a view must declare `required_scopes` (a list, or a
+dict from HTTP method to list) to be reachable with a provider token at all, and may declare
+`required_acr` (same shape) for RFC 9470 step-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication
+from rest_framework.request import Request
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+
+from accounts.authn import ACR_MFA, ACR_VALUES
+from accounts.models import User
+from core import context
+from idp import conf, services
+from idp.models import Client
+from idp.tokens import InvalidProviderToken, ProviderClaims, access_token_decode, unverified_claims
+
+logger = logging.getLogger(__name__)
+
+_LEVELS = {value: rank for rank, value in enumerate(ACR_VALUES)}
+
+
+def _for_method(declared: Any, method: str) -> Any:
+    if isinstance(declared, dict):
+        return declared.get(method.upper(), declared.get("*"))
+    return declared
+
+
+def required_scopes_for(view: Any, method: str) -> list[str] | None:
+    """The scopes a view asks of a provider token for this method; None: provider tokens refused."""
+    declared = getattr(view, "required_scopes", None)
+    if declared is None:
+        return None
+    scopes = _for_method(declared, method)
+    return None if scopes is None else list(scopes)
+
+
+def required_acr_for(view: Any, method: str) -> str | None:
+    return _for_method(getattr(view, "required_acr", None), method)
+
+
+class ProviderTokenAuthentication(authentication.BaseAuthentication):
+    www_authenticate_realm = "api"
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'Bearer realm="{self.www_authenticate_realm}"'
+
+    def authenticate(self, request: Request) -> tuple[User, ProviderClaims] | None:
+        raw = self._raw_token(request)
+        if raw is None:
+            return None
+        peek = unverified_claims(raw)
+        if not peek or "client_id" not in peek or peek.get("iss") != conf.issuer():
+            return None  # not a provider token: the mobile authentication decides
+        try:
+            claims = access_token_decode(raw)
+        except InvalidProviderToken as exc:
+            raise AuthenticationFailed(exc.detail, code=exc.code) from exc
+        try:
+            revoked = services.token_revoked_reason(jti=claims.jti, sid=claims.sid)
+        except Exception as exc:  # Redis or the registry unreachable: fail closed
+            from accounts.api.authentication import ServiceUnavailable
+
+            logger.exception("revocation list unavailable")
+            raise ServiceUnavailable() from exc
+        if revoked:
+            raise AuthenticationFailed("This login has ended. Please log in again.", code="token_revoked")
+        user = self._user(claims)
+        context.update(user_public_id=str(user.public_id))
+        self._authorize(request, claims)
+        return user, claims
+
+    @staticmethod
+    def _raw_token(request: Request) -> str | None:
+        try:
+            header = authentication.get_authorization_header(request).decode("latin-1")
+        except UnicodeError:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0] != "Bearer":
+            return None
+        return parts[1]
+
+    @staticmethod
+    def _user(claims: ProviderClaims) -> User:
+        if claims.sid:
+            user = User.objects.filter(public_id=claims.sub).first()
+        else:
+            client = Client.objects.select_related("user").filter(client_id=claims.client_id, is_active=True).first()
+            user = client.user if client is not None else None
+        if user is None or not user.is_active:
+            raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
+        return user
+
+    @staticmethod
+    def _authorize(request: Request, claims: ProviderClaims) -> None:
+        from core.api import APIError  # not at import: DRF imports this class while loading its views
+
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        needed = required_scopes_for(view, request.method or "GET")
+        if needed is None:
+            raise APIError(
+                status_code=403,
+                code="insufficient_scope",
+                detail="This endpoint does not accept tokens issued to other applications.",
+                headers={"WWW-Authenticate": 'Bearer realm="api", error="insufficient_scope"'},
+            )
+        missing = [scope for scope in needed if scope not in claims.scope]
+        if missing:
+            raise APIError(
+                status_code=403,
+                code="insufficient_scope",
+                detail=f"The access token lacks the scope {' '.join(missing)}.",
+                extra={"required_scopes": needed},
+                headers={
+                    "WWW-Authenticate": f'Bearer realm="api", error="insufficient_scope", scope="{" ".join(needed)}"'
+                },
+            )
+        acr = required_acr_for(view, request.method or "GET")
+        if acr and _LEVELS.get(claims.acr, -1) < _LEVELS.get(acr, len(ACR_VALUES)):
+            raise APIError(
+                status_code=401,
+                code="insufficient_user_authentication",
+                detail="A stronger sign-in is needed: sign in again with a second factor.",
+                extra={"acr_values": acr},
+                headers={
+                    "WWW-Authenticate": (
+                        'Bearer realm="api", error="insufficient_user_authentication", '
+                        'error_description="A different authentication level is required", '
+                        f'acr_values="{acr}"'
+                    )
+                },
+            )
+
+
+def has_scope(request: Any, scope: str) -> bool:
+    """For views: True for a mobile token (every customer scope) or a provider token with `scope`."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ProviderClaims):
+        return scope in auth.scope
+    return scope in conf.CUSTOMER_SCOPES
+
+
+class ProviderTokenScheme(OpenApiAuthenticationExtension):
+    """OpenAPI: provider tokens as an OAuth 2 scheme; views' `required_scopes` become its scopes."""
+
+    target_class = "idp.authentication.ProviderTokenAuthentication"
+    name = "oauth2"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        from django.conf import settings
+
+        base = conf.issuer()
+        scopes = dict(settings.OAUTH2_PROVIDER["SCOPES"])
+        return {
+            "type": "oauth2",
+            "description": (
+                "Access tokens of the bank's identity provider (RS256 JWT, typ at+jwt, keys at "
+                "/.well-known/jwks.json; discovery at /.well-known/openid-configuration). A token without "
+                'the scope an operation lists gets 403 {"code": "insufficient_scope"}; one whose sign-in '
+                'level is too low for it gets 401 {"code": "insufficient_user_authentication"} with '
+                f'WWW-Authenticate error="insufficient_user_authentication" and acr_values="{ACR_MFA}" (RFC 9470).'
+            ),
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": f"{base}/o/authorize/",
+                    "tokenUrl": f"{base}/o/token/",
+                    "refreshUrl": f"{base}/o/token/",
+                    "scopes": scopes,
+                },
+                "clientCredentials": {"tokenUrl": f"{base}/o/token/", "scopes": scopes},
+            },
+        }
+
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[str]]:
+        view = auto_schema.view
+        method = auto_schema.method
+        scopes = required_scopes_for(view, method)
+        if scopes is None:
+            return {}
+        return {self.name: scopes}

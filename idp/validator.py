@@ -1,0 +1,259 @@
+"""django-oauth-toolkit's request validator, taught the portal's logins, JWTs and audit trail.
+
+What it changes (DOT 3.4.1 behaviour read in oauth2_provider/oauth2_validators.py):
+- a grant stores how the web login was authenticated (sid, auth_time, amr); the token
+  endpoint reads it from there (DOT reads `auth_time` from `last_login`, and has no amr/acr);
+- access tokens are JWTs (idp.tokens, ACCESS_TOKEN_GENERATOR) stored by checksum with their
+  `jti` and `sid`; a refresh token keeps the login it came from and is only issued with
+  `offline_access`; refresh of a login that has ended is refused;
+- ID tokens are signed with the accounts key ring (one JWKS), `sub` is the user's public UUID;
+- bearer checks (userinfo, introspection) also consult the revocation list;
+- every issue, refresh, reuse and revocation writes its audit event with the client id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from django.db.models import F
+from oauth2_provider.oauth2_validators import OAuth2Validator
+
+from accounts.models import User
+from audit.events import EventType, Outcome
+from audit.services import record
+from idp import conf, services
+from idp.models import AccessToken, Client, Grant, IDToken, RefreshToken
+from idp.tokens import LoginContext, id_token_issue
+
+logger = logging.getLogger(__name__)
+
+
+def _checksum(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Validator(OAuth2Validator):
+    oidc_claim_scope = {"sub": "openid", "email": "email", "email_verified": "email"}
+
+    # --- Authorization codes --------------------------------------------------------------
+
+    def _create_authorization_code(self, request: Any, code: dict[str, str], expires: Any = None) -> Grant:
+        grant = super()._create_authorization_code(request, code, expires)
+        login: LoginContext | None = getattr(request, "idp_login", None)
+        if login is not None:
+            grant.sid = login.sid
+            grant.auth_time = login.auth_time
+            grant.amr = list(login.amr)
+            grant.save(update_fields=["sid", "auth_time", "amr"])
+        client = request.client
+        record(
+            type=EventType.OAUTH_AUTHORIZED,
+            user=request.user,
+            details={
+                "client_id": client.client_id,
+                "client": client.name,
+                "scope": " ".join(request.scopes or []),
+                "sid": login.sid if login else "",
+            },
+        )
+        return grant
+
+    def validate_code(self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+        grant = Grant.objects.filter(code=code, application=client).select_related("user").first()
+        if grant is None or grant.is_expired() or not grant.user.is_active:
+            return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
+        request.idp_login = LoginContext(sid=grant.sid, auth_time=grant.auth_time, amr=tuple(grant.amr or ()))
+        # Refused when the web login that approved it has ended since.
+        return not (grant.sid and services.token_revoked_reason(jti="", sid=grant.sid))
+
+    # --- Token issue ------------------------------------------------------------------------
+
+    def save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> Any:
+        # A refresh token only for `offline_access` (OIDC Core 11), never for client credentials.
+        if "refresh_token" in token and conf.SCOPE_OFFLINE not in (request.scopes or []):
+            token.pop("refresh_token")
+        refreshing = request.grant_type == "refresh_token"
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        client = request.client
+        user = request.user if getattr(request.user, "pk", None) else None
+        login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
+        record(
+            type=EventType.OAUTH_TOKEN_REFRESHED if refreshing else EventType.OAUTH_TOKEN_ISSUED,
+            user=user,
+            details={
+                "client_id": client.client_id,
+                "client": client.name,
+                "grant_type": request.grant_type,
+                "scope": token.get("scope", ""),
+                "offline": "refresh_token" in token,
+                "sid": login.sid,
+            },
+        )
+        services.connection_touch(user=user, client=client)
+        return result
+
+    def _create_access_token(
+        self, expires: Any, request: Any, token: dict[str, Any], source_refresh_token: Any = None
+    ) -> AccessToken:
+        id_token = token.get("id_token")
+        id_token_obj = self._load_id_token(id_token) if id_token else None
+        login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
+        access_token = AccessToken(
+            user=request.user if getattr(request.user, "pk", None) else None,
+            scope=token["scope"],
+            expires=expires,
+            id_token=id_token_obj,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+            jti=getattr(request, "idp_jti", ""),
+            sid=login.sid,
+        )
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        return access_token
+
+    def _create_refresh_token(
+        self, request: Any, refresh_token_code: str, access_token: Any, previous_refresh_token: Any
+    ) -> RefreshToken:
+        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
+        RefreshToken.objects.filter(pk=refresh_token.pk).update(
+            sid=login.sid, auth_time=login.auth_time, amr=list(login.amr)
+        )
+        return refresh_token
+
+    def validate_refresh_token(self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+        rt = (
+            RefreshToken.objects.filter(token_checksum=_checksum(refresh_token))
+            .select_related("application", "user")
+            .order_by(F("revoked").desc(nulls_first=True))
+            .first()
+        )
+        if rt is not None and rt.revoked is not None and rt.application_id == getattr(client, "pk", None):
+            record(
+                type=EventType.OAUTH_REFRESH_REUSE_DETECTED,
+                outcome=Outcome.DENIED,
+                user=rt.user,
+                details={"client_id": rt.application.client_id, "client": rt.application.name, "sid": rt.sid},
+            )
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        rt = request.refresh_token_instance
+        if rt.sid and services.token_revoked_reason(jti="", sid=rt.sid):
+            RefreshToken.revoke_family(rt.token_family)
+            return False
+        if not rt.user.is_active:
+            return False
+        request.idp_login = LoginContext(sid=rt.sid, auth_time=rt.auth_time, amr=tuple(rt.amr or ()))
+        return True
+
+    # --- Client credentials ----------------------------------------------------------------
+
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        if grant_type == "refresh_token":
+            return bool(client.authorization_grant_type == Client.GRANT_AUTHORIZATION_CODE)
+        return bool(super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs))
+
+    # --- ID tokens and claims ----------------------------------------------------------------
+
+    def finalize_id_token(
+        self, id_token: dict[str, Any], token: dict[str, Any], token_handler: Any, request: Any
+    ) -> str:
+        login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
+        claims = {k: v for k, v in id_token.items() if k in ("nonce", "at_hash", "c_hash")}
+        if "nonce" not in claims and request.nonce:
+            claims["nonce"] = request.nonce
+        signed, jti, expires = id_token_issue(
+            claims=claims, user=request.user, client=request.client, login=login, scopes=list(request.scopes or [])
+        )
+        obj = IDToken.objects.create(
+            user=request.user,
+            scope=" ".join(request.scopes or []),
+            expires=expires,
+            jti=jti,
+            application=request.client,
+            sid=login.sid,
+        )
+        request.access_token = obj
+        request.id_token = obj
+        return signed
+
+    def _load_id_token(self, token: str) -> IDToken | None:
+        from idp.tokens import InvalidProviderToken, id_token_decode
+
+        try:
+            claims = id_token_decode(token, accept_expired=False)
+        except InvalidProviderToken:
+            return None
+        return IDToken.objects.filter(jti=claims.get("jti")).first()
+
+    def get_claim_dict(self, request: Any) -> dict[str, Any]:
+        user = request.user
+        return {
+            "sub": str(user.public_id),
+            "email": user.email,
+            "email_verified": bool(user.email_verified),
+        }
+
+    def get_discovery_claims(self, request: Any) -> list[str]:
+        return ["sub", "email", "email_verified", "auth_time", "acr", "amr", "sid", "nonce", "at_hash"]
+
+    def get_userinfo_claims(self, request: Any) -> dict[str, Any]:
+        return self.get_oidc_claims(request.access_token, None, request)
+
+    def validate_silent_login(self, request: Any) -> bool:
+        # prompt=none is decided by idp.views before oauthlib runs (login, max_age, acr, consent).
+        return bool(getattr(request.user, "is_authenticated", False))
+
+    def validate_silent_authorization(self, request: Any) -> bool:
+        return True
+
+    # --- Bearer checks (userinfo, introspection) and revocation -----------------------------
+
+    def validate_bearer_token(self, token: str, scopes: Any, request: Any) -> bool:
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        access_token = request.access_token
+        if isinstance(access_token, AccessToken):
+            reason = services.token_revoked_reason(jti=access_token.jti, sid=access_token.sid)
+            if reason:
+                request.oauth2_error = {"error": "invalid_token", "error_description": "The login has ended."}
+                return False
+        return True
+
+    def revoke_token(self, token: str, token_type_hint: str | None, request: Any, *args: Any, **kwargs: Any) -> None:
+        checksum = _checksum(token)
+        client_pk = getattr(request.client, "pk", None)
+        access = list(AccessToken.objects.filter(token_checksum=checksum, application_id=client_pk))
+        refresh = list(
+            RefreshToken.objects.filter(token_checksum=checksum, application_id=client_pk, revoked__isnull=True)
+        )
+        jtis = [a.jti for a in access]
+        for rt in refresh:
+            if rt.access_token_id:
+                jtis += list(AccessToken.objects.filter(pk=rt.access_token_id).values_list("jti", flat=True))
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        services.revoke_jtis(jtis, reason="token_revoked")
+        if access or refresh:
+            user: User | None = (access[0].user if access else refresh[0].user) if (access or refresh) else None
+            record(
+                type=EventType.OAUTH_TOKEN_REVOKED,
+                user=user,
+                details={
+                    "client_id": request.client.client_id,
+                    "client": request.client.name,
+                    "kind": "access" if access else "refresh",
+                },
+            )

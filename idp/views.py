@@ -1,0 +1,416 @@
+"""The provider's endpoints: discovery, authorization (login, step-up, consent), introspection,
+RP-initiated logout, and the "connected apps" page under /security/.
+
+The token, revocation and userinfo endpoints are django-oauth-toolkit's own views, driven by
+idp.validator.Validator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render, resolve_url
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import View
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.http import OAuth2ResponseRedirect
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.views import AuthorizationView, IntrospectTokenView, RPInitiatedLogoutView
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
+from oauthlib.openid.connect.core import exceptions as oidc_errors
+
+from accounts import services as account_services
+from accounts.authn import ACR_MFA, ACR_PASSWORD, ACR_VALUES, SessionAuth, reauth_url, session_auth
+from accounts.models import User
+from audit.events import EventType, Outcome
+from audit.services import record
+from idp import conf, selectors, services
+from idp.models import AccessToken, Client, IDToken
+from idp.scopes import ClientScopes
+from idp.tokens import InvalidProviderToken, LoginContext, id_token_decode
+
+logger = logging.getLogger(__name__)
+
+# Session key: authorize requests whose prompt=login / max_age / acr_values step was started,
+# by request fingerprint -> when. A return after a re-authentication at or after that moment
+# satisfies the request once, so re-authentication never loops.
+_STEP_KEY = "idp_reauth_started"
+
+
+def _fingerprint(request: HttpRequest) -> str:
+    items = sorted((k, v) for k in request.GET for v in request.GET.getlist(k))
+    return hashlib.sha256(urlencode(items).encode()).hexdigest()[:32]
+
+
+def scope_descriptions(scopes: list[str]) -> list[tuple[str, str]]:
+    every = ClientScopes().get_all_scopes()
+    return [(scope, every.get(scope, scope)) for scope in scopes]
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthorizeView(AuthorizationView):
+    """GET /o/authorize/: validates the request, then login, step-up and consent, then the code."""
+
+    template_name = "idp/consent.html"
+    oauth2_data: dict[str, Any]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Not DOT's LoginRequiredMixin: prompt=none must answer login_required without a page.
+        self.oauth2_data = {}
+        if request.method == "POST" and not request.user.is_authenticated:
+            return redirect_to_login(reverse("accounts:login"))
+        return View.dispatch(self, request, *args, **kwargs)
+
+    # -- responses --------------------------------------------------------------------------
+
+    def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
+        # RFC 9207: `iss` in every authorization response, errors included.
+        return super().redirect(_add_iss_to_redirect(redirect_to, conf.issuer()), application)
+
+    def _error(
+        self,
+        error_cls: type[oauth2_errors.OAuth2Error],
+        credentials: dict[str, Any],
+        application: Client,
+        description: str | None = None,
+    ) -> HttpResponse:
+        error = error_cls(description=description, state=credentials.get("state"))
+        error.redirect_uri = credentials["redirect_uri"]
+        record(
+            type=EventType.OAUTH_AUTHORIZATION_REFUSED,
+            outcome=Outcome.DENIED,
+            user=self.request.user if self.request.user.is_authenticated else None,
+            reason=error.error,
+            details={"client_id": application.client_id, "client": application.name},
+        )
+        return self.error_response(OAuthToolkitError(error=error), application)
+
+    def create_authorization_response(
+        self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
+    ) -> Any:
+        auth = session_auth(request)
+        if auth is not None:
+            credentials["idp_login"] = LoginContext(sid=auth.sid, auth_time=auth.auth_time, amr=auth.amr)
+        return super().create_authorization_response(
+            request=request, scopes=scopes, credentials=credentials, allow=allow
+        )
+
+    # -- GET ----------------------------------------------------------------------------------
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        application = Client.objects.get(client_id=credentials["client_id"])
+        if credentials.get("response_type") != "code":
+            return self._error(oauth2_errors.UnsupportedResponseTypeError, credentials, application)
+        if request.GET.get("code_challenge_method") != "S256" or not request.GET.get("code_challenge"):
+            return self._error(
+                oauth2_errors.InvalidRequestError,
+                credentials,
+                application,
+                'PKCE with code_challenge_method "S256" is required.',
+            )
+        prompt = set(request.GET.get("prompt", "").split())
+        silent = "none" in prompt
+        try:
+            max_age = int(request.GET["max_age"]) if request.GET.get("max_age", "") != "" else None
+        except ValueError:
+            return self._error(
+                oauth2_errors.InvalidRequestError, credentials, application, "max_age must be a number of seconds."
+            )
+        if max_age is not None and max_age < 0:
+            return self._error(
+                oauth2_errors.InvalidRequestError, credentials, application, "max_age must not be negative."
+            )
+        wanted_acr = [v for v in request.GET.get("acr_values", "").split() if v in ACR_VALUES]
+
+        auth = session_auth(request)
+        if auth is None:
+            if silent:
+                return self._error(oidc_errors.LoginRequired, credentials, application)
+            # A fresh login satisfies prompt=login and max_age: drop prompt so it is not asked twice.
+            return self._to_login(request)
+
+        step = self._step_up_needed(request, auth, prompt=prompt, max_age=max_age, wanted_acr=wanted_acr)
+        if step is not None:
+            if silent:
+                silent_error = oidc_errors.InteractionRequired if step == "mfa" else oidc_errors.LoginRequired
+                return self._error(silent_error, credentials, application)
+            request.session.setdefault(_STEP_KEY, {})
+            started = dict(request.session[_STEP_KEY])
+            started[_fingerprint(request)] = timezone.now().timestamp()
+            request.session[_STEP_KEY] = dict(list(started.items())[-8:])
+            return HttpResponseRedirect(
+                reauth_url(
+                    next_url=request.get_full_path(), level="mfa" if step == "mfa" else "password", max_age=max_age
+                )
+            )
+
+        assert isinstance(request.user, User)
+        needs_consent = not application.trusted and (
+            "consent" in prompt or not services.consent_covers(user=request.user, client=application, scopes=scopes)
+        )
+        if needs_consent and silent:
+            return self._error(oidc_errors.ConsentRequired, credentials, application)
+        if not needs_consent:
+            services.consent_record(user=request.user, client=application, scopes=scopes, shown=False)
+            try:
+                uri, _headers, _body, _status = self.create_authorization_response(
+                    request=request, scopes=" ".join(scopes), credentials=credentials, allow=True
+                )
+            except OAuthToolkitError as error:
+                return self.error_response(error, application)
+            return self.redirect(uri, application)
+
+        self.oauth2_data = {
+            "application": application,
+            "client_id": credentials["client_id"],
+            "redirect_uri": credentials["redirect_uri"],
+            "response_type": credentials["response_type"],
+            "state": credentials.get("state"),
+            "scopes": scopes,
+            "code_challenge": credentials.get("code_challenge"),
+            "code_challenge_method": credentials.get("code_challenge_method"),
+            "nonce": credentials.get("nonce"),
+        }
+        form = self.get_form(self.get_form_class())
+        return self.render_to_response(
+            {
+                "form": form,
+                "application": application,
+                "scopes": scope_descriptions(scopes),
+                "redirect_host": credentials["redirect_uri"].split("/")[2]
+                if "//" in credentials["redirect_uri"]
+                else "",
+            }
+        )
+
+    def _to_login(self, request: HttpRequest) -> HttpResponse:
+        params = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "prompt"]
+        prompt = [p for p in request.GET.get("prompt", "").split() if p not in ("login", "none")]
+        if prompt:
+            params.append(("prompt", " ".join(prompt)))
+        next_url = request.path + "?" + urlencode(params)
+        return redirect_to_login(next_url, resolve_url(settings.LOGIN_URL))
+
+    def _step_up_needed(
+        self, request: HttpRequest, auth: SessionAuth, *, prompt: set[str], max_age: int | None, wanted_acr: list[str]
+    ) -> str | None:
+        """ "password"/"mfa" when this request needs a re-authentication first, else None."""
+        started = (request.session.get(_STEP_KEY) or {}).get(_fingerprint(request))
+        if started is not None and auth.auth_time.timestamp() >= float(started) - 1:
+            # Back from the re-authentication this request asked for: satisfied, once. If the
+            # user could not reach the level asked (no second factor), the ID token says so (acr).
+            pending = dict(request.session.get(_STEP_KEY) or {})
+            pending.pop(_fingerprint(request), None)
+            request.session[_STEP_KEY] = pending
+            return None
+        mfa_wanted = bool(wanted_acr) and ACR_PASSWORD not in wanted_acr and ACR_MFA in wanted_acr
+        if mfa_wanted and auth.acr != ACR_MFA:
+            return "mfa"
+        if "login" in prompt or (max_age is not None and auth.age_seconds() > max_age):
+            return "mfa" if auth.acr == ACR_MFA or mfa_wanted else "password"
+        return None
+
+    # -- POST (the consent form) -----------------------------------------------------------
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        client = Client.objects.filter(client_id=form.cleaned_data.get("client_id")).first()
+        user = self.request.user
+        if client is None or not isinstance(user, User) or session_auth(self.request) is None:
+            return redirect_to_login(reverse("accounts:login"))
+        scopes = (form.cleaned_data.get("scope") or "").split()
+        if form.cleaned_data.get("allow"):
+            services.consent_record(user=user, client=client, scopes=scopes, shown=True)
+        else:
+            services.consent_denied(user=user, client=client, scopes=scopes)
+        return super().form_valid(form)
+
+
+# --- Discovery -------------------------------------------------------------------------------
+
+
+@require_GET
+def discovery_view(request: HttpRequest) -> JsonResponse:
+    """OpenID Provider Metadata (OpenID Connect Discovery 1.0; also RFC 8414's fields)."""
+    base = conf.issuer()
+
+    def url(name: str) -> str:
+        return base + reverse(name)
+
+    data = {
+        "issuer": base,
+        "authorization_endpoint": url("oauth2_provider:authorize"),
+        "token_endpoint": url("oauth2_provider:token"),
+        "userinfo_endpoint": url("oauth2_provider:user-info"),
+        "jwks_uri": base + reverse("jwks"),
+        "revocation_endpoint": url("oauth2_provider:revoke-token"),
+        "introspection_endpoint": url("oauth2_provider:introspect"),
+        "end_session_endpoint": url("oauth2_provider:rp-initiated-logout"),
+        "scopes_supported": list(ClientScopes().get_all_scopes()),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "at_hash",
+            "email",
+            "email_verified",
+        ],
+        "acr_values_supported": list(ACR_VALUES),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+        "access_token_signing_alg_values_supported": ["RS256"],
+        "service_documentation": base + "/api/docs/",
+    }
+    response = JsonResponse(data)
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# --- Introspection (RFC 7662) ------------------------------------------------------------------
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class IntrospectView(IntrospectTokenView):
+    """POST only; a token that is revoked, expired or whose login ended is {"active": false}."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return JsonResponse({"error": "invalid_request", "error_description": "Use POST."}, status=405)
+
+    @staticmethod
+    def get_token_response(token_value: str | None = None) -> JsonResponse:
+        if not token_value:
+            return JsonResponse(
+                {"error": "invalid_request", "error_description": "Token parameter is missing."}, status=400
+            )
+        checksum = hashlib.sha256(token_value.encode("utf-8")).hexdigest()
+        token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
+        if token is None or not token.is_valid() or services.token_revoked_reason(jti=token.jti, sid=token.sid):
+            return JsonResponse({"active": False})
+        data: dict[str, Any] = {
+            "active": True,
+            "scope": token.scope,
+            "client_id": token.application.client_id if token.application else "",
+            "token_type": "Bearer",
+            "exp": int(token.expires.timestamp()),
+            "iat": int(token.created.timestamp()),
+            "iss": conf.issuer(),
+            "aud": conf.audience(),
+            "jti": token.jti,
+            "sub": str(token.user.public_id)
+            if token.user
+            else (token.application.client_id if token.application else ""),
+        }
+        if token.sid:
+            data["sid"] = token.sid
+        return JsonResponse(data)
+
+
+# --- RP-initiated logout ------------------------------------------------------------------------
+
+
+class LogoutView(RPInitiatedLogoutView):
+    """OpenID Connect RP-Initiated Logout 1.0: ends the portal login itself (audit, revocation of
+    every token of the login, back-channel logout to the other clients)."""
+
+    template_name = "idp/logout_confirm.html"
+
+    def validate_logout_request_user(self, id_token_hint: str | None, client_id: str | None) -> Any:
+        from oauth2_provider.exceptions import ClientIdMissmatch, InvalidIDTokenError
+
+        if not id_token_hint:
+            return None
+        try:
+            claims = id_token_decode(id_token_hint, accept_expired=True)
+        except InvalidProviderToken as exc:
+            raise InvalidIDTokenError() from exc
+        id_token = IDToken.objects.select_related("application", "user").filter(jti=claims.get("jti")).first()
+        if id_token is None:
+            raise InvalidIDTokenError()
+        if client_id and id_token.application and id_token.application.client_id != client_id:
+            raise ClientIdMissmatch()
+        return id_token
+
+    def do_logout(
+        self,
+        application: Any = None,
+        post_logout_redirect_uri: str | None = None,
+        state: str | None = None,
+        token_user: Any = None,
+    ) -> HttpResponse:
+        request = self.request
+        if request.user.is_authenticated:
+            auth = session_auth(request)
+            record(
+                type=EventType.OIDC_LOGOUT,
+                user=request.user,
+                details={"client_id": getattr(application, "client_id", ""), "sid": auth.sid if auth else ""},
+            )
+            account_services.session_logout(request=request)
+        if post_logout_redirect_uri and application is not None:
+            target = post_logout_redirect_uri
+            if state:
+                target += ("&" if "?" in target else "?") + urlencode({"state": state})
+            return OAuth2ResponseRedirect(target, application.get_allowed_schemes())
+        return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+
+# --- Connected apps (/security/apps/) ------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def connected_apps_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    apps = selectors.connected_apps(user=request.user)
+    return render(request, "idp/connected_apps.html", {"apps": apps})
+
+
+@login_required
+@require_POST
+def connected_app_revoke_view(request: HttpRequest, client_pk: int) -> HttpResponse:
+    assert isinstance(request.user, User)
+    client = get_object_or_404(Client, pk=client_pk)
+    if services.grant_revoke(user=request.user, client_pk=client.pk, actor=request.user):
+        from django.contrib import messages
+
+        messages.success(request, f"{client.name} can no longer use your account.")
+    return HttpResponseRedirect(reverse("idp:connected_apps"))

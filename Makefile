@@ -20,10 +20,19 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced
 
-# The portal on http://127.0.0.1:8000 with SQLite, a local-memory cache, eager Celery and console email.
+# The portal on http://127.0.0.1:8000 with SQLite, a local-memory cache, eager Celery and console email,
+# and beside it the demo relying party (examples/relying_party) as "Mortgage app" on :8001 and
+# "Reporting tool" on :8002; both stop with the portal (Ctrl-C).
+RP_DIR := examples/relying_party
 run: setup
 	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py seed_demo
+	set -o pipefail; DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py seed_demo_oauth | $(PY) examples/demo_env.py
+	RP_ENV_FILE=$(RP_DIR)/.env.mortgage-app $(PY) $(RP_DIR)/manage.py migrate --noinput -v 0
+	RP_ENV_FILE=$(RP_DIR)/.env.reporting-tool $(PY) $(RP_DIR)/manage.py migrate --noinput -v 0
+	trap 'kill $$mortgage $$reporting 2>/dev/null; wait' EXIT INT TERM; \
+	RP_ENV_FILE=$(RP_DIR)/.env.mortgage-app $(PY) $(RP_DIR)/manage.py runserver 127.0.0.1:8001 --noreload & mortgage=$$!; \
+	RP_ENV_FILE=$(RP_DIR)/.env.reporting-tool $(PY) $(RP_DIR)/manage.py runserver 127.0.0.1:8002 --noreload & reporting=$$!; \
 	DJANGO_SETTINGS_MODULE=config.settings.dev $(PY) manage.py runserver 127.0.0.1:8000
 
 # PostgreSQL and Redis on localhost (what docker-compose.yml provides); started here when down.

@@ -8,7 +8,8 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rp.settings")
+    # Always its own settings, even in a shell where the portal's DJANGO_SETTINGS_MODULE is exported.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "rp.settings"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

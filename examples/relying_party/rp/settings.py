@@ -33,6 +33,8 @@ OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
 OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
 OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email")
 OIDC_ACR_MFA = "urn:bank-portal:acr:mfa"
+# Where the provider sends the browser after RP-initiated logout (registered with the client).
+OIDC_POST_LOGOUT_REDIRECT_URI = env.str("OIDC_POST_LOGOUT_REDIRECT_URI", default=f"{RP_BASE_URL}/")
 OIDC_HTTP_TIMEOUT_SECONDS = env.float("OIDC_HTTP_TIMEOUT_SECONDS", default=10.0)
 # Clock skew tolerated on exp / iat of the provider's tokens.
 OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)

@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
-    path("signed-out/", views.signed_out, name="signed-out"),
     path("oidc/callback/", views.callback, name="callback"),
     path("oidc/backchannel-logout/", views.backchannel_logout, name="backchannel-logout"),
 ]

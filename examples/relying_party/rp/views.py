@@ -1,8 +1,8 @@
 """Pages and endpoints of the demo relying party.
 
-/ (who is signed in), POST /login/ (authorization code + PKCE, optionally asking for a second
-factor), /oidc/callback/, POST /logout/ (RP-initiated logout), /signed-out/, and
-POST /oidc/backchannel-logout/ (the provider ends our sessions server to server).
+/ (who is signed in; also where the provider returns after sign-out), POST /login/ (authorization
+code + PKCE, optionally asking for a second factor), /oidc/callback/, POST /logout/ (RP-initiated
+logout), and POST /oidc/backchannel-logout/ (the provider ends our sessions server to server).
 """
 
 from __future__ import annotations
@@ -65,7 +65,14 @@ def _signed_in_user(request: HttpRequest) -> dict[str, Any] | None:
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
     user = _signed_in_user(request)
-    context: dict[str, Any] = {"user": user}
+    context: dict[str, Any] = {"user": user, "signed_out": False}
+    if user is None and request.GET.get("state"):
+        # Back from the provider's end-session endpoint after our own sign-out.
+        try:
+            oidc.client().validate_logout_response(request)
+            context["signed_out"] = True
+        except OAuthError:
+            log.info("post-logout redirect without a matching state")
     if user is not None:
         auth_time = user.get("auth_time")
         context["auth_time"] = (
@@ -160,7 +167,7 @@ def logout(request: HttpRequest) -> HttpResponse:
     try:
         response: HttpResponse = oidc.client().logout_redirect(
             request,
-            post_logout_redirect_uri=f"{settings.RP_BASE_URL}/signed-out/",
+            post_logout_redirect_uri=settings.OIDC_POST_LOGOUT_REDIRECT_URI,
             id_token_hint=id_token,
             client_id=settings.OIDC_CLIENT_ID,
         )
@@ -172,18 +179,6 @@ def logout(request: HttpRequest) -> HttpResponse:
             status=502,
         )
     return response
-
-
-@require_GET
-@never_cache
-def signed_out(request: HttpRequest) -> HttpResponse:
-    if request.GET.get("state"):
-        try:
-            oidc.client().validate_logout_response(request)
-        except OAuthError:
-            # A stale or foreign state only means this page was not reached from our own sign-out.
-            log.info("post-logout redirect without a matching state")
-    return render(request, "rp/signed_out.html")
 
 
 def _logout_error(description: str, *, status: int = 400, error: str = "invalid_request") -> JsonResponse:

@@ -27,6 +27,7 @@ ACR_MFA = "urn:bank-portal:acr:mfa"
     OIDC_CLIENT_ID=CLIENT_ID,
     OIDC_CLIENT_SECRET=CLIENT_SECRET,
     RP_BASE_URL="http://testserver",
+    OIDC_POST_LOGOUT_REDIRECT_URI="http://testserver/",
     RP_NAME="Mortgage app",
 )
 class RelyingPartyTests(TestCase):
@@ -192,11 +193,14 @@ class RelyingPartyTests(TestCase):
         self.assertEqual(f"{location.scheme}://{location.netloc}{location.path}", f"{ISSUER}/o/logout/")
         query = parse_qs(location.query)
         self.assertEqual(query["id_token_hint"], [id_token])
-        self.assertEqual(query["post_logout_redirect_uri"], ["http://testserver/signed-out/"])
+        self.assertEqual(query["post_logout_redirect_uri"], ["http://testserver/"])
         self.assertEqual(query["client_id"], [CLIENT_ID])
         self.assertFalse(SignIn.objects.exists())
-        self.assertContains(self.client.get("/signed-out/", {"state": query["state"][0]}), "You are signed out")
-        self.assert_signed_out()
+        back = self.client.get("/", {"state": query["state"][0]})
+        self.assertContains(back, "You are signed out of Mortgage app and of the bank.")
+        self.assertContains(back, "You are not signed in.")
+        # A state that is not ours says nothing of the kind.
+        self.assertNotContains(self.client.get("/", {"state": "forged"}), "You are signed out")
 
     def test_sign_out_needs_the_csrf_token(self) -> None:
         from django.test import Client

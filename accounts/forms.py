@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -8,6 +9,7 @@ from django.contrib.auth import password_validation
 
 from accounts.backends import normalize_email
 from accounts.models import User
+from accounts.passwords import min_strength_score
 
 
 class LoginForm(forms.Form):
@@ -40,6 +42,25 @@ class _NewPasswordMixin(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The strength meter (static/js/password-strength.js, templates/_form_field.html): the same
+        # threshold and the same guessable words as accounts.validators.StrengthValidator.
+        field = self.fields["new_password1"]
+        field.strength_meter = True  # type: ignore[attr-defined]
+        attrs = field.widget.attrs
+        attrs["data-strength-meter"] = ""
+        attrs["data-strength-max-length"] = str(settings.PASSWORD_MAX_LENGTH)
+        score = min_strength_score()
+        if score is not None:
+            attrs["data-strength-min-score"] = str(score)
+        self.strength_inputs(attrs)
+
+    def strength_inputs(self, attrs: dict[str, Any]) -> None:
+        """Tells the meter the user's email and name, in that order (a JSON list of values)."""
+        user = self.password_user()
+        attrs["data-strength-user-inputs"] = json.dumps([user.email or "", user.full_name or ""])
+
     def password_user(self) -> User:
         raise NotImplementedError
 
@@ -66,8 +87,14 @@ class SignupForm(_NewPasswordMixin):
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
 
+    def strength_inputs(self, attrs: dict[str, Any]) -> None:
+        """On sign-up the email and name are typed on the same page: the meter reads those fields."""
+        auto_id = self.auto_id if isinstance(self.auto_id, str) else "id_%s"
+        attrs["data-strength-fields"] = " ".join(auto_id % name for name in ("email", "full_name"))
+
     def password_user(self) -> User:
-        return User(email=self.cleaned_data.get("email", ""), full_name=self.cleaned_data.get("full_name", ""))
+        cleaned = getattr(self, "cleaned_data", {})
+        return User(email=cleaned.get("email", ""), full_name=cleaned.get("full_name", ""))
 
 
 class PasswordChangeForm(_NewPasswordMixin):

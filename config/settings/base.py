@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "mfa.middleware.PendingLoginMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.password_change.PasswordChangeRequiredMiddleware",  # session flag password_change_required
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -143,6 +144,8 @@ PASSWORD_HASHERS = [
 ]
 PASSWORD_MIN_LENGTH = env.int("PASSWORD_MIN_LENGTH", default=12)
 PASSWORD_MAX_LENGTH = env.int("PASSWORD_MAX_LENGTH", default=128)
+# zxcvbn score (0-4) a new password needs, on the server (validator) and in the browser (meter).
+PASSWORD_MIN_STRENGTH = env.int("PASSWORD_MIN_STRENGTH", default=3)
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
@@ -157,7 +160,21 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Issue 16: breached passwords (offline list, optional range API) and zxcvbn strength.
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},
+    {"NAME": "accounts.validators.StrengthValidator", "OPTIONS": {"min_score": PASSWORD_MIN_STRENGTH}},
 ]
+# The sorted SHA-1 prefix file of breached passwords (manage.py import_breached_passwords FILE);
+# unset: the small list shipped in accounts/data/ (Django's 20,000 common passwords and variants).
+BREACHED_PASSWORDS_FILE = env.str(
+    "BREACHED_PASSWORDS_FILE", default=str(BASE_DIR / "accounts" / "data" / "breached-passwords.bin")
+)
+# Also ask the Pwned Passwords range API (k-anonymity: 5 hex characters of the SHA-1 leave, padded).
+# Off by default; on an error or after the timeout the offline list decides (fail open to offline).
+BREACHED_PASSWORDS_ONLINE = env.bool("BREACHED_PASSWORDS_ONLINE", default=False)
+BREACHED_PASSWORDS_API_URL = env.str("BREACHED_PASSWORDS_API_URL", default="https://api.pwnedpasswords.com/range/")
+BREACHED_PASSWORDS_API_TIMEOUT = env.float("BREACHED_PASSWORDS_API_TIMEOUT", default=1.0)
+BREACHED_PASSWORDS_API_PADDING = True
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=48 * 60 * 60)
 

@@ -8,6 +8,7 @@ what comes back, with the issuer and client id of our settings rather than anyth
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from authlib.integrations.django_client import DjangoOAuth2App, OAuth
@@ -29,7 +30,15 @@ class PortalClient(DjangoOAuth2App):
             raise TokenRejected(f"discovery names issuer {metadata.get('issuer')!r}, not {settings.OIDC_ISSUER!r}")
         return metadata
 
+    _forced_at: float = 0.0
+
     def jwks(self, force: bool = False) -> dict[str, Any]:
+        """The provider's keys, cached; refetched for an unknown kid, at most once a minute, so that
+        tokens with made-up kids posted to the back-channel endpoint cannot make us hammer the JWKS."""
+        if force and time.time() - self._forced_at < settings.OIDC_JWKS_REFRESH_SECONDS:
+            force = False
+        if force:
+            self._forced_at = time.time()
         keys: dict[str, Any] = self.fetch_jwk_set(force=force)
         return keys
 

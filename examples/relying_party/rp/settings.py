@@ -38,6 +38,8 @@ OIDC_POST_LOGOUT_REDIRECT_URI = env.str("OIDC_POST_LOGOUT_REDIRECT_URI", default
 OIDC_HTTP_TIMEOUT_SECONDS = env.float("OIDC_HTTP_TIMEOUT_SECONDS", default=10.0)
 # Clock skew tolerated on exp / iat of the provider's tokens.
 OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
+# Shortest interval between two JWKS refetches for a kid the cached key set does not know.
+OIDC_JWKS_REFRESH_SECONDS = env.int("OIDC_JWKS_REFRESH_SECONDS", default=60)
 # How long a logout token's jti is remembered when the token carries no exp.
 OIDC_LOGOUT_JTI_RETENTION_SECONDS = env.int("OIDC_LOGOUT_JTI_RETENTION_SECONDS", default=86_400)
 

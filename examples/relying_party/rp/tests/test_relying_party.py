@@ -173,6 +173,16 @@ class RelyingPartyTests(TestCase):
         # Fetched once, and once more for the unknown kid (a rotation would be picked up), then refused.
         self.assertEqual(self.provider.jwks_fetches, 2)
 
+    def test_unknown_kids_refetch_the_jwks_at_most_once_a_minute(self) -> None:
+        self.sign_in()
+        self.assertEqual(self.provider.jwks_fetches, 1)
+        for n in range(5):
+            self.assertEqual(self.send_logout(sign(logout_token(jti=f"j{n}"), kid=f"made-up-{n}")).status_code, 400)
+        self.assertEqual(self.provider.jwks_fetches, 2)
+        with time_machine.travel(time.time() + 61, tick=False):
+            self.send_logout(sign(logout_token(jti="later"), kid="made-up-later"))
+            self.assertEqual(self.provider.jwks_fetches, 3)
+
     def test_a_rotated_key_is_picked_up_from_the_jwks(self) -> None:
         self.sign_in()
         self.client.post("/logout/")

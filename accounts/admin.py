@@ -1,8 +1,10 @@
 """Admin for users and their sessions.
 
-- Staff actions on users (unlock, end sessions, reset MFA, disable/enable, force a password
-  reset) go through an intermediate page asking for the staff member's own password and a
-  written reason; each is performed by audit.staff and audited with the staff member as actor.
+- Staff actions on users (unlock, end sessions, disable/enable, force a password reset from
+  accounts.staff; reset MFA registered by mfa/admin.py) go through their own page: the staff
+  member re-authenticates on the standard page (accounts.authn: a fresh proof, a new session
+  key) if they have not within REAUTH_MAX_AGE_SECONDS, then writes a reason; each action is
+  audited with the staff member as actor.
 - `is_active` and `must_reset_password` are read-only in the form: they change only through
   those audited actions.
 - Without audit.view_personal_data (the support role) names, emails and phone numbers are masked.
@@ -11,21 +13,26 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
+from accounts.authn import is_recently_authenticated, reauth_url
 from accounts.models import User, UserSession
+from accounts.staff import StaffAction, StaffActionError, action_named, available_actions
 from audit.roles import MANAGE_USER_ACCOUNTS, VIEW_PERSONAL_DATA
-from audit.staff import StaffAction, StaffActionError, available_actions, staff_reauth_locked, staff_reauthenticate
 from core.admin import ReadOnlyAdminMixin
+
+# At most this many accounts per staff action (the page lists each of them).
+STAFF_ACTION_MAX_USERS = 200
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -46,11 +53,6 @@ class StaffActionForm(forms.Form):
         min_length=5,
         max_length=255,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-    )
-    password = forms.CharField(
-        label="Your password (to confirm it is you)",
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
 
@@ -86,7 +88,7 @@ class _MaskedObject:
 
 def _staff_action(action: StaffAction) -> Any:
     def run(modeladmin: UserAdmin, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
-        return modeladmin.staff_action_view(request, queryset, action)
+        return modeladmin.staff_action_start(request, queryset, action)
 
     run.__name__ = f"staff_{action.name}"
     return admin.action(description=action.label, permissions=["manage_user_accounts"])(run)
@@ -192,46 +194,66 @@ class UserAdmin(DjangoUserAdmin):
                 actions[function.__name__] = (function, function.__name__, action.label)
         return actions
 
-    def staff_action_view(self, request: HttpRequest, queryset: QuerySet[User], action: StaffAction) -> Any:
-        actor = request.user
-        assert isinstance(actor, User)
+    def get_urls(self) -> list[Any]:
+        staff_action: URLPattern = path(
+            "staff-action/<str:name>/",
+            self.admin_site.admin_view(self.staff_action_view),
+            name="accounts_user_staff_action",
+        )
+        return [staff_action, *super().get_urls()]
+
+    def staff_action_start(self, request: HttpRequest, queryset: QuerySet[User], action: StaffAction) -> Any:
+        """The changelist's action: on to the action's own page, with the selection."""
         if not self.has_manage_user_accounts_permission(request):
             self.message_user(request, "You are not allowed to do that.", messages.ERROR)
             return None
-        form = StaffActionForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            try:
-                confirmed = staff_reauthenticate(
-                    request=request, actor=actor, password=form.cleaned_data["password"], action=action.name
-                )
-            except StaffActionError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                return None
-            if confirmed:
-                return self._perform(request, queryset, action, form.cleaned_data["reason"])
-            form.add_error("password", "That is not your password.")
+        ids = [str(pk) for pk in queryset.values_list("pk", flat=True)[: STAFF_ACTION_MAX_USERS + 1]]
+        if len(ids) > STAFF_ACTION_MAX_USERS:
+            self.message_user(request, f"Select at most {STAFF_ACTION_MAX_USERS} accounts.", messages.ERROR)
+            return None
+        return HttpResponseRedirect(self._staff_action_path(action, ids))
+
+    def _staff_action_path(self, action: StaffAction, ids: list[str]) -> str:
+        page = reverse(f"{self.admin_site.name}:accounts_user_staff_action", kwargs={"name": action.name})
+        return f"{page}?{urlencode({'ids': ','.join(ids)})}"
+
+    def staff_action_view(self, request: HttpRequest, name: str) -> HttpResponse:
+        """Re-authentication (the standard page, and back here), a reason, then the action per account."""
+        action = action_named(name)
+        if action is None:
+            raise Http404
+        if not self.has_manage_user_accounts_permission(request):
+            raise PermissionDenied
+        raw_ids = request.GET.get("ids", "").split(",")
+        ids = [value for value in raw_ids if value.isascii() and value.isdigit() and len(value) <= 18]
+        if not ids or len(ids) != len(raw_ids) or len(ids) > STAFF_ACTION_MAX_USERS:
+            self.message_user(request, "Select the accounts again.", messages.ERROR)
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:accounts_user_changelist"))
+        if not is_recently_authenticated(request):
+            return HttpResponseRedirect(reauth_url(next_url=self._staff_action_path(action, ids)))
+        users = list(User.objects.filter(pk__in=ids).order_by("email"))
+        form = StaffActionForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            self._perform(request, users, action, form.cleaned_data["reason"])
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:accounts_user_changelist"))
         context = {
             **self.admin_site.each_context(request),
             "title": action.label,
             "opts": self.model._meta,
             "action": action,
-            "action_name": f"staff_{action.name}",
-            "users": list(queryset[:200]),
+            "users": users,
             "masked": not can_see_personal_data(request),
-            "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
             "form": form,
-            "locked": staff_reauth_locked(actor=actor),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/accounts/user/staff_action.html", context)
 
-    def _perform(self, request: HttpRequest, queryset: QuerySet[User], action: StaffAction, reason: str) -> None:
+    def _perform(self, request: HttpRequest, users: list[User], action: StaffAction, reason: str) -> None:
         done = 0
-        for user in queryset:
+        for user in users:
             try:
                 action.function(user=user, actor=request.user, reason=reason)
             except StaffActionError as exc:
-                self.message_user(request, f"{user.masked_email}: {exc}", messages.ERROR)
+                self.message_user(request, f"{user.masked_email}: {exc.message}", messages.ERROR)
             else:
                 done += 1
         if done:

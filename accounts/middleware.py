@@ -52,11 +52,11 @@ class SessionRegistryMiddleware:
         auth_time = float(session.get("auth_time", 0))
         login_at = float(session.get("login_at", auth_time))
         if now.timestamp() - login_at > settings.SESSION_ABSOLUTE_TIMEOUT:
-            UserSession.objects.filter(id=sid, ended_at__isnull=True).update(ended_at=now, end_reason="expired")
+            _timed_out(sid=sid, user=user, reason="expired")
             return "expired"
         last_activity = float(session.get("last_activity", auth_time))
         if now.timestamp() - last_activity > settings.SESSION_IDLE_TIMEOUT:
-            UserSession.objects.filter(id=sid, ended_at__isnull=True).update(ended_at=now, end_reason="idle")
+            _timed_out(sid=sid, user=user, reason="idle")
             return "idle"
         session["last_activity"] = now.timestamp()
         touched = float(session.get("touched", 0))
@@ -67,6 +67,15 @@ class SessionRegistryMiddleware:
             UserSession.objects.filter(id=sid).update(last_seen_at=now)
             session["touched"] = now.timestamp()
         return None
+
+
+def _timed_out(*, sid: str, user: User, reason: str) -> None:
+    """A timeout ends the login like any other end: audit row and revocation (session_end)."""
+    from accounts.services import session_end
+
+    user_session = UserSession.objects.filter(id=sid, user=user).first()
+    if user_session is not None:
+        session_end(user_session=user_session, reason=reason)
 
 
 def session_started_at(request: HttpRequest) -> datetime | None:

@@ -35,6 +35,7 @@ from audit.events import EventType, Outcome
 from audit.services import record
 from core import context
 from core.crypto import keyed_hash
+from core.errors import DomainError
 from core.net import client_ip
 from notifications.services import email_enqueue
 
@@ -43,8 +44,10 @@ logger = logging.getLogger(__name__)
 EMAIL_VERIFY_SALT = "accounts.email-verify"
 
 
-class AccountError(Exception):
+class AccountError(DomainError):
     """A refusal from an accounts service, with a message safe to show the user."""
+
+    code = "account_refused"
 
 
 # --- Users ----------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 Bearer JWT (the API's default authentication) and the permission audit.view_reports; anyone
 else gets 403 (401 without a valid token). Filters: type (exact, or an area prefix ending in
 "."), user (email or public id), since/until (ISO 8601, UTC when no offset), outcome, ip,
-country. Cursor pagination, newest first: stable while new events arrive.
+country; limit (1 to 1000) and cursor. Every parameter is validated before it reaches a query:
+a bad value (a NUL byte, a date that is not one, a user that is neither an email nor a UUID, a
+forged cursor) is a 400 with the error body. Cursor pagination, newest first: stable while new
+events arrive.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from audit.forms import EventFilterForm
+from audit.forms import EventQueryForm
 from audit.models import AuditEvent
 from audit.roles import VIEW_REPORTS
 from audit.selectors import filter_events
@@ -43,6 +47,18 @@ class AuditEventPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int | None:
         self.page_size = settings.AUDIT_API_PAGE_SIZE
         return super().get_page_size(request)
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF's cursor, refused with a 400 unless its position is an event id (ordering is "-id")."""
+        invalid = serializers.ValidationError({"cursor": ["This cursor is not valid."]})
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound as exc:
+            raise invalid from exc
+        position = str(cursor.position) if cursor is not None and cursor.position is not None else None
+        if position is not None and not (position.isascii() and position.isdigit() and int(position) < 2**63):
+            raise invalid
+        return cursor
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
@@ -97,6 +113,7 @@ _PARAMS = [
     OpenApiParameter("ip", OpenApiTypes.STR),
     OpenApiParameter("country", OpenApiTypes.STR, description="ISO 3166 alpha-2"),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 100, at most 1000)"),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` or `previous` link's cursor"),
 ]
 
 
@@ -107,7 +124,7 @@ class AuditEventListView(ListAPIView[AuditEvent]):
     pagination_class = AuditEventPagination
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
-        form = EventFilterForm(self.request.query_params)
+        form = EventQueryForm(self.request.query_params)
         if not form.is_valid():
             errors: dict[str, Any] = {field: [str(m) for m in messages] for field, messages in form.errors.items()}
             raise serializers.ValidationError(errors)

@@ -65,6 +65,7 @@ class EventType(models.TextChoices):
     ADMIN_ACCOUNT_DISABLED = "admin.account_disabled", "Account disabled by staff"
     ADMIN_ACCOUNT_ENABLED = "admin.account_enabled", "Account enabled by staff"
     ADMIN_PASSWORD_RESET_FORCED = "admin.password_reset_forced", "Password reset forced by staff"
+    # No longer written (staff re-authenticate on the standard page since issue 13); labels older rows.
     ADMIN_REAUTH_FAILED = "admin.reauth_failed", "Staff re-authentication failed"
     ADMIN_USER_CHANGED = "admin.user_changed", "Account details or roles changed by staff"
     AUDIT_EXPORTED = "audit.exported", "Audit events exported"

@@ -10,12 +10,14 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.validators import validate_email
 from django.utils import timezone
 
 from audit.events import EventType, Outcome
 
 _TYPE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]*)?$")
 _DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+_DATETIME_MAX_LENGTH = 40  # "2026-11-24T21:00:00.000000+00:00" and some room; longer is not a date
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ def parse_datetime_value(value: str) -> datetime | None:
     value = value.strip()
     if not value:
         return None
+    if len(value) > _DATETIME_MAX_LENGTH or "\x00" in value:
+        raise forms.ValidationError("Enter a date and time like 2026-11-24T21:00 (UTC).")
     parsed: datetime | None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -61,7 +65,10 @@ def parse_datetime_value(value: str) -> datetime | None:
         raise forms.ValidationError("Enter a date and time like 2026-11-24T21:00 (UTC).")
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 and 9999-12-31T23:59-01:00 have no UTC time
+        raise forms.ValidationError("That date is out of range.") from exc
 
 
 class _DateTimeField(forms.CharField):
@@ -98,7 +105,13 @@ class EventFilterForm(forms.Form):
         return value
 
     def clean_user(self) -> str:
-        return (self.cleaned_data.get("user") or "").strip().lower()
+        value = (self.cleaned_data.get("user") or "").strip().lower()
+        if value and user_lookup_value(value)[0] == "email":
+            try:
+                validate_email(value)
+            except forms.ValidationError as exc:
+                raise forms.ValidationError("Enter an email address or a user id (UUID).") from exc
+        return value
 
     def clean_country(self) -> str:
         value = (self.cleaned_data.get("country") or "").strip().upper()
@@ -128,6 +141,13 @@ class EventFilterForm(forms.Form):
             country=data.get("country") or "",
             outcome=data.get("outcome") or "",
         )
+
+
+class EventQueryForm(EventFilterForm):
+    """The audit API's query string: the filters, the page size and the cursor (decoded by the paginator)."""
+
+    limit = forms.IntegerField(required=False, min_value=1, max_value=1000)
+    cursor = forms.CharField(required=False, max_length=512)
 
 
 def reports_form(data: Any) -> EventFilterForm:

@@ -7,6 +7,5 @@ from core import views
 app_name = "core"
 
 urlpatterns = [
-    path("", views.dashboard_view, name="dashboard"),
     path("healthz", views.healthz_view, name="healthz"),
 ]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,27 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.models import User
-from audit.selectors import events_for_user
-
 logger = logging.getLogger(__name__)
-
-
-@never_cache
-@login_required
-@require_GET
-def dashboard_view(request: HttpRequest) -> HttpResponse:
-    from payments.selectors import accounts_for_user
-
-    assert isinstance(request.user, User)
-    return render(
-        request,
-        "core/dashboard.html",
-        {
-            "accounts": accounts_for_user(user=request.user),
-            "events": events_for_user(user=request.user, limit=5),
-        },
-    )
 
 
 @never_cache
@@ -59,7 +38,7 @@ def healthz_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if healthy else 503)
 
 
-def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+def error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
     if request.path_info.startswith("/api/"):
         codes = {400: "bad_request", 403: "permission_denied", 404: "not_found", 500: "server_error"}
         return JsonResponse({"detail": message, "code": codes.get(status, "error")}, status=status)
@@ -68,15 +47,15 @@ def _error_page(request: HttpRequest, status: int, title: str, message: str) -> 
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 400, "Bad request", "The request could not be understood.")
+    return error_page(request, 400, "Bad request", "The request could not be understood.")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 403, "Not allowed", "You do not have permission to see this page.")
+    return error_page(request, 403, "Not allowed", "You do not have permission to see this page.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 404, "Page not found", "We could not find that page.")
+    return error_page(request, 404, "Page not found", "We could not find that page.")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -86,7 +65,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     unavailable = unavailable_response_for_current_exception(request)
     if unavailable is not None:
         return unavailable
-    return _error_page(request, 500, "Something went wrong", "Please try again in a moment.")
+    return error_page(request, 500, "Something went wrong", "Please try again in a moment.")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

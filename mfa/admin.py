@@ -5,13 +5,24 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.staff import StaffAction, register_action
 from mfa.models import CodeChallenge, MFAState
+from mfa.staff import account_mfa_reset
+
+register_action(
+    StaffAction(
+        "reset_mfa",
+        "Reset second factors (MFA)",
+        account_mfa_reset,
+        "Every second factor of these users is removed; they must enrol again.",
+    )
+)
 
 
 @admin.register(MFAState)
 class MFAStateAdmin(admin.ModelAdmin[MFAState]):
     """Per-user MFA state, read-only. Resetting a user's factors is the audited staff action on the user
-    (Users → action), which asks for the staff member's password and a reason."""
+    (Users → action, registered above), which re-authenticates the staff member and asks for a reason."""
 
     list_display = ("user", "preferred_method", "consecutive_failures", "locked_until")
     search_fields = ("user__email",)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,11 +44,9 @@ def _json_error(detail: str, code: str, status: int = 400, **extra: Any) -> Json
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    from core.http import json_body
+
+    return json_body(request)
 
 
 def _method_choices(methods: list[str]) -> list[dict[str, str]]:

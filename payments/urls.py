@@ -7,6 +7,7 @@ from payments import views
 app_name = "payments"
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.dashboard_view, name="dashboard"),
     path("payments/", views.payment_list_view, name="list"),
     path("payments/new/", views.payment_new_view, name="new"),
     path("payments/beneficiaries/", views.beneficiary_list_view, name="beneficiaries"),

@@ -3,7 +3,6 @@ beneficiaries. Each view validates a form and calls one service."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any, cast
 
@@ -17,9 +16,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from audit.selectors import events_for_user
+from core.http import json_body
 from mfa.reauth import ReauthRequired, reauth_required
 from payments import selectors, services
 from payments.forms import BeneficiaryForm, ConfirmCodeForm, PaymentForm
@@ -197,10 +198,7 @@ def payment_passkey_begin_view(request: HttpRequest, payment_id: str) -> JsonRes
 def payment_passkey_finish_view(request: HttpRequest, payment_id: str) -> JsonResponse:
     user = _user(request)
     payment = selectors.payment_for_user(user=user, payment_id=payment_id)
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"detail": "Send the passkey response as JSON.", "code": "invalid_body"}, status=400)
+    body = json_body(request)
     credential = body.get("credential", body) if isinstance(body, dict) else body
     try:
         services.payment_confirm(user=user, payment_id=payment.id, method="webauthn", credential=credential)
@@ -266,3 +264,15 @@ def beneficiary_add_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{beneficiary.name} was added to your beneficiaries.")
             return redirect("payments:beneficiaries")
     return render(request, "payments/beneficiary_add.html", {"form": form})
+
+@never_cache
+@login_required
+@require_GET
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """The start page ("/"): the customer's accounts, recent payments and security activity."""
+    user = _user(request)
+    return render(
+        request,
+        "payments/dashboard.html",
+        {"accounts": selectors.accounts_for_user(user=user), "events": events_for_user(user=user, limit=5)},
+    )

@@ -26,6 +26,7 @@ from audit.events import EventType, Outcome
 from audit.services import record
 from core import context
 from core.crypto import constant_time_equals, keyed_hash
+from core.errors import DomainError
 from core.net import client_ip, device_name
 from notifications.services import email_enqueue, sms_enqueue
 from risk.devices import device_id_hash, valid_device_id, web_device_id
@@ -62,7 +63,7 @@ DEFAULT_DENY_MESSAGE = (
 )
 
 
-class RiskError(Exception):
+class RiskError(DomainError):
     """A refusal from a risk service, with a message safe to show the user."""
 
 

@@ -76,7 +76,7 @@ EXPECT: dict[str, dict[str, Any]] = {
     "audit:events_csv": _REPORTS,
     "api-audit-events": {"anonymous": 401, "customer": 403, "support": 403, "security": 200, "admin": 200},
     "accounts_api:me": {"anonymous": 401, "customer": 200, "support": 200, "security": 200, "admin": 200},
-    "core:dashboard": _OWN_PAGE,
+    "payments:dashboard": _OWN_PAGE,
     "accounts:security": _OWN_PAGE,
     "admin:index": _ADMIN_ALL_STAFF,
     # The admin's login is the portal's (password, then a strong second factor); logged-in non-staff are refused.

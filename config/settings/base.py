@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
     "core.failsafe.FailSafeMiddleware",  # Redis/PostgreSQL unreachable in a view -> 503
+    "core.middleware.DomainErrorMiddleware",  # a service's refusal out of a view -> its error page
     "risk.middleware.RiskMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -130,7 +131,7 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "accounts:login"
 # The re-authentication page (a step of its own: password or a second factor); accounts.authn.reauth_url.
 REAUTH_URL = "mfa:reauth"
-LOGIN_REDIRECT_URL = "core:dashboard"
+LOGIN_REDIRECT_URL = "payments:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", default=2)
@@ -457,9 +458,6 @@ AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=5000)
 REPORTS_DEFAULT_HOURS = env.int("REPORTS_DEFAULT_HOURS", default=24)
 AUDIT_API_PAGE_SIZE = env.int("AUDIT_API_PAGE_SIZE", default=100)
 REPORTS_IP_MANY_ACCOUNTS = env.int("REPORTS_IP_MANY_ACCOUNTS", default=5)
-# Staff actions: wrong re-authentication passwords before the actions lock for STAFF_REAUTH_LOCK_MINUTES.
-STAFF_REAUTH_MAX_FAILURES = env.int("STAFF_REAUTH_MAX_FAILURES", default=5)
-STAFF_REAUTH_LOCK_MINUTES = env.int("STAFF_REAUTH_LOCK_MINUTES", default=15)
 
 # --- JSON API: DRF, JWT for the mobile app, OpenAPI (accounts/api, accounts/tokens.py) -------
 

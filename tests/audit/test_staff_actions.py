@@ -1,17 +1,21 @@
-"""Staff actions in the admin: re-authentication, a written reason, an audit row with the staff actor."""
+"""Staff actions in the admin (accounts.staff, mfa.staff): the standard re-authentication, a written reason,
+an audit row with the staff actor."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from accounts.authn import reauth_url
 from accounts.models import User, UserSession
-from audit.events import EventType, Outcome
+from audit.events import EventType
 from audit.models import AuditEvent
 from tests.accounts.factories import DEFAULT_PASSWORD
 
@@ -37,51 +41,73 @@ def customer(make_role_user: Callable[..., User]) -> User:
     return user
 
 
-def _run(client: Client, action: str, user: User, *, password: str = DEFAULT_PASSWORD, reason: str = REASON) -> Any:
-    return client.post(
-        CHANGELIST,
-        {
-            "action": f"staff_{action}",
-            "_selected_action": [str(user.pk)],
-            "apply": "1",
-            "password": password,
-            "reason": reason,
-        },
-    )
+def _start(client: Client, action: str, user: User) -> Any:
+    """The changelist's action: on to the action's own page."""
+    return client.post(CHANGELIST, {"action": f"staff_{action}", "_selected_action": [str(user.pk)]})
+
+
+def _run(client: Client, action: str, user: User, *, reason: str = REASON) -> Any:
+    started = _start(client, action, user)
+    if started.status_code != 302 or "/staff-action/" not in started["Location"]:
+        return started
+    return client.post(started["Location"], {"reason": reason})
 
 
 def _event(type_: str, user: User) -> AuditEvent:
     return AuditEvent.objects.get(type=type_, user=user)
 
 
-def test_action_shows_an_intermediate_page_first(staff_client: Client, customer: User) -> None:
-    response = staff_client.post(CHANGELIST, {"action": "staff_disable", "_selected_action": [str(customer.pk)]})
-    assert response.status_code == 200
-    body = response.content.decode()
-    assert 'name="password"' in body and 'name="reason"' in body
+def test_action_shows_its_own_page_first(staff_client: Client, customer: User) -> None:
+    started = _start(staff_client, "disable", customer)
+    assert started.status_code == 302
+    assert started["Location"] == f"{CHANGELIST}staff-action/disable/?ids={customer.pk}"
+    page = staff_client.get(started["Location"])
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'name="reason"' in body and 'name="password"' not in body and customer.email in body
     customer.refresh_from_db()
     assert customer.is_active
     assert not AuditEvent.objects.filter(type=EventType.ADMIN_ACCOUNT_DISABLED).exists()
 
 
-def test_wrong_password_refuses_and_is_audited(staff_client: Client, staff: User, customer: User) -> None:
-    response = _run(staff_client, "disable", customer, password="not my password at all")
-    assert response.status_code == 200
-    assert "That is not your password." in response.content.decode()
+def test_staff_re_authenticate_on_the_standard_page_and_come_back(
+    staff_client: Client, staff: User, customer: User, time_machine: Any
+) -> None:
+    time_machine.move_to(timezone.now() + timedelta(seconds=settings.REAUTH_MAX_AGE_SECONDS + 1), tick=False)
+    page = _start(staff_client, "disable", customer)["Location"]
+    response = staff_client.get(page)
+    assert response.status_code == 302
+    assert response["Location"] == reauth_url(next_url=page)
+    # Not re-authenticated: the reason is not accepted and nothing happens.
+    refused = staff_client.post(page, {"reason": REASON})
+    assert refused.status_code == 302 and refused["Location"] == reauth_url(next_url=page)
     customer.refresh_from_db()
     assert customer.is_active
-    failed = AuditEvent.objects.get(type=EventType.ADMIN_REAUTH_FAILED)
-    assert failed.actor == staff and failed.outcome == Outcome.FAILURE
 
+    key_before = staff_client.session.session_key
+    wrong = staff_client.post(response["Location"], {"password": "not my password at all"})
+    assert wrong.status_code != 302 or wrong["Location"] != page
+    assert staff_client.get(page).status_code == 302
 
-def test_staff_actions_lock_after_wrong_passwords(staff_client: Client, customer: User, settings: Any) -> None:
-    settings.STAFF_REAUTH_MAX_FAILURES = 2
-    for _ in range(2):
-        _run(staff_client, "disable", customer, password="wrong password here")
-    response = _run(staff_client, "disable", customer)  # right password, but locked
+    back = staff_client.post(response["Location"], {"password": DEFAULT_PASSWORD})
+    assert back.status_code == 302 and back["Location"] == page
+    assert staff_client.session.session_key != key_before  # a new session key at re-authentication
+    assert staff_client.post(page, {"reason": REASON}).status_code == 302
     customer.refresh_from_db()
-    assert customer.is_active
-    assert response.status_code in (200, 302)
+    assert not customer.is_active
+    event = _event(EventType.ADMIN_ACCOUNT_DISABLED, customer)
+    assert (event.actor, event.reason) == (staff, REASON)
+    assert AuditEvent.objects.filter(type=EventType.REAUTHENTICATED, user=staff).exists()
+
+
+@pytest.mark.parametrize("ids", ["", "abc", "1,,2", "1;2", "9" * 30])
+def test_a_bad_selection_goes_back_to_the_list(staff_client: Client, customer: User, ids: str) -> None:
+    response = staff_client.get(f"{CHANGELIST}staff-action/disable/", {"ids": ids})
+    assert response.status_code == 302 and response["Location"] == CHANGELIST
+
+
+def test_an_unknown_action_is_not_found(staff_client: Client, customer: User) -> None:
+    assert staff_client.get(f"{CHANGELIST}staff-action/nope/", {"ids": str(customer.pk)}).status_code == 404
 
 
 def test_reason_is_required(staff_client: Client, customer: User) -> None:
@@ -175,6 +201,10 @@ def test_support_and_security_have_no_staff_actions(
         assert page.status_code == 200
         assert "staff_disable" not in page.content.decode()
         _run(client, "disable", customer)
+        assert client.get(f"{CHANGELIST}staff-action/disable/", {"ids": str(customer.pk)}).status_code == 403
+        assert (
+            client.post(f"{CHANGELIST}staff-action/disable/?ids={customer.pk}", {"reason": REASON}).status_code == 403
+        )
         customer.refresh_from_db()
         assert customer.is_active
     assert not AuditEvent.objects.filter(type=EventType.ADMIN_ACCOUNT_DISABLED).exists()
@@ -201,7 +231,7 @@ def test_support_sees_customers_masked(
 
 
 def test_service_refuses_without_permission(make_role_user: Callable[..., User], customer: User) -> None:
-    from audit.staff import StaffActionError, account_disable
+    from accounts.staff import StaffActionError, account_disable
 
     with pytest.raises(StaffActionError):
         account_disable(user=customer, actor=make_role_user("support"), reason=REASON)

@@ -1,0 +1,50 @@
+"""The web's passkey confirmation of a payment parses JSON through core.http.json_body: 400, never 500."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from accounts.models import User
+from payments import services
+from payments.models import BankAccount, Payment
+from tests.audit.helpers import web_login
+from tests.payments.conftest import EXTERNAL_IBAN
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "json_too_deep"),
+        ("{not json", "invalid_json"),
+        ('"just a string"', "invalid_json"),
+    ],
+)
+def test_payment_passkey_finish_refuses_bad_json(
+    client: Client, customer: User, account: BankAccount, body: str, code: str
+) -> None:
+    from mfa.models import WebAuthnCredential
+    from tests.mfa.authenticator import SoftAuthenticator, b64u
+
+    soft = SoftAuthenticator(rp_id=settings.WEBAUTHN_RP_ID, origin=settings.WEBAUTHN_ORIGIN)
+    WebAuthnCredential.objects.create(
+        user=customer,
+        name="laptop",
+        confirmed=True,
+        credential_id=b64u(soft.credential_id),
+        public_key=soft._cose_public_key(),
+    )
+    services.payment_create(
+        user=customer, from_account=account.id, amount="12000.00", currency="EUR", to_iban=EXTERNAL_IBAN
+    )
+    payment = Payment.objects.get()
+    assert payment.status == "pending_step_up"
+    web_login(client, customer, amr=["pwd", "hwk"])
+    response = client.post(
+        f"/payments/{payment.id}/confirm/passkey/finish/", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["code"] == code
+    payment.refresh_from_db()
+    assert payment.status == "pending_step_up"

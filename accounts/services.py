@@ -108,12 +108,17 @@ def user_signup(*, email: str, password: str, full_name: str = "") -> User | Non
     """Signs up a customer and sends the verification link.
 
     An email already registered gets a notice instead, and the caller shows the same page
-    either way, so sign-up does not reveal which addresses have accounts.
+    either way, so sign-up does not reveal which addresses have accounts. Nor does the work
+    (issue 13): for a taken address the new account is still created, password validated and
+    argon2-hashed, with its group, inside a savepoint that is then rolled back, so both paths run
+    the same statements and the same hash (tests/accounts/test_enumeration_work.py).
     """
     email = normalize_email(email)
     with transaction.atomic():
         existing = User.objects.filter(email=email).first()
         if existing is not None:
+            _signup_equal_work(password=password, full_name=full_name)
+            record(type=EventType.SIGNUP, outcome=Outcome.DENIED, user=existing, reason="email_in_use")
             email_enqueue(
                 to=existing.email,
                 template="signup_existing",
@@ -121,12 +126,26 @@ def user_signup(*, email: str, password: str, full_name: str = "") -> User | Non
                 purpose="signup_existing",
                 user=existing,
             )
-            record(type=EventType.SIGNUP, outcome=Outcome.DENIED, user=existing, reason="email_in_use")
             return None
-        user = user_create(email=email, password=password, full_name=full_name)
+        with transaction.atomic():
+            user = user_create(email=email, password=password, full_name=full_name)
         record(type=EventType.SIGNUP, user=user)
         _send_verification(user)
     return user
+
+
+def _signup_equal_work(*, password: str, full_name: str) -> None:
+    """What creating an account costs, undone: a stand-in address, rolled back to the savepoint."""
+    import uuid
+
+    from django.core.exceptions import ValidationError
+
+    savepoint = transaction.savepoint()
+    try:
+        user_create(email=f"{uuid.uuid4().hex}@signup.invalid", password=password, full_name=full_name)
+    except (AccountError, ValidationError):
+        pass
+    transaction.savepoint_rollback(savepoint)
 
 
 def email_verification_resend(*, user: User) -> None:
@@ -417,25 +436,40 @@ def password_reset_link(user: User) -> str:
 
 
 def password_reset_request(*, email: str) -> None:
-    """Sends a reset link when the address belongs to an active account; silent otherwise."""
+    """Sends a reset link when the address belongs to an active account; silent otherwise.
+
+    Silent, but not quicker (issue 13): for an unknown or inactive address a stand-in user gets
+    the same token and the same email, rendered and written to the outbox inside a savepoint that
+    is rolled back, and the delivery task is queued as for a real message; it finds nothing to
+    send. Both paths run the same statements (tests/accounts/test_enumeration_work.py).
+    """
     email = normalize_email(email)
     with transaction.atomic():
         user = User.objects.filter(email=email, is_active=True).first()
         if user is None:
             record(type=EventType.PASSWORD_RESET_REQUESTED, outcome=Outcome.INFO, reason="unknown_email")
-            return
-        record(type=EventType.PASSWORD_RESET_REQUESTED, user=user)
+        else:
+            record(type=EventType.PASSWORD_RESET_REQUESTED, user=user)
+        recipient = user if user is not None else User(email=email)
+        savepoint = transaction.savepoint()
         email_enqueue(
-            to=user.email,
+            to=recipient.email,
             template="password_reset",
             context={
-                "user": user,
-                "link": password_reset_link(user),
+                "user": recipient,
+                "link": password_reset_link(recipient),
                 "valid_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
             },
             purpose="password_reset",
             user=user,
         )
+        if user is not None:
+            transaction.savepoint_commit(savepoint)
+        else:
+            # The row is undone; the delivery hook email_enqueue registered is kept (on-commit hooks
+            # are dropped only when an atomic block rolls back, not a manual savepoint), so the
+            # broker round trip happens as for a real message, and the task finds nothing to send.
+            transaction.savepoint_rollback(savepoint)
 
 
 def password_reset_complete(*, user: User, new_password: str) -> None:

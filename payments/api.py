@@ -149,6 +149,7 @@ class BankingView(APIView):
 
 
 class AccountsView(BankingView):
+    required_scopes = ["read:accounts"]  # provider tokens (idp.authentication)
     @extend_schema(summary="Your bank accounts", responses={200: _ACCOUNT_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         accounts = selectors.accounts_for_user(user=_user(request))
@@ -156,6 +157,7 @@ class AccountsView(BankingView):
 
 
 class BeneficiariesView(BankingView):
+    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
     @extend_schema(summary="Your saved beneficiaries", responses={200: _BENEFICIARY_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         items = selectors.beneficiaries_for_user(user=_user(request))
@@ -209,6 +211,7 @@ class BeneficiariesView(BankingView):
 
 
 class BeneficiaryChallengeView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
     @extend_schema(
         summary="Send a code bound to a beneficiary about to be added",
         request=inline_serializer(
@@ -239,6 +242,8 @@ class BeneficiaryChallengeView(BankingView):
 
 
 class PaymentsView(BankingView):
+    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
+    required_acr = {"POST": "urn:bank-portal:acr:mfa"}  # RFC 9470 step-up for provider tokens
     @extend_schema(
         summary="Your payments, newest first",
         parameters=[
@@ -339,6 +344,7 @@ def _payment_or_404(request: Request, payment_id: Any) -> Any:
 
 
 class PaymentDetailView(BankingView):
+    required_scopes = ["read:payments"]
     @extend_schema(summary="One of your payments", responses={200: _PAYMENT, 404: _ERROR}, tags=["banking"])
     def get(self, request: Request, payment_id: str) -> Response:
         payment = _payment_or_404(request, payment_id)
@@ -348,6 +354,7 @@ class PaymentDetailView(BankingView):
 
 
 class PaymentChallengeView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
     @extend_schema(
         summary="Send a step-up code for a pending payment",
         description=(
@@ -375,6 +382,7 @@ class PaymentChallengeView(BankingView):
 
 
 class PaymentConfirmView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
     @extend_schema(
         summary="Confirm a pending payment with a second factor",
         description=(

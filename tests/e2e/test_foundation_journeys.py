@@ -26,6 +26,7 @@ def test_signup_verify_login_dashboard(tab: Tab, emails: Callable[..., list[Any]
     tab.check()
     page.get_by_label("Full name").fill("Ada Lovelace")
     page.get_by_label("Email").fill("ada@example.com")
+    _strength_meter_agrees_with_the_server(tab)
     page.locator("#id_new_password1").fill(PASSWORD)
     page.locator("#id_new_password2").fill(PASSWORD)
     page.get_by_role("button", name="Create my account").click()
@@ -56,6 +57,71 @@ def test_signup_verify_login_dashboard(tab: Tab, emails: Callable[..., list[Any]
     types = audit_types(User.objects.get(email="ada@example.com"))
     for expected in ("account.signup", "account.email_verified", "auth.login_succeeded"):
         assert expected in types, types
+
+
+# Passwords for the meter's check, with the person's own name and address among them.
+METER_CORPUS = [
+    "ada lovelace 1815",
+    "adalovelace1815",
+    "Lovelace!Ada",
+    "ada@example.com",
+    "monkeymonkey12",
+    "summer2024summer",
+    "qwertyuiop123",
+    "P@ssw0rd2024!",
+    "Tr0ub4dor&3",
+    "correct horse battery staple",
+    "analytical-engine-1843",
+    "19850312ada",
+    "zxcvbnm,./;'[]",
+    "aaaaaaaaaaaaaaaa",
+    "Xq7!vL2#pR9z",
+    "bankportal-secure-1",
+    "margarethe2024!",
+    "élan vital ça va",
+]
+
+
+def _strength_meter_agrees_with_the_server(tab: Tab) -> None:
+    """The meter (static/js/password-strength.js, vendored zxcvbn.js) says in words what the server's
+    StrengthValidator will decide, keeps working with the password shown, and scores every password
+    of a corpus exactly as the server does, with the same guessable words (the name and email typed)."""
+    from accounts.passwords import min_strength_score, password_strength, strength_user_inputs
+
+    page = tab.page
+    field = page.locator("#id_new_password1")
+    verdict = page.locator("#id_new_password1-strength-text")
+    expect(page.locator("#id_new_password1-strength")).to_be_visible()
+    expect(verdict).to_have_attribute("aria-live", "polite")
+    assert "id_new_password1-strength-text" in (field.get_attribute("aria-describedby") or "")
+    field.fill("monkeymonkey12")
+    expect(verdict).to_contain_text("Not strong enough yet: at least 3 of 4 is needed.")
+    expect(verdict).to_contain_text("Strength: Weak (1 of 4).")
+    page.get_by_role("button", name="Show password").first.click()
+    assert field.get_attribute("type") == "text"
+    field.fill(PASSWORD)
+    expect(verdict).to_contain_text("Strong enough.")
+    expect(verdict).to_contain_text("(4 of 4)")
+    page.get_by_role("button", name="Hide password").first.click()
+    assert field.get_attribute("type") == "password"
+    tab.check()
+
+    inputs = strength_user_inputs("ada@example.com", "Ada Lovelace")
+    browser = page.evaluate(
+        """(corpus) => {
+            const el = document.getElementById("id_new_password1");
+            const values = el.getAttribute("data-strength-fields").split(" ")
+                .map((id) => document.getElementById(id).value);
+            const inputs = window.bankPortalPasswordStrength.userInputs(values);
+            return {inputs, scores: corpus.map((p) => window.zxcvbn(p, inputs).score)};
+        }""",
+        METER_CORPUS,
+    )
+    assert browser["inputs"] == inputs
+    server = [password_strength(p, inputs).score for p in METER_CORPUS]
+    assert browser["scores"] == server, list(zip(METER_CORPUS, browser["scores"], server, strict=True))
+    threshold = min_strength_score()
+    assert threshold is not None and {s >= threshold for s in server} == {True, False}
 
 
 def test_five_wrong_passwords_lock_the_account(tab: Tab) -> None:

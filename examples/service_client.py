@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests_oauth2client import OAuth2Client, OAuth2ClientCredentialsAuth
-from requests_oauth2client.exceptions import OAuth2Error
+from requests_oauth2client.exceptions import EndpointError, OAuth2Error
 
 ENV_FILE = Path(__file__).resolve().parent / "service_client.env"
 RENEW_BEFORE_EXPIRY_SECONDS = 60
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--issuer", help="the portal (OpenID provider), default $OIDC_ISSUER or http://127.0.0.1:8000")
     parser.add_argument("--env-file", type=Path, default=ENV_FILE, help="credentials file written by `make run`")
+    parser.add_argument("--scope", default=SCOPE, help=f"scope to ask for (default {SCOPE})")
     args = parser.parse_args(argv)
     config = {**_read_env_file(args.env_file), **os.environ}
     issuer = args.issuer or config.get("OIDC_ISSUER") or "http://127.0.0.1:8000"
@@ -96,10 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Set SERVICE_CLIENT_ID and SERVICE_CLIENT_SECRET (or run `make run`, which writes {ENV_FILE}).")
         return 2
     try:
-        reader = PaymentsReader(issuer=issuer, client_id=client_id, client_secret=client_secret)
+        reader = PaymentsReader(issuer=issuer, client_id=client_id, client_secret=client_secret, scope=args.scope)
         payments = reader.payments()
     except requests.HTTPError as exc:
         print(f"The portal refused: {exc.response.status_code} {exc.response.text}", file=sys.stderr)
+        return 1
+    except EndpointError as exc:
+        print(f"No access token from {issuer}: {exc.error} {exc.description or ''}".rstrip(), file=sys.stderr)
         return 1
     except OAuth2Error as exc:
         print(f"No access token from {issuer}: {exc}", file=sys.stderr)

@@ -92,13 +92,17 @@ def test_reads_payments_and_keeps_its_token_until_60_seconds_before_expiry(
     assert reader.auth.token is not token
 
 
-def test_script_without_the_scope_is_refused_with_insufficient_scope(
+def test_script_without_the_scope_is_refused(
     issuer: str, customer_with_payment: User, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client_id, secret = _service_client(customer_with_payment, "read:accounts")
     monkeypatch.setenv("SERVICE_CLIENT_ID", client_id)
     monkeypatch.setenv("SERVICE_CLIENT_SECRET", secret)
+    # Asking for a scope the client was not given: the token endpoint refuses.
     assert main(["--issuer", issuer, "--env-file", "/nonexistent"]) == 1
+    assert "invalid_scope" in capsys.readouterr().err
+    # A token for another scope: the payments API refuses it.
+    assert main(["--issuer", issuer, "--env-file", "/nonexistent", "--scope", "read:accounts"]) == 1
     err = capsys.readouterr().err
     assert "403" in err and "insufficient_scope" in err, err
 

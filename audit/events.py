@@ -95,6 +95,22 @@ class EventType(models.TextChoices):
     PAYMENT_REFUSED = "payment.refused", "Payment refused"
     PAYMENT_EXPIRED = "payment.expired", "Payment step-up expired"
     BENEFICIARY_ADDED = "beneficiary.added", "Beneficiary added"
+    # Strong customer authentication and the RTS exemptions (issue 16).
+    PAYMENT_SCA_DECIDED = "payment.sca_decided", "SCA required or exemption applied (RTS article)"
+    PAYMENT_FRAUD_REPORTED = "payment.fraud_reported", "Payment reported as fraud"
+    PAYMENT_TRA_SUSPENDED = "payment.tra_suspended", "Risk-analysis exemption stopped by the fraud rate"
+    BENEFICIARY_TRUST_REQUESTED = "beneficiary.trust_requested", "Trusting a beneficiary: confirmation asked"
+    BENEFICIARY_TRUSTED = "beneficiary.trusted", "Beneficiary marked as trusted"
+    BENEFICIARY_TRUST_FAILED = "beneficiary.trust_failed", "Trusting a beneficiary: confirmation failed"
+    BENEFICIARY_UNTRUSTED = "beneficiary.untrusted", "Beneficiary no longer trusted"
+    BENEFICIARY_CHANGED = "beneficiary.changed", "Beneficiary changed"
+    STANDING_ORDER_CREATED = "standing_order.created", "Standing order created"
+    STANDING_ORDER_CHANGED = "standing_order.changed", "Standing order changed"
+    STANDING_ORDER_AUTHORISED = "standing_order.authorised", "Standing order confirmed with SCA"
+    STANDING_ORDER_SCA_FAILED = "standing_order.sca_failed", "Standing order confirmation failed"
+    STANDING_ORDER_CANCELLED = "standing_order.cancelled", "Standing order cancelled"
+    STANDING_ORDER_EXECUTED = "standing_order.executed", "Standing order executed"
+    STANDING_ORDER_FAILED = "standing_order.failed", "Standing order execution failed"
 
 
 class Outcome(models.TextChoices):

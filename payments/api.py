@@ -1,7 +1,9 @@
 """The Banking part of the JSON API (see shared/API.md): accounts, beneficiaries, payments, step-up.
 
-Views parse the request and call one service; errors are {"detail", "code"} (+ "errors" per
-field) with the status the service's exception carries. Another customer's object is a 404.
+Views parse the request and call one service. Refusals are the services' `PaymentError`s
+(core.errors.DomainError), mapped to {"detail", "code"} (+ "errors" per field) with their status
+in one place, core.api.exception_handler. Another customer's object is a 404. Query parameters
+pass a filter serializer before they reach a query: bad values are a 400.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -19,8 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authn import ReauthRequired
 from accounts.models import User
 from payments import selectors, services
+from payments.models import Payment, StandingOrder
+from payments.sca import EXEMPTIONS
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -78,6 +82,16 @@ _PAYMENT = inline_serializer(
         "completed_at": serializers.DateTimeField(allow_null=True),
         "step_up": _STEP_UP,
         "refusal_reason": serializers.CharField(required=False),
+        "sca": inline_serializer(
+            name="PaymentSca",
+            fields={
+                "required": serializers.BooleanField(),
+                "exemption": serializers.ChoiceField(choices=list(EXEMPTIONS), allow_null=True),
+                "article": serializers.CharField(allow_null=True),
+            },
+        ),
+        "standing_order": serializers.UUIDField(required=False),
+        "fraud_reported_at": serializers.DateTimeField(required=False),
     },
 )
 _PAYMENT_IN = inline_serializer(
@@ -93,42 +107,30 @@ _PAYMENT_IN = inline_serializer(
     },
 )
 
+
+class PaymentFilter(serializers.Serializer):  # type: ignore[type-arg]
+    """The query parameters of GET /api/v1/payments, validated before any reaches a query."""
+
+    status = serializers.ChoiceField(choices=Payment.Status.values, required=False)
+    exemption = serializers.ChoiceField(choices=list(EXEMPTIONS), required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=50)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return attrs
+
+
 _ACCOUNT_LIST: Any = serializers.ListSerializer(child=_ACCOUNT)
 _BENEFICIARY_LIST: Any = serializers.ListSerializer(child=_BENEFICIARY)
 _PAYMENT_LIST: Any = serializers.ListSerializer(child=_PAYMENT)
 
 
-def error_response(
-    detail: str,
-    code: str,
-    http_status: int,
-    *,
-    field: str | None = None,
-    extra: dict[str, Any] | None = None,
-    retry_at: datetime | None = None,
-) -> Response:
-    body: dict[str, Any] = {"detail": detail, "code": code}
-    if field:
-        body["errors"] = {field: [detail]}
-    body.update(extra or {})
-    response = Response(body, status=http_status)
-    if retry_at is not None:
-        response["Retry-After"] = str(max(1, int((retry_at - timezone.now()).total_seconds())))
-    return response
-
-
-def _from_error(exc: services.PaymentError) -> Response:
-    extra: dict[str, Any] = {}
-    if isinstance(exc, services.StepUpInvalid):
-        extra["attempts_left"] = exc.attempts_left
-    retry_at = exc.retry_at if isinstance(exc, services.StepUpThrottled) else None
-    return error_response(exc.message, exc.code, exc.status, field=exc.field, extra=extra, retry_at=retry_at)
-
-
-def _body(request: Request) -> dict[str, Any] | Response:
+def _body(request: Request) -> dict[str, Any]:
     data = request.data
     if not isinstance(data, dict):
-        return error_response("Send a JSON object.", "invalid_body", status.HTTP_400_BAD_REQUEST)
+        raise services.PaymentError("Send a JSON object.", code="invalid_body")
     return dict(data)
 
 
@@ -141,15 +143,25 @@ def _user(request: Request) -> User:
 class BankingView(APIView):
     permission_classes = [IsAuthenticated]
 
-    def handle_exception(self, exc: Exception) -> Response:
-        """Every refusal of the payments services becomes the API's error body here, in one place."""
-        if isinstance(exc, services.PaymentError):
-            return _from_error(exc)
-        return super().handle_exception(exc)
+
+def _pending_body(pending: services.ConfirmationPending) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "challenge_id": pending.challenge_id,
+        "methods": pending.methods,
+        "expires_at": selectors.iso(pending.expires_at),
+    }
+    if pending.sent_to:
+        body["sent_to"] = pending.sent_to
+    if pending.email_fallback:
+        body["add_factor"] = selectors.add_factor_invitation()
+    return body
 
 
 class AccountsView(BankingView):
     required_scopes = ["read:accounts"]  # provider tokens (idp.authentication)
+
+    required_scopes = ["read:accounts"]  # provider tokens (idp.authentication)
+
     @extend_schema(summary="Your bank accounts", responses={200: _ACCOUNT_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         accounts = selectors.accounts_for_user(user=_user(request))
@@ -158,6 +170,9 @@ class AccountsView(BankingView):
 
 class BeneficiariesView(BankingView):
     required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
+
+    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
+
     @extend_schema(summary="Your saved beneficiaries", responses={200: _BENEFICIARY_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         items = selectors.beneficiaries_for_user(user=_user(request))
@@ -186,11 +201,7 @@ class BeneficiariesView(BankingView):
         tags=["banking"],
     )
     def post(self, request: Request) -> Response:
-        from mfa.reauth import ReauthRequired
-
         body = _body(request)
-        if isinstance(body, Response):
-            return body
         try:
             beneficiary = services.beneficiary_add(
                 request=request,
@@ -201,17 +212,18 @@ class BeneficiariesView(BankingView):
                 code=str(body.get("code") or ""),
                 method=str(body.get("method") or ""),
             )
-        except ReauthRequired:
-            return error_response(
-                "Adding a beneficiary needs a recent sign-in or a second-factor code (see the API docs).",
-                "reauth_required",
-                status.HTTP_403_FORBIDDEN,
-            )
+        except ReauthRequired as exc:
+            raise ReauthRequired(
+                "Adding a beneficiary needs a recent sign-in or a second-factor code (see the API docs)."
+            ) from exc
         return Response(selectors.beneficiary_representation(beneficiary), status=status.HTTP_201_CREATED)
 
 
 class BeneficiaryChallengeView(BankingView):
     required_scopes = {"POST": ["write:payments"]}
+
+    required_scopes = {"POST": ["write:payments"]}
+
     @extend_schema(
         summary="Send a code bound to a beneficiary about to be added",
         request=inline_serializer(
@@ -227,8 +239,6 @@ class BeneficiaryChallengeView(BankingView):
     )
     def post(self, request: Request) -> Response:
         body = _body(request)
-        if isinstance(body, Response):
-            return body
         challenge = services.beneficiary_code_send(
             user=_user(request),
             name=str(body.get("name") or ""),
@@ -244,25 +254,30 @@ class BeneficiaryChallengeView(BankingView):
 class PaymentsView(BankingView):
     required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
     required_acr = {"POST": "urn:bank-portal:acr:mfa"}  # RFC 9470 step-up for provider tokens
+
+    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
+    required_acr = {"POST": "urn:bank-portal:acr:mfa"}  # RFC 9470 step-up for provider tokens
+
     @extend_schema(
         summary="Your payments, newest first",
         parameters=[
             OpenApiParameter("status", str, enum=["pending_step_up", "completed", "refused", "expired"]),
+            OpenApiParameter("exemption", str, enum=list(EXEMPTIONS)),
             OpenApiParameter("limit", int, description="1-100, default 50"),
         ],
         responses={200: _PAYMENT_LIST},
         tags=["banking"],
     )
     def get(self, request: Request) -> Response:
+        query = PaymentFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        wanted = query.validated_data
         payments = selectors.payments_for_user(user=_user(request))
-        wanted = request.query_params.get("status")
-        if wanted:
-            payments = payments.filter(status=wanted)
-        try:
-            limit = min(max(int(request.query_params.get("limit", "50")), 1), 100)
-        except ValueError:
-            return error_response("limit must be a number from 1 to 100.", "invalid", 400, field="limit")
-        return Response([selectors.payment_representation(p) for p in payments[:limit]])
+        if wanted.get("status"):
+            payments = payments.filter(status=wanted["status"])
+        if wanted.get("exemption"):
+            payments = payments.filter(sca_exemption=wanted["exemption"])
+        return Response([selectors.payment_representation(p) for p in payments[: wanted["limit"]]])
 
     @extend_schema(
         summary="Make a payment",
@@ -305,18 +320,12 @@ class PaymentsView(BankingView):
     def post(self, request: Request) -> Response:
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if not key:
-            return error_response(
-                "The Idempotency-Key header is required.", "idempotency_key_required", status.HTTP_400_BAD_REQUEST
-            )
+            raise services.PaymentError("The Idempotency-Key header is required.", code="idempotency_key_required")
         if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-            return error_response(
-                "The Idempotency-Key must be 1 to 255 printable characters.",
-                "invalid_idempotency_key",
-                status.HTTP_400_BAD_REQUEST,
+            raise services.PaymentError(
+                "The Idempotency-Key must be 1 to 255 printable characters.", code="invalid_idempotency_key"
             )
         body = _body(request)
-        if isinstance(body, Response):
-            return body
         outcome = services.payment_create(
             user=_user(request),
             from_account=body.get("from_account"),
@@ -329,8 +338,10 @@ class PaymentsView(BankingView):
             channel="api",
             idempotency_key=key,
             body_hash=services.request_hash(body),
+            payer=services.payer_context(request=request, channel="api"),
         )
-        response = Response(outcome.body, status=outcome.status_code)
+        code = status.HTTP_202_ACCEPTED if outcome.needs_step_up else status.HTTP_201_CREATED
+        response = Response(outcome.snapshot, status=code)
         if outcome.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
@@ -345,16 +356,22 @@ def _payment_or_404(request: Request, payment_id: Any) -> Any:
 
 class PaymentDetailView(BankingView):
     required_scopes = ["read:payments"]
+
+    required_scopes = ["read:payments"]
+
     @extend_schema(summary="One of your payments", responses={200: _PAYMENT, 404: _ERROR}, tags=["banking"])
     def get(self, request: Request, payment_id: str) -> Response:
         payment = _payment_or_404(request, payment_id)
         if payment is None:
-            return error_response("Payment not found.", "not_found", status.HTTP_404_NOT_FOUND)
+            raise services.PaymentNotFound("Payment not found.", code="not_found")
         return Response(selectors.payment_representation(payment))
 
 
 class PaymentChallengeView(BankingView):
     required_scopes = {"POST": ["write:payments"]}
+
+    required_scopes = {"POST": ["write:payments"]}
+
     @extend_schema(
         summary="Send a step-up code for a pending payment",
         description=(
@@ -371,8 +388,6 @@ class PaymentChallengeView(BankingView):
     )
     def post(self, request: Request, payment_id: str) -> Response:
         body = _body(request)
-        if isinstance(body, Response):
-            return body
         result = services.payment_step_up_send(
             user=_user(request), payment_id=payment_id, method=str(body.get("method") or "")
         )
@@ -383,6 +398,9 @@ class PaymentChallengeView(BankingView):
 
 class PaymentConfirmView(BankingView):
     required_scopes = {"POST": ["write:payments"]}
+
+    required_scopes = {"POST": ["write:payments"]}
+
     @extend_schema(
         summary="Confirm a pending payment with a second factor",
         description=(
@@ -404,8 +422,6 @@ class PaymentConfirmView(BankingView):
     )
     def post(self, request: Request, payment_id: str) -> Response:
         body = _body(request)
-        if isinstance(body, Response):
-            return body
         user = _user(request)
         method = str(body.get("method") or "").strip().lower() or services.default_confirm_method(
             user=user, payment_id=payment_id
@@ -418,3 +434,265 @@ class PaymentConfirmView(BankingView):
             credential=body.get("credential"),
         )
         return Response(selectors.payment_representation(payment))
+
+
+_CONFIRM_IN = inline_serializer(
+    name="CodeConfirm",
+    fields={
+        "code": serializers.CharField(),
+        "method": serializers.ChoiceField(choices=["totp", "sms", "email"], required=False),
+    },
+)
+
+
+class BeneficiaryTrustView(BankingView):
+    required_scopes = {"POST": ["write:payments"], "DELETE": ["write:payments"]}
+    required_acr = {"POST": "urn:bank-portal:acr:mfa"}
+
+    @extend_schema(
+        summary="Trust a beneficiary (RTS Art. 13): needs a recent sign-in, then a second factor",
+        description=(
+            "Needs a login (or re-authentication) within REAUTH_MAX_AGE_SECONDS, else `403 reauth_required`. "
+            "Answers `202` with `step_up` (challenge_id, methods, expires_at); with `method` sms/email a code bound "
+            "to this payee is sent now. Confirm with `POST .../trust/confirm`. Payments to a trusted beneficiary "
+            "skip SCA up to STEP_UP_THRESHOLD; changing its IBAN drops the trust."
+        ),
+        request=inline_serializer(
+            name="BeneficiaryTrust",
+            fields={"method": serializers.ChoiceField(choices=["sms", "email"], required=False)},
+        ),
+        responses={202: OpenApiTypes.OBJECT, 403: _ERROR, 404: _ERROR, 429: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request, beneficiary_id: str) -> Response:
+        body = _body(request) if request.data else {}
+        pending = services.beneficiary_trust_begin(
+            request=request,
+            user=_user(request),
+            beneficiary_id=beneficiary_id,
+            method=str(body.get("method") or ""),
+        )
+        return Response(
+            {"beneficiary": beneficiary_id, "trusted": False, "step_up": _pending_body(pending)},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(
+        summary="Stop trusting a beneficiary (no second factor needed)",
+        responses={200: _BENEFICIARY, 404: _ERROR},
+        tags=["banking"],
+    )
+    def delete(self, request: Request, beneficiary_id: str) -> Response:
+        beneficiary = services.beneficiary_untrust(user=_user(request), beneficiary_id=beneficiary_id)
+        return Response(selectors.beneficiary_representation(beneficiary))
+
+
+class BeneficiaryTrustChallengeView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
+
+    @extend_schema(
+        summary="Send (again) a code bound to trusting this beneficiary",
+        request=inline_serializer(
+            name="BeneficiaryTrustChallenge", fields={"method": serializers.ChoiceField(choices=["sms", "email"])}
+        ),
+        responses={202: OpenApiTypes.OBJECT, 400: _ERROR, 404: _ERROR, 410: _ERROR, 429: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request, beneficiary_id: str) -> Response:
+        body = _body(request)
+        challenge = services.beneficiary_trust_send(
+            user=_user(request), beneficiary_id=beneficiary_id, method=str(body.get("method") or "")
+        )
+        return Response(
+            {"sent_to": challenge.sent_to, "expires_at": selectors.iso(challenge.expires_at)},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class BeneficiaryTrustConfirmView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
+
+    @extend_schema(
+        summary="Confirm trusting a beneficiary with a second factor bound to it",
+        request=_CONFIRM_IN,
+        responses={200: _BENEFICIARY, 400: _ERROR, 404: _ERROR, 410: _ERROR, 429: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request, beneficiary_id: str) -> Response:
+        body = _body(request)
+        user = _user(request)
+        method = str(body.get("method") or "").strip().lower() or services.default_trust_method(
+            user=user, beneficiary_id=beneficiary_id
+        )
+        beneficiary = services.beneficiary_trust_confirm(
+            user=user, beneficiary_id=beneficiary_id, method=method, code=str(body.get("code") or "")
+        )
+        return Response(selectors.beneficiary_representation(beneficiary))
+
+
+class PaymentFraudReportView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
+
+    @extend_schema(
+        summary="Report a completed payment as not made by you (this wasn't me)",
+        description="Counts in the fraud rate (RTS Art. 19) that decides the transaction-risk-analysis exemption.",
+        request=inline_serializer(
+            name="PaymentFraudReport", fields={"reason": serializers.CharField(required=False, max_length=200)}
+        ),
+        responses={200: _PAYMENT, 400: _ERROR, 404: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request, payment_id: str) -> Response:
+        body = _body(request) if request.data else {}
+        reason = " ".join(str(body.get("reason") or "").split())[:200]
+        if any(not ch.isprintable() for ch in reason):
+            raise services.PaymentError("Use printable characters only.", code="invalid_reason", field="reason")
+        payment = services.payment_report_fraud(user=_user(request), payment_id=payment_id, reason=reason)
+        return Response(selectors.payment_representation(payment))
+
+
+_ORDER_IN = inline_serializer(
+    name="StandingOrderCreate",
+    fields={
+        "from_account": serializers.UUIDField(),
+        "beneficiary": serializers.UUIDField(required=False),
+        "to_iban": serializers.CharField(required=False),
+        "payee_name": serializers.CharField(required=False),
+        "amount": serializers.CharField(),
+        "currency": serializers.CharField(),
+        "frequency": serializers.ChoiceField(choices=StandingOrder.Frequency.values),
+        "reference": serializers.CharField(required=False),
+    },
+)
+
+
+def _order_body(order: StandingOrder, pending: services.ConfirmationPending | None = None) -> dict[str, Any]:
+    body = selectors.standing_order_representation(order)
+    if pending is not None:
+        body["step_up"] = _pending_body(pending)
+    return body
+
+
+class StandingOrdersView(BankingView):
+    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
+    required_acr = {"POST": "urn:bank-portal:acr:mfa"}
+
+    @extend_schema(summary="Your standing orders", responses={200: OpenApiTypes.OBJECT}, tags=["banking"])
+    def get(self, request: Request) -> Response:
+        orders = selectors.standing_orders_for_user(user=_user(request))
+        return Response([selectors.standing_order_representation(o) for o in orders])
+
+    @extend_schema(
+        summary="Create a standing order (RTS Art. 14): SCA now, later executions without",
+        description=(
+            "`202 pending_sca` with `step_up`; confirm with `POST /api/v1/standing-orders/{id}/confirm` (a code "
+            "bound to account, payee, amount, currency and frequency). The first execution runs at that "
+            "confirmation; later ones run on schedule without SCA while the terms stay the same."
+        ),
+        request=_ORDER_IN,
+        responses={202: OpenApiTypes.OBJECT, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request) -> Response:
+        body = _body(request)
+        order, pending = services.standing_order_create(
+            user=_user(request),
+            from_account=body.get("from_account"),
+            amount=body.get("amount"),
+            currency=body.get("currency"),
+            frequency=body.get("frequency"),
+            beneficiary=body.get("beneficiary"),
+            to_iban=body.get("to_iban"),
+            payee_name=body.get("payee_name") or "",
+            reference=body.get("reference") or "",
+        )
+        return Response(_order_body(order, pending), status=status.HTTP_202_ACCEPTED)
+
+
+class StandingOrderDetailView(BankingView):
+    required_scopes = {"GET": ["read:payments"], "PATCH": ["write:payments"], "DELETE": ["write:payments"]}
+    required_acr = {"PATCH": "urn:bank-portal:acr:mfa"}
+
+    @extend_schema(
+        summary="One of your standing orders", responses={200: OpenApiTypes.OBJECT, 404: _ERROR}, tags=["banking"]
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        try:
+            order = selectors.standing_order_for_user(user=_user(request), order_id=order_id)
+        except Http404 as exc:
+            raise services.PaymentNotFound("Standing order not found.", code="not_found") from exc
+        return Response(_order_body(order))
+
+    @extend_schema(
+        summary="Change a standing order's amount, frequency or reference: SCA again",
+        request=inline_serializer(
+            name="StandingOrderChange",
+            fields={
+                "amount": serializers.CharField(required=False),
+                "frequency": serializers.ChoiceField(choices=StandingOrder.Frequency.values, required=False),
+                "reference": serializers.CharField(required=False),
+            },
+        ),
+        responses={202: OpenApiTypes.OBJECT, 400: _ERROR, 404: _ERROR, 410: _ERROR},
+        tags=["banking"],
+    )
+    def patch(self, request: Request, order_id: str) -> Response:
+        body = _body(request)
+        order, pending = services.standing_order_change(
+            user=_user(request),
+            order_id=order_id,
+            amount=body.get("amount"),
+            frequency=body.get("frequency"),
+            reference=body.get("reference"),
+        )
+        return Response(_order_body(order, pending), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Cancel a standing order", responses={200: OpenApiTypes.OBJECT, 404: _ERROR}, tags=["banking"]
+    )
+    def delete(self, request: Request, order_id: str) -> Response:
+        order = services.standing_order_cancel(user=_user(request), order_id=order_id)
+        return Response(_order_body(order))
+
+
+class StandingOrderChallengeView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
+
+    @extend_schema(
+        summary="Send a code bound to a standing order waiting for confirmation",
+        request=inline_serializer(
+            name="StandingOrderChallenge", fields={"method": serializers.ChoiceField(choices=["sms", "email"])}
+        ),
+        responses={202: OpenApiTypes.OBJECT, 400: _ERROR, 404: _ERROR, 410: _ERROR, 429: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request, order_id: str) -> Response:
+        body = _body(request)
+        challenge = services.standing_order_send(
+            user=_user(request), order_id=order_id, method=str(body.get("method") or "")
+        )
+        return Response(
+            {"sent_to": challenge.sent_to, "expires_at": selectors.iso(challenge.expires_at)},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class StandingOrderConfirmView(BankingView):
+    required_scopes = {"POST": ["write:payments"]}
+
+    @extend_schema(
+        summary="Confirm a new or changed standing order with a second factor",
+        request=_CONFIRM_IN,
+        responses={200: OpenApiTypes.OBJECT, 400: _ERROR, 404: _ERROR, 410: _ERROR, 429: _ERROR},
+        tags=["banking"],
+    )
+    def post(self, request: Request, order_id: str) -> Response:
+        body = _body(request)
+        user = _user(request)
+        method = str(body.get("method") or "").strip().lower() or services.default_order_method(
+            user=user, order_id=order_id
+        )
+        order = services.standing_order_confirm(
+            user=user, order_id=order_id, method=method, code=str(body.get("code") or "")
+        )
+        return Response(_order_body(order))

@@ -6,6 +6,7 @@ from django import forms
 
 from accounts.models import User
 from payments import selectors, services
+from payments.models import StandingOrder
 
 
 class PaymentForm(forms.Form):
@@ -97,3 +98,28 @@ class ConfirmCodeForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = cast(forms.ChoiceField, self.fields["method"])
         field.choices = [(m, self.LABELS[m]) for m in methods if m in self.LABELS]
+
+
+class FraudReportForm(forms.Form):
+    reason = forms.CharField(
+        label="What happened? (optional)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_reason(self) -> str:
+        text = " ".join(str(self.cleaned_data.get("reason") or "").split())
+        if any(not ch.isprintable() for ch in text):
+            raise forms.ValidationError("Use printable characters only.")
+        return text
+
+
+class StandingOrderForm(PaymentForm):
+    """A payment form plus how often; no one-time token (nothing is paid before the SCA)."""
+
+    frequency = forms.ChoiceField(label="How often", choices=StandingOrder.Frequency.choices)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, user=user, **kwargs)
+        del self.fields["submission"]

@@ -109,6 +109,11 @@ class Beneficiary(models.Model):
     name = models.CharField(max_length=70)
     iban = models.CharField(max_length=34)
     created_at = models.DateTimeField(default=timezone.now)
+    # RTS Art. 13: trust is given to one IBAN with SCA; any other IBAN is not trusted.
+    trusted_at = models.DateTimeField(null=True, blank=True)
+    trusted_iban = models.CharField(max_length=34, blank=True)
+    trust_challenge_id = models.UUIDField(null=True, blank=True)
+    trust_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "created_at"]
@@ -116,6 +121,20 @@ class Beneficiary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.iban})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Changing the IBAN drops the trust (it was given to the old IBAN), however it is changed."""
+        if self.trusted_iban and self.trusted_iban != self.iban:
+            self.trusted_at = None
+            self.trusted_iban = ""
+            fields = kwargs.get("update_fields")
+            if fields is not None:
+                kwargs["update_fields"] = {*fields, "trusted_at", "trusted_iban"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_trusted(self) -> bool:
+        return self.trusted_at is not None and bool(self.trusted_iban) and self.trusted_iban == self.iban
 
     @property
     def iban_formatted(self) -> str:
@@ -138,6 +157,7 @@ class Payment(models.Model):
     class Channel(models.TextChoices):
         WEB = "web", "Web"
         API = "api", "API"
+        STANDING_ORDER = "standing", "Standing order"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
@@ -167,6 +187,19 @@ class Payment(models.Model):
     step_up_attempts = models.PositiveSmallIntegerField(default=0)
     step_up_method = models.CharField(max_length=16, blank=True)
     refusal_reason = models.CharField(max_length=64, blank=True)
+    # The SCA decision of payments/sca.py: required or the RTS exemption (and article) that lifted it.
+    sca_required = models.BooleanField(default=True)
+    sca_exemption = models.CharField(max_length=32, blank=True)
+    sca_article = models.CharField(max_length=32, blank=True)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    standing_order = models.ForeignKey(
+        "StandingOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    # Reported as unauthorised ("this wasn't me" or staff): counts in the fraud rate (RTS Art. 19).
+    fraud_reported_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    fraud_reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     posting = models.OneToOneField(Posting, null=True, blank=True, on_delete=models.PROTECT, related_name="payment")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -176,6 +209,7 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["from_account", "status", "created_at"]),
+            models.Index(fields=["owner", "sca_required", "created_at"]),
         ]
 
     def __str__(self) -> str:
@@ -195,6 +229,23 @@ class Payment(models.Model):
     @property
     def refusal_text(self) -> str:
         return self.REFUSAL_TEXT.get(self.refusal_reason, self.refusal_reason.replace("_", " "))
+
+    EXEMPTION_TEXT = {
+        "own_accounts": "between your own accounts (RTS Art. 15)",
+        "trusted_beneficiary": "to a beneficiary you trusted (RTS Art. 13)",
+        "recurring": "a standing order you confirmed (RTS Art. 14)",
+        "low_value": "a low-value payment (RTS Art. 16)",
+        "transaction_risk_analysis": "low risk by our transaction risk analysis (RTS Art. 18)",
+    }
+
+    @property
+    def sca_text(self) -> str:
+        """What the customer is told about strong customer authentication for this payment."""
+        if self.sca_required:
+            return "Confirmed with a second factor" if self.step_up_method else "Needs a second factor"
+        if self.sca_exemption:
+            return f"No second factor needed: {self.EXEMPTION_TEXT.get(self.sca_exemption, self.sca_exemption)}"
+        return "No second factor needed (below the confirmation threshold)"
 
     @property
     def payee_label(self) -> str:
@@ -218,3 +269,82 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency {self.key[:12]} ({self.response_status})"
+
+
+class ScaState(models.Model):
+    """Per customer: when SCA was last applied to a payment, and what went out without it since
+    (RTS Art. 16 counters). Locked (SELECT ... FOR UPDATE) by every payment of the customer, so
+    concurrent payments read and move the counters one after the other; reset at each SCA."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="sca_state"
+    )
+    last_sca_at = models.DateTimeField(null=True, blank=True)
+    amount_since_sca = models.DecimalField(
+        default=Decimal("0.00"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES
+    )
+    count_since_sca = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"SCA state of {self.user_id}"
+
+
+class StandingOrder(models.Model):
+    """A series of payments with the same amount and payee (RTS Art. 14): SCA when created or
+    changed (its first execution runs at that confirmation); later executions run from Celery beat."""
+
+    class Status(models.TextChoices):
+        PENDING_SCA = "pending_sca", "Waiting for confirmation"
+        ACTIVE = "active", "Active"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Frequency(models.TextChoices):
+        WEEKLY = "weekly", "Every week"
+        MONTHLY = "monthly", "Every month"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="standing_orders")
+    from_account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, related_name="standing_orders")
+    beneficiary = models.ForeignKey(
+        Beneficiary, null=True, blank=True, on_delete=models.SET_NULL, related_name="standing_orders"
+    )
+    payee_name = models.CharField(max_length=70, blank=True)
+    payee_iban = models.CharField(max_length=34)
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=140, blank=True)
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.MONTHLY)
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # What the last SCA authorised (keyed digest of account, payee, amount, currency, frequency).
+    authorised_digest = models.CharField(max_length=64, blank=True)
+    authorised_at = models.DateTimeField(null=True, blank=True)
+    sca_challenge_id = models.UUIDField(null=True, blank=True)
+    sca_expires_at = models.DateTimeField(null=True, blank=True)
+    executions = models.PositiveIntegerField(default=0)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} {self.frequency} to {self.payee_iban} ({self.status})"
+
+    @property
+    def payee_iban_formatted(self) -> str:
+        return " ".join(self.payee_iban[i : i + 4] for i in range(0, len(self.payee_iban), 4))
+
+
+class FraudMonitor(models.Model):
+    """The one row remembering the transaction-risk-analysis threshold last allowed by the fraud
+    rate, so that the security team is told once when the exemption stops (RTS Art. 20)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    allowed_threshold = models.DecimalField(null=True, blank=True, max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    measured_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"TRA threshold {self.allowed_threshold}"

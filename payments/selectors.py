@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment
+from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment, StandingOrder
 
 
 def accounts_for_user(*, user: User) -> QuerySet[BankAccount]:
@@ -73,6 +73,14 @@ def beneficiaries_for_user(*, user: User) -> QuerySet[Beneficiary]:
     return Beneficiary.objects.filter(owner=user).order_by("name", "created_at")
 
 
+def beneficiary_for_user(*, user: User, beneficiary_id: object) -> Beneficiary:
+    try:
+        key = uuid.UUID(str(beneficiary_id))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Http404("no such beneficiary") from exc
+    return get_object_or_404(beneficiaries_for_user(user=user), id=key)
+
+
 def statement_entries(*, account: BankAccount) -> QuerySet[LedgerEntry]:
     return (
         LedgerEntry.objects.filter(account=account)
@@ -97,6 +105,63 @@ def beneficiary_representation(beneficiary: Beneficiary) -> dict[str, Any]:
         "name": beneficiary.name,
         "iban": beneficiary.iban,
         "created_at": iso(beneficiary.created_at),
+        "trusted": beneficiary.is_trusted,
+        "trusted_at": iso(beneficiary.trusted_at) if beneficiary.is_trusted else None,
+    }
+
+
+def sca_representation(payment: Payment) -> dict[str, Any]:
+    """shared/API.md: whether SCA applies to the payment, or the RTS exemption that lifted it."""
+    return {
+        "required": bool(payment.sca_required),
+        "exemption": payment.sca_exemption or None,
+        "article": payment.sca_article or None,
+    }
+
+
+def add_factor_invitation() -> dict[str, Any]:
+    """What a customer confirming with the emailed fallback code is invited to do."""
+    from django.urls import reverse
+
+    return {
+        "detail": "We email the code to your verified address. For a stronger confirmation, add an "
+        "authenticator app or a passkey on the Security page.",
+        "url": reverse("accounts:security"),
+    }
+
+
+def standing_orders_for_user(*, user: User) -> QuerySet[StandingOrder]:
+    return StandingOrder.objects.filter(owner=user).select_related("from_account").order_by("-created_at")
+
+
+def standing_order_for_user(*, user: User, order_id: object) -> StandingOrder:
+    try:
+        key = uuid.UUID(str(order_id))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Http404("no such standing order") from exc
+    return get_object_or_404(standing_orders_for_user(user=user), id=key)
+
+
+def standing_order_representation(order: StandingOrder) -> dict[str, Any]:
+    return {
+        "id": str(order.id),
+        "status": order.status,
+        "from_account": str(order.from_account_id),
+        "beneficiary": str(order.beneficiary_id) if order.beneficiary_id else None,
+        "to_iban": order.payee_iban,
+        "payee_name": order.payee_name,
+        "amount": money(order.amount),
+        "currency": order.currency,
+        "reference": order.reference,
+        "frequency": order.frequency,
+        "next_run_at": iso(order.next_run_at),
+        "executions": order.executions,
+        "created_at": iso(order.created_at),
+        "sca": {
+            "required": order.status == StandingOrder.Status.PENDING_SCA,
+            "exemption": None,
+            "article": "RTS Art. 14",
+        },
     }
 
 
@@ -114,7 +179,12 @@ def payment_representation(payment: Payment, *, methods: list[str] | None = None
         "reference": payment.reference,
         "created_at": iso(payment.created_at),
         "completed_at": iso(payment.completed_at),
+        "sca": sca_representation(payment),
     }
+    if payment.standing_order_id:
+        body["standing_order"] = str(payment.standing_order_id)
+    if payment.fraud_reported_at:
+        body["fraud_reported_at"] = iso(payment.fraud_reported_at)
     if payment.status == Payment.Status.PENDING_STEP_UP:
         if methods is None:
             from payments.services import step_up_methods
@@ -127,6 +197,10 @@ def payment_representation(payment: Payment, *, methods: list[str] | None = None
             "attempts_left": max(settings.PAYMENT_STEP_UP_MAX_ATTEMPTS - payment.step_up_attempts, 0),
             "reasons": list(payment.step_up_reasons or []),
         }
+        from payments.services import email_fallback_only
+
+        if email_fallback_only(user=payment.owner, methods=methods):
+            body["step_up"]["add_factor"] = add_factor_invitation()
     if payment.refusal_reason:
         body["refusal_reason"] = payment.refusal_reason
     return body

@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from statistics import median
 from typing import Any
 
 from django.conf import settings
@@ -23,25 +22,28 @@ from accounts.models import User
 from audit.events import EventType, Outcome
 from audit.services import record
 from core.crypto import constant_time_equals, keyed_hash
+from core.errors import DomainError
 from notifications.services import email_enqueue
+from payments import sca
 from payments.ledger import CENT, lock_accounts, posting_create
-from payments.models import BankAccount, Beneficiary, IdempotencyRecord, Payment, Posting
+from payments.models import (
+    BankAccount,
+    Beneficiary,
+    FraudMonitor,
+    IdempotencyRecord,
+    Payment,
+    Posting,
+    ScaState,
+    StandingOrder,
+)
 
 
-class PaymentError(Exception):
-    """A refusal with a message safe to show the customer.
+class PaymentError(DomainError):
+    """A refusal with a message safe to show the customer (core.errors.DomainError: `code`,
+    `status`, `field`; the API maps it in core.api.exception_handler, the web shows `message`)."""
 
-    `code` is the machine code of the API's error body, `field` the form/body field it belongs
-    to (if any) and `status` the HTTP status the API answers with.
-    """
-
+    code = "invalid"
     status = 400
-
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.field = field
 
 
 def _next_iban() -> str:
@@ -157,7 +159,7 @@ class StepUpInvalid(PaymentError):
     """A wrong step-up code; the payment stays pending while attempts are left (400)."""
 
     def __init__(self, message: str, *, attempts_left: int) -> None:
-        super().__init__(message, code="invalid_code", field="code")
+        super().__init__(message, code="invalid_code", field="code", attempts_left=attempts_left)
         self.attempts_left = attempts_left
 
 
@@ -166,12 +168,9 @@ class StepUpThrottled(PaymentError):
 
     status = 429
 
-    def __init__(self, message: str, *, code: str, retry_at: datetime | None = None) -> None:
-        super().__init__(message, code=code)
-        self.retry_at = retry_at
-
 
 class IdempotencyConflict(PaymentError):
+    code = "idempotency_conflict"
     status = 409
 
 
@@ -211,42 +210,11 @@ def beneficiary_digest(*, user: User, name: str, iban: str) -> str:
     return keyed_hash(f"{user.pk}|{name}|{iban}", purpose="payments.beneficiary-binding")
 
 
-def _api_login_time(request: Any) -> float | None:
-    """When the API login behind this access token proved its credentials (epoch seconds).
+def _require_recent_auth(*, request: Any) -> None:
+    """The one re-authentication check (accounts.authn): the web session's or the token's auth_time."""
+    from accounts.authn import require_recent_auth
 
-    That is the creation of the login (`sid`, a UserSession of kind mobile): password and
-    second factor are checked just before it starts, and refreshing tokens does not renew it.
-    """
-    from accounts.models import UserSession
-
-    claims = getattr(request, "auth", None)
-    if claims is None:
-        return None
-    getter = getattr(claims, "get", None)
-    explicit = getter("auth_time") if getter is not None else getattr(claims, "auth_time", None)
-    if isinstance(explicit, (int, float)):
-        return float(explicit)
-    sid = getter("sid") if getter is not None else getattr(claims, "sid", None)
-    if not sid or _as_uuid(sid) == NIL_UUID:
-        return None
-    created = (
-        UserSession.objects.filter(id=_as_uuid(sid), user=getattr(request, "user", None), ended_at__isnull=True)
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return created.timestamp() if created is not None else None
-
-
-def _require_recent_auth(*, request: Any, channel: str) -> None:
-    from mfa.reauth import ReauthRequired, require_recent_auth
-
-    if channel == Payment.Channel.WEB:
-        require_recent_auth(request=request)
-        return
-    max_age = getattr(settings, "REAUTH_MAX_AGE_SECONDS", 300)
-    login_time = _api_login_time(request)
-    if login_time is None or timezone.now().timestamp() - login_time > max_age:
-        raise ReauthRequired()
+    require_recent_auth(request)
 
 
 def beneficiary_code_send(*, user: User, name: str, iban: str, method: str) -> Any:
@@ -315,7 +283,7 @@ def beneficiary_add(
                 "Too many wrong codes: try again later.", code="locked", retry_at=getattr(exc, "retry_at", None)
             ) from exc
     else:
-        _require_recent_auth(request=request, channel=channel)
+        _require_recent_auth(request=request)
     with transaction.atomic():
         if Beneficiary.objects.filter(owner=user, iban=iban).exists():
             raise PaymentError("You already saved this IBAN.", code="duplicate_beneficiary", field="iban")
@@ -346,10 +314,17 @@ STEP_UP_METHODS = ("totp", "webauthn", "sms", "email")
 
 @dataclass(frozen=True)
 class PaymentOutcome:
+    """What payment_create did: the payment, whether this is a replay of an earlier request
+    (same Idempotency-Key and body), and the payment as it was first answered (`snapshot`)."""
+
     payment: Payment
-    status_code: int
-    body: dict[str, Any]
+    snapshot: dict[str, Any]
     replayed: bool = False
+    methods: tuple[str, ...] = ()
+
+    @property
+    def needs_step_up(self) -> bool:
+        return self.snapshot.get("status") == Payment.Status.PENDING_STEP_UP
 
 
 def payment_digest(payment: Payment) -> str:
@@ -374,15 +349,27 @@ def payment_summary(payment: Payment) -> str:
 
 
 def step_up_methods(*, user: User) -> list[str]:
-    """The factors that can confirm a payment (recovery codes cannot: they are not bound to it)."""
-    from mfa import services as mfa
+    """The factors that can confirm a payment (recovery codes cannot: they are not bound to it);
+    ["email"] (a code to the verified address) for a customer with none, where the deployment allows it."""
+    from mfa import selectors as mfa_selectors
 
-    return [m for m in mfa.methods_for(user=user) if m in STEP_UP_METHODS]
+    return list(mfa_selectors.step_up_methods(user=user))
+
+
+def email_fallback_only(*, user: User, methods: list[str] | None = None) -> bool:
+    """True when the only way to confirm is the emailed code to the verified address (no factor):
+    the answer then invites the customer to add a stronger factor."""
+    from mfa import selectors as mfa_selectors
+
+    methods = step_up_methods(user=user) if methods is None else methods
+    return methods == ["email"] and not mfa_selectors.confirmed_factors(user=user, method="email").exists()
 
 
 class SecondFactorRequired(PaymentRefused):
-    """A payment needing step-up from a customer with no factor that can confirm it (403)."""
+    """A payment needing SCA from a customer with no factor that can confirm it (403): staff and
+    the security group without a strong factor, or any customer when STEP_UP_EMAIL_FALLBACK=False."""
 
+    code = "second_factor_required"
     status = 403
 
 
@@ -390,26 +377,6 @@ def request_hash(data: dict[str, Any]) -> str:
     """A stable digest of a request body, to tell a replay from a different request."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _unusual_reasons(*, user: User, account: BankAccount, amount: Decimal, payee_iban: str) -> list[str]:
-    reasons = []
-    recent = list(
-        Payment.objects.filter(from_account=account, status=Payment.Status.COMPLETED)
-        .order_by("-created_at")
-        .values_list("amount", flat=True)[:20]
-    )
-    if len(recent) >= settings.PAYMENT_UNUSUAL_MIN_HISTORY:
-        typical = median(recent)
-        if amount > typical * settings.PAYMENT_UNUSUAL_FACTOR:
-            reasons.append("unusual_amount")
-    since = timezone.now() - timedelta(hours=settings.PAYMENT_NEW_BENEFICIARY_HOURS)
-    if (
-        Beneficiary.objects.filter(owner=user, iban=payee_iban, created_at__gte=since).exists()
-        and not Payment.objects.filter(owner=user, payee_iban=payee_iban, status=Payment.Status.COMPLETED).exists()
-    ):
-        reasons.append("new_beneficiary")
-    return reasons
 
 
 def _day_total(account: BankAccount) -> Decimal:
@@ -531,12 +498,73 @@ def _replay(record_row: IdempotencyRecord, digest: str) -> PaymentOutcome:
         raise IdempotencyConflict(
             "This Idempotency-Key was already used with a different request.", code="idempotency_conflict"
         )
-    return PaymentOutcome(
-        payment=record_row.payment,
-        status_code=record_row.response_status,
-        body=record_row.response_body,
-        replayed=True,
+    return PaymentOutcome(payment=record_row.payment, snapshot=dict(record_row.response_body or {}), replayed=True)
+
+
+# --- SCA state: the customer's row lock and counters (payments/sca.py decides) ------------------
+
+
+def _sca_state_locked(user: User) -> ScaState:
+    """The customer's ScaState row, locked until the end of the transaction (created on first use)."""
+    ScaState.objects.bulk_create([ScaState(user=user)], ignore_conflicts=True)
+    return ScaState.objects.select_for_update().get(user=user)
+
+
+def _sca_applied(user: User) -> None:
+    """SCA was just applied for this customer: the counters start again (Art. 16, splitting)."""
+    state = _sca_state_locked(user)
+    state.last_sca_at = timezone.now()
+    state.amount_since_sca = Decimal("0.00")
+    state.count_since_sca = 0
+    state.save(update_fields=["last_sca_at", "amount_since_sca", "count_since_sca"])
+
+
+def _count_without_sca(state: ScaState, amount: Decimal) -> None:
+    state.amount_since_sca = state.amount_since_sca + amount
+    state.count_since_sca = state.count_since_sca + 1
+    state.save(update_fields=["amount_since_sca", "count_since_sca"])
+
+
+def _record_decision(payment: Payment, decision: sca.ScaDecision) -> None:
+    """Every SCA decision is audited with the article it relied on (RTS Art. 13-18 or the rule)."""
+    record(
+        type=EventType.PAYMENT_SCA_DECIDED,
+        user=payment.owner,
+        outcome=Outcome.INFO,
+        reason=decision.exemption or ("sca_required" if decision.required else "not_required"),
+        details=_audit_details(payment, **decision.as_details()),
     )
+
+
+@dataclass(frozen=True)
+class PayerContext:
+    """Where the payment comes from, for the risk factors: the device (known / new / unknown) and
+    the payer's country (from the request context when not given)."""
+
+    device: str = "unknown"
+    country: str = ""
+
+
+def payer_context(*, request: Any, channel: str) -> PayerContext:
+    """The device and place of the request: the web's device cookie, or the app's X-Device-Id
+    header (the device_id it sent at login); known = seen for SCA_NEW_DEVICE_HOURS or more."""
+    from core import context
+    from risk import services as risk
+
+    device = "unknown"
+    try:
+        header = request.headers.get("X-Device-Id") if channel == Payment.Channel.API else None
+        known = risk.current_device(request=request, user=request.user, device_id=header)
+        if channel == Payment.Channel.API and not header:
+            known = None
+        if known is not None:
+            age = timezone.now() - known.first_seen_at
+            device = "known" if age >= timedelta(hours=settings.SCA_NEW_DEVICE_HOURS) else "new"
+        else:
+            device = "new"
+    except Exception:  # no device information: the risk score counts it as a new device
+        device = "unknown"
+    return PayerContext(device=device, country=context.current().country)
 
 
 def payment_create(
@@ -552,16 +580,16 @@ def payment_create(
     channel: str = "web",
     idempotency_key: str = "",
     body_hash: str = "",
+    payer: PayerContext | None = None,
 ) -> PaymentOutcome:
-    """Validates and creates a payment. At or below the threshold and not unusual it is executed at
-    once (201); otherwise it waits for a step-up bound to its digest (202).
+    """Validates and creates a payment. payments/sca.py decides once whether SCA applies (or which
+    RTS exemption lifts it): without SCA it is executed at once; with SCA it waits for a step-up
+    bound to its digest.
 
-    With `idempotency_key`, the first accepted response is stored with the payment in one
-    transaction: the same key and body replay it, another body is a conflict (409). Refusals are
+    With `idempotency_key`, the first accepted answer is stored with the payment in one
+    transaction: the same key and body replay it, another body is a conflict. Refusals are
     not stored, so a retry after fixing the cause goes through.
     """
-    from payments.selectors import payment_representation
-
     if idempotency_key:
         existing = IdempotencyRecord.objects.select_related("payment").filter(owner=user, key=idempotency_key).first()
         if existing is not None:
@@ -575,13 +603,10 @@ def payment_create(
             code="currency_mismatch",
             field="currency",
         )
-    reference_text = " ".join(str(reference or "").split())
-    if len(reference_text) > 140 or any(not ch.isprintable() for ch in reference_text):
-        raise PaymentError("Use at most 140 printable characters.", code="invalid_reference", field="reference")
+    reference_text = _clean_reference(reference)
     payee, iban, name, internal = _resolve_payee(
         user=user, source=source, beneficiary_id=beneficiary, to_iban=to_iban, payee_name=payee_name
     )
-    clearing = None if internal else internal_account(kind=BankAccount.Kind.CLEARING, currency=source.currency)
     try:
         with transaction.atomic():
             idem = None
@@ -593,82 +618,163 @@ def payment_create(
                     # a concurrent request with the same key committed first
                     existing = IdempotencyRecord.objects.select_related("payment").get(owner=user, key=idempotency_key)
                     return _replay(existing, body_hash)
-            accounts = lock_accounts([source.id, (internal or clearing).id])  # type: ignore[union-attr]
-            locked_source = accounts[str(source.id)]
-            if locked_source.balance < value:
-                raise PaymentRefused(
-                    "There is not enough money in the account.", code="insufficient_funds", field="amount"
-                )
-            if _day_total(locked_source) + value > settings.PAYMENT_DAILY_LIMIT:
-                raise PaymentRefused(
-                    f"This payment would exceed the account's daily limit of "
-                    f"{settings.PAYMENT_DAILY_LIMIT} {source.currency}.",
-                    code="daily_limit",
-                    field="amount",
-                )
-            reasons = []
-            if value > settings.STEP_UP_THRESHOLD:
-                reasons.append("above_threshold")
-            reasons += _unusual_reasons(user=user, account=locked_source, amount=value, payee_iban=iban)
-            methods = step_up_methods(user=user) if reasons else []
-            if reasons and not methods:
-                raise SecondFactorRequired(
-                    "This payment needs a confirmation with a second factor: set one up on the Security page first.",
-                    code="second_factor_required",
-                )
-            payment = Payment(
-                owner=user,
-                from_account=locked_source,
-                beneficiary=payee,
-                payee_name=name,
-                payee_iban=iban,
-                payee_account=internal,
-                amount=value,
-                currency=source.currency,
-                reference=reference_text,
+            payment, methods = _payment_new(
+                user=user,
+                source=source,
+                value=value,
+                payee=payee,
+                iban=iban,
+                name=name,
+                internal=internal,
+                reference_text=reference_text,
                 channel=channel,
-                status=Payment.Status.PENDING_STEP_UP if reasons else Payment.Status.COMPLETED,
-                step_up_reasons=reasons,
+                payer=payer or PayerContext(),
             )
-            if reasons:
-                payment.binding_digest = payment_digest(payment)
-                payment.step_up_challenge_id = uuid.uuid4()
-                payment.step_up_expires_at = timezone.now() + timedelta(seconds=settings.PAYMENT_STEP_UP_TTL_SECONDS)
-            payment.save()
-            record(type=EventType.PAYMENT_CREATED, user=user, details=_audit_details(payment, channel=channel))
-            if reasons:
-                record(
-                    type=EventType.PAYMENT_STEP_UP_ISSUED,
-                    user=user,
-                    outcome=Outcome.INFO,
-                    reason=",".join(reasons),
-                    details=_audit_details(payment, challenge=str(payment.step_up_challenge_id)),
-                )
-            else:
-                _post(payment, accounts)
-            status_code = 202 if reasons else 201
-            body = payment_representation(payment, methods=methods if reasons else None)
+            snapshot = _snapshot(payment, methods)
             if idem is not None:
                 idem.payment = payment
-                idem.response_status = status_code
-                idem.response_body = body
-                idem.save(update_fields=["payment", "response_status", "response_body"])
+                idem.response_body = snapshot
+                idem.save(update_fields=["payment", "response_body"])
     except PaymentRefused as exc:
-        record(
-            type=EventType.PAYMENT_REFUSED,
-            user=user,
-            outcome=Outcome.DENIED,
-            reason=exc.code,
-            details={
-                "account": str(source.id),
-                "amount": str(value),
-                "currency": source.currency,
-                "payee": _mask_iban(iban),
-                "stage": "create",
-            },
-        )
+        _record_refusal(user=user, source=source, value=value, iban=iban, code=exc.code)
         raise
-    return PaymentOutcome(payment=payment, status_code=status_code, body=body)
+    return PaymentOutcome(payment=payment, snapshot=snapshot, methods=tuple(methods))
+
+
+def _snapshot(payment: Payment, methods: list[str]) -> dict[str, Any]:
+    from payments.selectors import payment_representation
+
+    return payment_representation(
+        payment, methods=methods if payment.status == Payment.Status.PENDING_STEP_UP else None
+    )
+
+
+def _record_refusal(*, user: User, source: BankAccount, value: Decimal, iban: str, code: str) -> None:
+    record(
+        type=EventType.PAYMENT_REFUSED,
+        user=user,
+        outcome=Outcome.DENIED,
+        reason=code,
+        details={
+            "account": str(source.id),
+            "amount": str(value),
+            "currency": source.currency,
+            "payee": _mask_iban(iban),
+            "stage": "create",
+        },
+    )
+
+
+def _clean_reference(reference: object) -> str:
+    reference_text = " ".join(str(reference or "").split())
+    if len(reference_text) > 140 or any(not ch.isprintable() for ch in reference_text):
+        raise PaymentError("Use at most 140 printable characters.", code="invalid_reference", field="reference")
+    return reference_text
+
+
+def _payment_new(
+    *,
+    user: User,
+    source: BankAccount,
+    value: Decimal,
+    payee: Beneficiary | None,
+    iban: str,
+    name: str,
+    internal: BankAccount | None,
+    reference_text: str,
+    channel: str,
+    payer: PayerContext,
+    standing_order: StandingOrder | None = None,
+    decision: sca.ScaDecision | None = None,
+    sca_done: bool = False,
+) -> tuple[Payment, list[str]]:
+    """Inside the caller's transaction: locks the customer's SCA state and the accounts, checks
+    funds and limits, decides SCA (unless `decision` is given), saves, audits, and executes the
+    payment when no SCA is needed. Returns the payment and the methods that can confirm it."""
+    clearing = None if internal else internal_account(kind=BankAccount.Kind.CLEARING, currency=source.currency)
+    state = _sca_state_locked(user)
+    accounts = lock_accounts([source.id, (internal or clearing).id])  # type: ignore[union-attr]
+    locked_source = accounts[str(source.id)]
+    if locked_source.balance < value:
+        raise PaymentRefused("There is not enough money in the account.", code="insufficient_funds", field="amount")
+    if _day_total(locked_source) + value > settings.PAYMENT_DAILY_LIMIT:
+        raise PaymentRefused(
+            f"This payment would exceed the account's daily limit of {settings.PAYMENT_DAILY_LIMIT} {source.currency}.",
+            code="daily_limit",
+            field="amount",
+        )
+    if decision is None:
+        decision = sca.decide(
+            sca.PaymentFacts(
+                user=user,
+                account=locked_source,
+                amount=value,
+                currency=source.currency,
+                payee_iban=iban,
+                payee_account=internal,
+                beneficiary=payee,
+                state=state,
+                device=payer.device,
+                country=payer.country,
+                standing_order=standing_order,
+            )
+        )
+    if decision.required and not sca_done and standing_order is not None:
+        # a standing order runs unattended: without its exemption it cannot be confirmed now
+        raise PaymentRefused(
+            "This standing order needs to be confirmed again before it can run.", code="standing_order_needs_sca"
+        )
+    pending = decision.required and not sca_done
+    methods = step_up_methods(user=user) if pending else []
+    if pending and not methods:
+        raise SecondFactorRequired(
+            "This payment needs a confirmation with a second factor: set one up on the Security page first.",
+            code="second_factor_required",
+        )
+    payment = Payment(
+        owner=user,
+        from_account=locked_source,
+        beneficiary=payee,
+        payee_name=name,
+        payee_iban=iban,
+        payee_account=internal,
+        amount=value,
+        currency=source.currency,
+        reference=reference_text,
+        channel=channel,
+        status=Payment.Status.PENDING_STEP_UP if pending else Payment.Status.COMPLETED,
+        step_up_reasons=list(decision.reasons) if decision.required else [],
+        sca_required=decision.required,
+        sca_exemption=decision.exemption or "",
+        sca_article=decision.article[:32],
+        risk_score=decision.risk_score,
+        standing_order=standing_order,
+        step_up_method="standing_order" if sca_done else "",
+    )
+    if pending:
+        payment.binding_digest = payment_digest(payment)
+        payment.step_up_challenge_id = uuid.uuid4()
+        payment.step_up_expires_at = timezone.now() + timedelta(seconds=settings.PAYMENT_STEP_UP_TTL_SECONDS)
+    payment.save()
+    record(type=EventType.PAYMENT_CREATED, user=user, details=_audit_details(payment, channel=channel))
+    _record_decision(payment, decision)
+    if pending:
+        record(
+            type=EventType.PAYMENT_STEP_UP_ISSUED,
+            user=user,
+            outcome=Outcome.INFO,
+            reason=",".join(decision.reasons),
+            details=_audit_details(
+                payment,
+                challenge=str(payment.step_up_challenge_id),
+                email_fallback=email_fallback_only(user=user, methods=methods),
+            ),
+        )
+    else:
+        _post(payment, accounts)
+        if decision.counts:
+            _count_without_sca(state, value)
+    return payment, methods
 
 
 def _locked_payment(*, user: User, payment_id: object) -> Payment:
@@ -838,6 +944,7 @@ def payment_confirm(*, user: User, payment_id: object, method: str, code: str = 
                     user=user,
                     details=_audit_details(payment, method=method),
                 )
+                _sca_applied(user)
                 try:
                     with transaction.atomic():
                         _post(payment, _lock_for(payment))
@@ -873,27 +980,50 @@ def payments_expire_pending(*, limit: int = 500) -> int:
     return done
 
 
+def _live_code_method(*, user: User, purpose: str, binding: str) -> str | None:
+    from mfa.models import CodeChallenge
+
+    live = (
+        CodeChallenge.objects.filter(
+            user=user,
+            purpose=purpose,
+            binding=binding,
+            used_at__isnull=True,
+            voided_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    return live.method if live is not None else None
+
+
 def default_confirm_method(*, user: User, payment_id: object) -> str:
     """The method a confirmation without `method` uses: the channel of the last code sent for
     this payment if it is still live, else TOTP."""
-    from mfa.models import CodeChallenge
-
     payment = Payment.objects.filter(owner=user, id=_as_uuid(payment_id)).only("binding_digest").first()
     if payment is not None and payment.binding_digest:
-        live = (
-            CodeChallenge.objects.filter(
-                user=user,
-                purpose="payment",
-                binding=payment.binding_digest,
-                used_at__isnull=True,
-                voided_at__isnull=True,
-                expires_at__gt=timezone.now(),
-            )
-            .order_by("-created_at")
-            .first()
-        )
-        if live is not None:
-            return live.method
+        live = _live_code_method(user=user, purpose="payment", binding=payment.binding_digest)
+        if live:
+            return live
+    return "totp"
+
+
+def default_trust_method(*, user: User, beneficiary_id: object) -> str:
+    beneficiary = Beneficiary.objects.filter(owner=user, id=_as_uuid(beneficiary_id)).first()
+    if beneficiary is not None:
+        live = _live_code_method(user=user, purpose=TRUST_PURPOSE, binding=trust_digest(beneficiary))
+        if live:
+            return live
+    return "totp"
+
+
+def default_order_method(*, user: User, order_id: object) -> str:
+    order = StandingOrder.objects.filter(owner=user, id=_as_uuid(order_id)).first()
+    if order is not None:
+        live = _live_code_method(user=user, purpose=STANDING_ORDER_PURPOSE, binding=sca.standing_order_digest(order))
+        if live:
+            return live
     return "totp"
 
 
@@ -902,3 +1032,641 @@ def idempotency_prune() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.PAYMENT_IDEMPOTENCY_KEY_HOURS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+# --- Codes bound to what they authorise (trusting a payee, a standing order) -------------------
+
+CODE_CONFIRM_METHODS = ("totp", "sms", "email")
+
+
+def _code_methods(user: User) -> list[str]:
+    """The methods that confirm a trust or a standing order with a code (passkeys: payments only)."""
+    return [m for m in step_up_methods(user=user) if m in CODE_CONFIRM_METHODS]
+
+
+def _send_bound(*, user: User, method: str, purpose: str, binding: str, summary: str) -> Any:
+    from mfa import services as mfa
+
+    if method not in ("sms", "email"):
+        raise PaymentError('Choose "sms" or "email".', code="invalid_method", field="method")
+    try:
+        return mfa.code_send(user=user, method=method, purpose=purpose, binding=binding, summary=summary)
+    except (mfa.ResendTooSoon, mfa.TooManyCodes) as exc:
+        raise StepUpThrottled(
+            "Please wait before asking for another code.", code="throttled", retry_at=getattr(exc, "retry_at", None)
+        ) from exc
+    except mfa.MethodUnavailable as exc:
+        raise PaymentError("This method is not available for you.", code="method_unavailable", field="method") from exc
+    except mfa.SecondFactorLocked as exc:
+        raise StepUpThrottled(
+            "Too many wrong codes: try again later.", code="locked", retry_at=getattr(exc, "retry_at", None)
+        ) from exc
+
+
+def _verify_bound(*, user: User, method: str, code: str, purpose: str, binding: str) -> str | None:
+    """Checks a code bound to `binding`; returns the failure ("invalid_code", "challenge_expired")
+    or None when it verified. Unavailable methods and the MFA lock raise."""
+    from mfa import services as mfa
+
+    method = (method or "").strip().lower() or "totp"
+    if method not in CODE_CONFIRM_METHODS:
+        raise PaymentError('Choose "totp", "sms" or "email".', code="invalid_method", field="method")
+    if not str(code or "").strip():
+        raise PaymentError("Enter the code.", code="invalid_code", field="code")
+    try:
+        mfa.code_verify(user=user, method=method, code=str(code).strip(), purpose=purpose, binding=binding)
+    except mfa.InvalidCode:
+        return "invalid_code"
+    except mfa.ChallengeExpired:
+        return "challenge_expired"
+    except mfa.MethodUnavailable as exc:
+        raise PaymentError("This method is not available for you.", code="method_unavailable", field="method") from exc
+    except mfa.SecondFactorLocked as exc:
+        raise StepUpThrottled(
+            "Too many wrong codes: try again later.", code="locked", retry_at=getattr(exc, "retry_at", None)
+        ) from exc
+    return None
+
+
+# --- Trusted beneficiaries (RTS Art. 13) --------------------------------------------------------
+
+TRUST_PURPOSE = "beneficiary_trust"
+
+
+@dataclass(frozen=True)
+class ConfirmationPending:
+    """A confirmation with a second factor is awaited (trusting a payee, a standing order)."""
+
+    challenge_id: str
+    methods: list[str]
+    expires_at: datetime
+    sent_to: str = ""
+    email_fallback: bool = False
+
+
+def trust_digest(beneficiary: Beneficiary) -> str:
+    """What a code for trusting a payee is bound to: the customer, the payee, its name and IBAN."""
+    return keyed_hash(
+        f"{beneficiary.owner_id}|{beneficiary.id}|{beneficiary.name}|{beneficiary.iban}",
+        purpose="payments.beneficiary-trust-binding",
+    )
+
+
+def _own_beneficiary(*, user: User, beneficiary_id: object, lock: bool = False) -> Beneficiary:
+    rows = Beneficiary.objects.filter(owner=user, id=_as_uuid(beneficiary_id))
+    found = (rows.select_for_update() if lock else rows).first()
+    if found is None:
+        raise PaymentNotFound("Beneficiary not found.", code="not_found")
+    return found
+
+
+def _beneficiary_details(beneficiary: Beneficiary, **extra: Any) -> dict[str, Any]:
+    return {"beneficiary": str(beneficiary.id), "iban": _mask_iban(beneficiary.iban), **extra}
+
+
+def beneficiary_trust_begin(
+    *, request: Any, user: User, beneficiary_id: object, method: str = ""
+) -> ConfirmationPending:
+    """Marking a payee as trusted needs a recent re-authentication and then SCA: a second factor
+    bound to this payee (a code sent now when `method` is sms/email, or a TOTP code)."""
+    _require_recent_auth(request=request)
+    methods = _code_methods(user)
+    if not methods:
+        raise SecondFactorRequired(
+            "Trusting a beneficiary needs a second factor: set one up on the Security page first.",
+            code="second_factor_required",
+        )
+    sent_to = ""
+    with transaction.atomic():
+        beneficiary = _own_beneficiary(user=user, beneficiary_id=beneficiary_id, lock=True)
+        if beneficiary.is_trusted:
+            raise PaymentError("This beneficiary is already trusted.", code="already_trusted")
+        beneficiary.trust_challenge_id = uuid.uuid4()
+        beneficiary.trust_expires_at = timezone.now() + timedelta(seconds=settings.PAYMENT_STEP_UP_TTL_SECONDS)
+        beneficiary.save(update_fields=["trust_challenge_id", "trust_expires_at"])
+        record(
+            type=EventType.BENEFICIARY_TRUST_REQUESTED,
+            user=user,
+            outcome=Outcome.INFO,
+            details=_beneficiary_details(beneficiary, challenge=str(beneficiary.trust_challenge_id)),
+        )
+    if method:
+        challenge = beneficiary_trust_send(user=user, beneficiary_id=beneficiary.id, method=method)
+        sent_to = str(getattr(challenge, "sent_to", ""))
+    return ConfirmationPending(
+        challenge_id=str(beneficiary.trust_challenge_id),
+        methods=methods,
+        expires_at=beneficiary.trust_expires_at,
+        sent_to=sent_to,
+        email_fallback=email_fallback_only(user=user, methods=methods),
+    )
+
+
+def _trust_pending(beneficiary: Beneficiary) -> None:
+    if beneficiary.trust_challenge_id is None or beneficiary.trust_expires_at is None:
+        raise PaymentGone("Ask to trust this beneficiary first.", code="trust_not_requested")
+    if timezone.now() >= beneficiary.trust_expires_at:
+        raise PaymentGone("The time to confirm has run out: ask again.", code="trust_expired")
+
+
+def beneficiary_trust_send(*, user: User, beneficiary_id: object, method: str) -> Any:
+    beneficiary = _own_beneficiary(user=user, beneficiary_id=beneficiary_id)
+    _trust_pending(beneficiary)
+    return _send_bound(
+        user=user,
+        method=method,
+        purpose=TRUST_PURPOSE,
+        binding=trust_digest(beneficiary),
+        summary=f"trusting the beneficiary {beneficiary.name} (IBAN {beneficiary.iban}): payments to it will "
+        "no longer ask for a code",
+    )
+
+
+def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str, code: str) -> Beneficiary:
+    """The second factor bound to this payee marks it as trusted (SCA applied: counters reset)."""
+    error: PaymentError | None = None
+    with transaction.atomic():
+        beneficiary = _own_beneficiary(user=user, beneficiary_id=beneficiary_id, lock=True)
+        _trust_pending(beneficiary)
+        failure = _verify_bound(
+            user=user, method=method, code=code, purpose=TRUST_PURPOSE, binding=trust_digest(beneficiary)
+        )
+        if failure is not None:
+            record(
+                type=EventType.BENEFICIARY_TRUST_FAILED,
+                user=user,
+                outcome=Outcome.FAILURE,
+                reason=failure,
+                details=_beneficiary_details(beneficiary, method=method),
+            )
+            error = StepUpInvalid(
+                "The code is not correct."
+                if failure == "invalid_code"
+                else "There is no valid code: ask for a new one.",
+                attempts_left=0 if failure == "challenge_expired" else 1,
+            )
+        else:
+            beneficiary.trusted_at = timezone.now()
+            beneficiary.trusted_iban = beneficiary.iban
+            beneficiary.trust_challenge_id = None
+            beneficiary.trust_expires_at = None
+            beneficiary.save(update_fields=["trusted_at", "trusted_iban", "trust_challenge_id", "trust_expires_at"])
+            _sca_applied(user)
+            record(
+                type=EventType.BENEFICIARY_TRUSTED,
+                user=user,
+                details=_beneficiary_details(beneficiary, method=method, article="RTS Art. 13"),
+            )
+            email_enqueue(
+                to=user.email,
+                template="beneficiary_trusted",
+                context={"user": user, "beneficiary": beneficiary, "when": beneficiary.trusted_at},
+                purpose="beneficiary_trusted",
+                user=user,
+            )
+    if error is not None:
+        raise error
+    return beneficiary
+
+
+def beneficiary_untrust(*, user: User, beneficiary_id: object) -> Beneficiary:
+    """Removing trust needs no SCA (it makes payments stricter)."""
+    with transaction.atomic():
+        beneficiary = _own_beneficiary(user=user, beneficiary_id=beneficiary_id, lock=True)
+        was = beneficiary.is_trusted
+        beneficiary.trusted_at = None
+        beneficiary.trusted_iban = ""
+        beneficiary.trust_challenge_id = None
+        beneficiary.trust_expires_at = None
+        beneficiary.save(update_fields=["trusted_at", "trusted_iban", "trust_challenge_id", "trust_expires_at"])
+        if was:
+            record(type=EventType.BENEFICIARY_UNTRUSTED, user=user, details=_beneficiary_details(beneficiary))
+    return beneficiary
+
+
+def beneficiary_change(*, request: Any, user: User, beneficiary_id: object, name: str, iban: str) -> Beneficiary:
+    """Changes a payee's name or IBAN (needs a recent re-authentication). A new IBAN drops the trust:
+    it was given to the old one."""
+    _require_recent_auth(request=request)
+    name = _clean_name(name)
+    iban = iban_normalize(iban)
+    with transaction.atomic():
+        beneficiary = _own_beneficiary(user=user, beneficiary_id=beneficiary_id, lock=True)
+        if iban != beneficiary.iban and Beneficiary.objects.filter(owner=user, iban=iban).exists():
+            raise PaymentError("You already saved this IBAN.", code="duplicate_beneficiary", field="iban")
+        was_trusted = beneficiary.is_trusted
+        old_iban = beneficiary.iban
+        beneficiary.name = name
+        beneficiary.iban = iban
+        beneficiary.save()
+        beneficiary.refresh_from_db()
+        dropped = was_trusted and not beneficiary.is_trusted
+        record(
+            type=EventType.BENEFICIARY_CHANGED,
+            user=user,
+            details=_beneficiary_details(
+                beneficiary, old_iban=_mask_iban(old_iban), iban_changed=old_iban != iban, trust_dropped=dropped
+            ),
+        )
+        if dropped:
+            record(
+                type=EventType.BENEFICIARY_UNTRUSTED,
+                user=user,
+                reason="iban_changed",
+                details=_beneficiary_details(beneficiary),
+            )
+    return beneficiary
+
+
+# --- Standing orders (RTS Art. 14) --------------------------------------------------------------
+
+STANDING_ORDER_PURPOSE = "standing_order"
+
+
+def _next_run(order: StandingOrder, after: datetime) -> datetime:
+    if order.frequency == StandingOrder.Frequency.WEEKLY:
+        return after + timedelta(days=7)
+    month = after.month % 12 + 1
+    year = after.year + (1 if after.month == 12 else 0)
+    day = min(after.day, 28)
+    return after.replace(year=year, month=month, day=day)
+
+
+def standing_order_summary(order: StandingOrder) -> str:
+    payee = f"{order.payee_name} (IBAN {order.payee_iban})" if order.payee_name else f"IBAN {order.payee_iban}"
+    return (
+        f"standing order of {Decimal(order.amount).quantize(CENT)} {order.currency} "
+        f"{order.get_frequency_display().lower()} to {payee}"
+    )
+
+
+def _own_order(*, user: User, order_id: object, lock: bool = False) -> StandingOrder:
+    rows = StandingOrder.objects.filter(owner=user, id=_as_uuid(order_id)).select_related("from_account", "owner")
+    found = (rows.select_for_update(of=("self",)) if lock else rows).first()
+    if found is None:
+        raise PaymentNotFound("Standing order not found.", code="not_found")
+    return found
+
+
+def _order_details(order: StandingOrder, **extra: Any) -> dict[str, Any]:
+    return {
+        "standing_order": str(order.id),
+        "account": str(order.from_account_id),
+        "amount": str(order.amount),
+        "currency": order.currency,
+        "payee": _mask_iban(order.payee_iban),
+        "frequency": order.frequency,
+        **extra,
+    }
+
+
+def _order_pending(order: StandingOrder) -> ConfirmationPending:
+    methods = _code_methods(order.owner)
+    return ConfirmationPending(
+        challenge_id=str(order.sca_challenge_id),
+        methods=methods,
+        expires_at=order.sca_expires_at,  # type: ignore[arg-type]
+        email_fallback=email_fallback_only(user=order.owner, methods=methods),
+    )
+
+
+def _ask_sca(order: StandingOrder) -> None:
+    order.status = StandingOrder.Status.PENDING_SCA
+    order.sca_challenge_id = uuid.uuid4()
+    order.sca_expires_at = timezone.now() + timedelta(seconds=settings.STANDING_ORDER_SCA_TTL_SECONDS)
+
+
+def _clean_frequency(frequency: object) -> str:
+    value = str(frequency or "").strip().lower()
+    if value not in StandingOrder.Frequency.values:
+        raise PaymentError('Choose "weekly" or "monthly".', code="invalid_frequency", field="frequency")
+    return value
+
+
+def standing_order_create(
+    *,
+    user: User,
+    from_account: object,
+    amount: object,
+    currency: object,
+    frequency: object,
+    beneficiary: object = None,
+    to_iban: object = None,
+    payee_name: object = "",
+    reference: object = "",
+) -> tuple[StandingOrder, ConfirmationPending]:
+    """A new series waits for SCA; its first execution runs at that confirmation (Art. 14(1))."""
+    value = parse_amount(amount)
+    source = own_account(user=user, account_id=from_account)
+    if str(currency or "").strip().upper() != source.currency:
+        raise PaymentError(
+            f"This account holds {source.currency}; the order must be in {source.currency}.",
+            code="currency_mismatch",
+            field="currency",
+        )
+    freq = _clean_frequency(frequency)
+    reference_text = _clean_reference(reference)
+    payee, iban, name, _internal = _resolve_payee(
+        user=user, source=source, beneficiary_id=beneficiary, to_iban=to_iban, payee_name=payee_name
+    )
+    if not _code_methods(user):
+        raise SecondFactorRequired(
+            "A standing order needs a confirmation with a second factor: set one up on the Security page first.",
+            code="second_factor_required",
+        )
+    with transaction.atomic():
+        order = StandingOrder(
+            owner=user,
+            from_account=source,
+            beneficiary=payee,
+            payee_name=name,
+            payee_iban=iban,
+            amount=value,
+            currency=source.currency,
+            reference=reference_text,
+            frequency=freq,
+        )
+        _ask_sca(order)
+        order.save()
+        record(type=EventType.STANDING_ORDER_CREATED, user=user, details=_order_details(order))
+    return order, _order_pending(order)
+
+
+def standing_order_change(
+    *, user: User, order_id: object, amount: object = None, frequency: object = None, reference: object = None
+) -> tuple[StandingOrder, ConfirmationPending]:
+    """Changing the amount, frequency or reference needs SCA again; the order pauses until then."""
+    with transaction.atomic():
+        order = _own_order(user=user, order_id=order_id, lock=True)
+        if order.status == StandingOrder.Status.CANCELLED:
+            raise PaymentGone("This standing order was cancelled.", code="standing_order_cancelled")
+        changes: dict[str, str] = {}
+        if amount is not None and str(amount).strip():
+            value = parse_amount(amount)
+            if value != order.amount:
+                changes["amount"] = str(value)
+                order.amount = value
+        if frequency is not None and str(frequency).strip():
+            freq = _clean_frequency(frequency)
+            if freq != order.frequency:
+                changes["frequency"] = freq
+                order.frequency = freq
+        if reference is not None:
+            text = _clean_reference(reference)
+            if text != order.reference:
+                changes["reference"] = "changed"
+                order.reference = text
+        if not changes:
+            raise PaymentError("Nothing to change.", code="no_change")
+        _ask_sca(order)
+        order.changed_at = timezone.now()
+        order.save()
+        record(type=EventType.STANDING_ORDER_CHANGED, user=user, details=_order_details(order, changes=changes))
+    return order, _order_pending(order)
+
+
+def standing_order_send(*, user: User, order_id: object, method: str) -> Any:
+    order = _own_order(user=user, order_id=order_id)
+    _order_check_pending(order)
+    return _send_bound(
+        user=user,
+        method=method,
+        purpose=STANDING_ORDER_PURPOSE,
+        binding=sca.standing_order_digest(order),
+        summary=standing_order_summary(order),
+    )
+
+
+def _order_check_pending(order: StandingOrder) -> None:
+    if order.status != StandingOrder.Status.PENDING_SCA:
+        raise PaymentGone("This standing order is not waiting for confirmation.", code="standing_order_not_pending")
+    if order.sca_expires_at is None or timezone.now() >= order.sca_expires_at:
+        raise PaymentGone("The time to confirm has run out: change or create it again.", code="step_up_expired")
+
+
+def standing_order_confirm(*, user: User, order_id: object, method: str, code: str) -> StandingOrder:
+    """SCA bound to the order's terms authorises the series; a new series runs its first execution
+    now (Art. 14(1): the first execution needs SCA, this is it). Later ones run from beat, exempt."""
+    error: PaymentError | None = None
+    with transaction.atomic():
+        order = _own_order(user=user, order_id=order_id, lock=True)
+        _order_check_pending(order)
+        digest = sca.standing_order_digest(order)
+        failure = _verify_bound(user=user, method=method, code=code, purpose=STANDING_ORDER_PURPOSE, binding=digest)
+        if failure is not None:
+            record(
+                type=EventType.STANDING_ORDER_SCA_FAILED,
+                user=user,
+                outcome=Outcome.FAILURE,
+                reason=failure,
+                details=_order_details(order, method=method),
+            )
+            error = StepUpInvalid(
+                "The code is not correct."
+                if failure == "invalid_code"
+                else "There is no valid code: ask for a new one.",
+                attempts_left=0 if failure == "challenge_expired" else 1,
+            )
+        else:
+            now = timezone.now()
+            order.status = StandingOrder.Status.ACTIVE
+            order.authorised_digest = digest
+            order.authorised_at = now
+            order.sca_challenge_id = None
+            order.sca_expires_at = None
+            first = order.executions == 0
+            if first:
+                order.next_run_at = now
+            order.save()
+            _sca_applied(user)
+            record(
+                type=EventType.STANDING_ORDER_AUTHORISED,
+                user=user,
+                details=_order_details(order, method=method, article="RTS Art. 14"),
+            )
+            if first:
+                first_sca = sca.ScaDecision(
+                    required=True,
+                    exemption=None,
+                    article="RTS Art. 14(1)",
+                    reasons=("standing_order_first_execution",),
+                )
+                _standing_order_execute(order, decision=first_sca, sca_done=True)
+    if error is not None:
+        raise error
+    order.refresh_from_db()
+    return order
+
+
+def standing_order_cancel(*, user: User, order_id: object) -> StandingOrder:
+    with transaction.atomic():
+        order = _own_order(user=user, order_id=order_id, lock=True)
+        if order.status != StandingOrder.Status.CANCELLED:
+            order.status = StandingOrder.Status.CANCELLED
+            order.next_run_at = None
+            order.save(update_fields=["status", "next_run_at"])
+            record(type=EventType.STANDING_ORDER_CANCELLED, user=user, details=_order_details(order))
+    return order
+
+
+def _standing_order_execute(
+    order: StandingOrder, *, decision: sca.ScaDecision | None = None, sca_done: bool = False
+) -> Payment | None:
+    """One execution, inside the caller's transaction with the order locked. A refusal (funds,
+    limits, terms no longer authorised) is audited and the order moves on to its next date."""
+    user = order.owner
+    now = timezone.now()
+    payment: Payment | None = None
+    try:
+        with transaction.atomic():
+            source = own_account(user=user, account_id=order.from_account_id)
+            _payee, iban, name, internal = _resolve_payee(
+                user=user, source=source, beneficiary_id=None, to_iban=order.payee_iban, payee_name=order.payee_name
+            )
+            payment, _ = _payment_new(
+                user=user,
+                source=source,
+                value=order.amount,
+                payee=order.beneficiary,
+                iban=iban,
+                name=order.payee_name or name,
+                internal=internal,
+                reference_text=order.reference,
+                channel=Payment.Channel.STANDING_ORDER,
+                payer=PayerContext(device="unknown"),
+                standing_order=order,
+                decision=decision,
+                sca_done=sca_done,
+            )
+    except PaymentError as exc:
+        order.last_failure = exc.code[:64]
+        record(
+            type=EventType.STANDING_ORDER_FAILED,
+            user=user,
+            outcome=Outcome.DENIED,
+            reason=exc.code,
+            details=_order_details(order),
+        )
+    else:
+        order.executions += 1
+        order.last_failure = ""
+        record(
+            type=EventType.STANDING_ORDER_EXECUTED,
+            user=user,
+            details=_order_details(order, payment=str(payment.id), execution=order.executions),
+        )
+    order.last_run_at = now
+    order.next_run_at = _next_run(order, order.next_run_at or now)
+    order.save(update_fields=["executions", "last_failure", "last_run_at", "next_run_at"])
+    return payment
+
+
+def standing_orders_run(*, limit: int = 500) -> int:
+    """Beat task body: every active order that is due runs once (Art. 14: exempt when its terms are
+    those authorised with SCA and it ran once already)."""
+    now = timezone.now()
+    done = 0
+    ids = list(
+        StandingOrder.objects.filter(status=StandingOrder.Status.ACTIVE, next_run_at__lte=now)
+        .order_by("next_run_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for order_id in ids:
+        with transaction.atomic():
+            order = (
+                StandingOrder.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("owner", "from_account", "beneficiary")
+                .filter(id=order_id, status=StandingOrder.Status.ACTIVE, next_run_at__lte=now)
+                .first()
+            )
+            if order is None:
+                continue
+            _standing_order_execute(order)
+            done += 1
+    return done
+
+
+# --- Fraud reports (RTS Art. 19), the TRA threshold they allow and Art. 20 ---------------------
+
+
+def payment_report_fraud(*, user: User, payment_id: object, actor: User | None = None, reason: str = "") -> Payment:
+    """Marks a completed payment as unauthorised: the customer ("this wasn't me") or staff (actor).
+    It counts in the fraud rate at once; if the rate now exceeds a band's reference, the
+    transaction-risk-analysis exemption stops for that band and the security team is told."""
+    source = "staff" if actor is not None and actor.pk != user.pk else "customer"
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .filter(owner=user, id=_as_uuid(payment_id))
+            .select_related("owner")
+            .first()
+        )
+        if payment is None:
+            raise PaymentNotFound("Payment not found.", code="not_found")
+        if payment.status != Payment.Status.COMPLETED:
+            raise PaymentError("Only a completed payment can be reported.", code="payment_not_completed")
+        if payment.fraud_reported_at is not None:
+            raise PaymentError("This payment was already reported.", code="already_reported")
+        payment.fraud_reported_at = timezone.now()
+        payment.fraud_reported_by = actor or user
+        payment.save(update_fields=["fraud_reported_at", "fraud_reported_by"])
+        record(
+            type=EventType.PAYMENT_FRAUD_REPORTED,
+            user=user,
+            actor=actor or user,
+            outcome=Outcome.INFO,
+            reason=(reason or source)[:255],
+            details=_audit_details(
+                payment, source=source, exemption=payment.sca_exemption or None, article=payment.sca_article
+            ),
+        )
+        fraud_monitor_check()
+    return payment
+
+
+def fraud_monitor_check() -> Decimal | None:
+    """Measures the fraud rate; when the threshold it allows drops below the last one (a band's
+    reference exceeded), audits payment.tra_suspended and emails the security group (Art. 20)."""
+    rate = sca.fraud_rate()
+    allowed = sca.threshold_for(rate.percent)
+    FraudMonitor.objects.bulk_create(
+        [FraudMonitor(id=1, allowed_threshold=max(e for e, _ in settings.SCA_TRA_BANDS))], ignore_conflicts=True
+    )
+    monitor = FraudMonitor.objects.select_for_update().get(id=1)
+    previous = monitor.allowed_threshold
+    lowered = (previous or Decimal(0)) > (allowed or Decimal(0))
+    monitor.allowed_threshold = allowed
+    monitor.measured_at = timezone.now()
+    monitor.save(update_fields=["allowed_threshold", "measured_at"])
+    if lowered:
+        stopped = [str(e) for e, ref in settings.SCA_TRA_BANDS if rate.percent > ref]
+        record(
+            type=EventType.PAYMENT_TRA_SUSPENDED,
+            outcome=Outcome.DENIED,
+            reason=f"fraud rate {rate.percent}% exceeds the reference",
+            details={
+                "fraud_rate_percent": str(rate.percent),
+                "fraud_value": str(rate.fraud),
+                "total_value": str(rate.total),
+                "previous_threshold": str(previous) if previous is not None else None,
+                "allowed_threshold": str(allowed) if allowed is not None else None,
+                "bands_stopped": stopped,
+                "article": "RTS Art. 20",
+            },
+        )
+        _tell_security_team(rate=rate, allowed=allowed, stopped=stopped)
+    return allowed
+
+
+def _tell_security_team(*, rate: sca.FraudRate, allowed: Decimal | None, stopped: list[str]) -> None:
+    from django.contrib.auth import get_user_model
+
+    team = get_user_model().objects.filter(groups__name="security", is_active=True).distinct()
+    for member in team:
+        email_enqueue(
+            to=member.email,
+            template="tra_suspended",
+            context={"user": member, "rate": rate, "allowed": allowed, "stopped": stopped},
+            purpose="tra_suspended",
+            user=member,
+        )

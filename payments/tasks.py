@@ -14,3 +14,10 @@ def payments_expire_pending() -> int:
     expired = services.payments_expire_pending()
     services.idempotency_prune()
     return expired
+
+
+@shared_task(name="payments.tasks.standing_orders_run")
+def standing_orders_run() -> int:
+    """Beat (every 15 minutes): due standing orders run once each (RTS Art. 14: later executions
+    of an authorised series need no SCA; refusals are audited and the order moves on)."""
+    return services.standing_orders_run()

@@ -544,6 +544,66 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- Strong customer authentication: the PSD2 profile and the RTS exemptions (issue 16) ----
+# SECURITY_PROFILE=psd2 is the one switch of a PSD2 deployment (docs/security/psd2-rts.md): SCA
+# on every remote payment unless an exemption of payments/sca.py applies, at most 5 minutes of
+# inactivity (web session and app refresh token), at most 5 failed attempts (password lockout
+# and second factor), no email fallback for step-up. The default profile keeps the threshold.
+SECURITY_PROFILE = env.str("SECURITY_PROFILE", default="default").strip().lower()
+if SECURITY_PROFILE not in ("default", "psd2"):
+    raise ValueError('SECURITY_PROFILE must be "default" or "psd2"')
+PSD2_IDLE_SECONDS = 5 * 60
+PSD2_MAX_FAILED_ATTEMPTS = 5
+if SECURITY_PROFILE == "psd2":
+    SESSION_IDLE_TIMEOUT = min(SESSION_IDLE_TIMEOUT, PSD2_IDLE_SECONDS)
+    SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+    JWT_ACCESS_LIFETIME_SECONDS = min(JWT_ACCESS_LIFETIME_SECONDS, PSD2_IDLE_SECONDS)
+    JWT_REFRESH_LIFETIME_SECONDS = min(JWT_REFRESH_LIFETIME_SECONDS, PSD2_IDLE_SECONDS)
+    SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=JWT_ACCESS_LIFETIME_SECONDS)
+    SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] = timedelta(seconds=JWT_REFRESH_LIFETIME_SECONDS)
+    AXES_FAILURE_LIMIT = min(AXES_FAILURE_LIMIT, PSD2_MAX_FAILED_ATTEMPTS)
+    MFA_LOCK_AFTER_FAILURES = min(MFA_LOCK_AFTER_FAILURES, PSD2_MAX_FAILED_ATTEMPTS)
+    STEP_UP_EMAIL_FALLBACK = False
+# Splitting: payments made without SCA since the customer's last SCA, within this window, count
+# toward STEP_UP_THRESHOLD together with the new one (both profiles).
+SCA_CUMULATIVE_WINDOW_HOURS = env.int("SCA_CUMULATIVE_WINDOW_HOURS", default=24)
+# Art. 16 low value: at most this amount (EUR), and since the last SCA at most the cumulative
+# amount and/or the count below. "both" (default, the stricter) needs both, "amount" Art. 16(b)
+# alone, "count" Art. 16(c) alone.
+SCA_LOW_VALUE_MAX = Decimal(env.str("SCA_LOW_VALUE_MAX", default="30.00"))
+SCA_LOW_VALUE_CUMULATIVE_MAX = Decimal(env.str("SCA_LOW_VALUE_CUMULATIVE_MAX", default="100.00"))
+SCA_LOW_VALUE_COUNT_MAX = env.int("SCA_LOW_VALUE_COUNT_MAX", default=5)
+SCA_LOW_VALUE_COUNTERS = env.str("SCA_LOW_VALUE_COUNTERS", default="both")
+# Art. 18 transaction risk analysis: the weight of each risk factor, the score from which the
+# exemption is refused, the score from which no exemption but own accounts / standing orders
+# applies (a small payment to a new payee from a new device), and the Annex table for credit
+# transfers: (exemption threshold value EUR, reference fraud rate %), over FRAUD_WINDOW_DAYS.
+SCA_TRA_WEIGHTS = {
+    "new_payee": env.int("SCA_TRA_WEIGHT_NEW_PAYEE", default=25),
+    "new_device": env.int("SCA_TRA_WEIGHT_NEW_DEVICE", default=25),
+    "unusual_amount": env.int("SCA_TRA_WEIGHT_UNUSUAL_AMOUNT", default=30),
+    "short_history": env.int("SCA_TRA_WEIGHT_SHORT_HISTORY", default=10),
+    "payer_location": env.int("SCA_TRA_WEIGHT_PAYER_LOCATION", default=25),
+    "payee_location": env.int("SCA_TRA_WEIGHT_PAYEE_LOCATION", default=10),
+    "velocity": env.int("SCA_TRA_WEIGHT_VELOCITY", default=30),
+}
+SCA_TRA_MAX_SCORE = env.int("SCA_TRA_MAX_SCORE", default=40)
+SCA_HIGH_RISK_SCORE = env.int("SCA_HIGH_RISK_SCORE", default=50)
+SCA_TRA_VELOCITY_PER_HOUR = env.int("SCA_TRA_VELOCITY_PER_HOUR", default=5)
+SCA_NEW_DEVICE_HOURS = env.int("SCA_NEW_DEVICE_HOURS", default=24)
+SCA_TRA_BANDS = [
+    (Decimal("500.00"), Decimal("0.005")),
+    (Decimal("250.00"), Decimal("0.01")),
+    (Decimal("100.00"), Decimal("0.015")),
+]
+SCA_FRAUD_WINDOW_DAYS = env.int("SCA_FRAUD_WINDOW_DAYS", default=90)
+# Standing orders (Art. 14): how long the confirmation of a new or changed order waits.
+STANDING_ORDER_SCA_TTL_SECONDS = env.int("STANDING_ORDER_SCA_TTL_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["payments-standing-orders-run"] = {
+    "task": "payments.tasks.standing_orders_run",
+    "schedule": 15 * 60.0,
+}
+
 # --- Identity provider: OAuth 2.1 / OpenID Connect on django-oauth-toolkit (idp/) ---------
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "idp.Client"

@@ -39,7 +39,13 @@ def test_threshold_itself_completes_without_step_up(
     assert account.balance == Decimal("40000.00")
     clearing = services.internal_account(kind=BankAccount.Kind.CLEARING, currency="EUR")
     assert clearing.balance == Decimal("10000.00")
-    assert audit_types(prefix="payment.") == ["payment.account_opened", "payment.created", "payment.completed"]
+    assert audit_types(prefix="payment.") == [
+        "payment.account_opened",
+        "payment.created",
+        "payment.sca_decided",
+        "payment.completed",
+    ]
+    assert body["sca"] == {"required": False, "exemption": None, "article": "STEP_UP_THRESHOLD"}
     # not above the threshold: no "large payment" email
     assert not any("sent" in m.subject for m in mail.outbox)
 
@@ -75,6 +81,7 @@ def test_one_cent_above_threshold_needs_step_up_then_email_code_completes(
     assert types == [
         "payment.account_opened",
         "payment.created",
+        "payment.sca_decided",
         "payment.step_up_issued",
         "payment.step_up_issued",
         "payment.step_up_passed",
@@ -242,13 +249,80 @@ def test_unknown_iban_of_this_bank_is_refused(api: APIClient, account: BankAccou
     assert response.json()["code"] == "unknown_account"
 
 
-def test_customer_without_second_factor_cannot_make_large_payment(customer: User, account: BankAccount) -> None:
+def test_customer_without_second_factor_confirms_a_large_payment_with_an_emailed_code(
+    customer: User,
+    account: BankAccount,
+    last_email_code: Callable[[], tuple[str, str]],
+    audit_types: Callable[..., list[str]],
+) -> None:
+    """Issue 13 item 4: no dead end. A code to the verified address, bound to the payment, and an
+    invitation to add a stronger factor."""
+    from mfa.models import EmailFactor, TOTPFactor
+    from tests.payments.conftest import api_client_for
+
+    EmailFactor.objects.filter(user=customer).delete()
+    TOTPFactor.objects.filter(user=customer).delete()
+    api = api_client_for(customer)
+    response = pay(api, account, "10000.01", "fallback-1")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["step_up"]["methods"] == ["email"]
+    assert body["step_up"]["add_factor"]["url"] == "/security/"
+    assert "authenticator app or a passkey" in body["step_up"]["add_factor"]["detail"]
+    assert body["sca"]["required"] is True
+    sent = api.post(f"/api/v1/payments/{body['id']}/step-up/challenge", {"method": "email"}, format="json")
+    assert sent.status_code == 202, sent.content
+    code, text = last_email_code()
+    assert "10000.01 EUR" in text and EXTERNAL_IBAN in text
+    done = api.post(f"/api/v1/payments/{body['id']}/confirm", {"code": code}, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["status"] == "completed" and done.json()["sca"]["required"] is True
+    issued = AuditEvent.objects.filter(type="payment.step_up_issued", reason="above_threshold").get()
+    assert issued.details["email_fallback"] is True
+    assert "payment.step_up_passed" in audit_types(prefix="payment.")
+
+
+def test_the_emailed_fallback_code_of_one_payment_does_not_confirm_another(
+    customer: User, account: BankAccount, last_email_code: Callable[[], tuple[str, str]]
+) -> None:
+    from mfa.models import EmailFactor, TOTPFactor
+    from tests.payments.conftest import api_client_for
+
+    EmailFactor.objects.filter(user=customer).delete()
+    TOTPFactor.objects.filter(user=customer).delete()
+    api = api_client_for(customer)
+    first = pay(api, account, "10000.01", "fallback-a").json()
+    second = pay(api, account, "10000.02", "fallback-b").json()
+    assert api.post(f"/api/v1/payments/{first['id']}/step-up/challenge", {"method": "email"}).status_code == 202
+    code, _ = last_email_code()
+    refused = api.post(f"/api/v1/payments/{second['id']}/confirm", {"code": code, "method": "email"}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_code"
+    assert Payment.objects.get(id=second["id"]).status == "pending_step_up"
+    assert Payment.objects.get(id=first["id"]).status == "pending_step_up"
+    account.refresh_from_db()
+    assert account.balance == Decimal("50000.00")
+
+
+@pytest.mark.parametrize("who", ["staff", "security", "no_fallback_setting"])
+def test_no_email_fallback_for_staff_the_security_group_or_when_forbidden(
+    customer: User, account: BankAccount, who: str, settings: Any
+) -> None:
+    from django.contrib.auth.models import Group
+
     from mfa.models import EmailFactor, TOTPFactor
 
     EmailFactor.objects.filter(user=customer).delete()
     TOTPFactor.objects.filter(user=customer).delete()
-    with pytest.raises(services.SecondFactorRequired):
+    if who == "staff":
+        customer.is_staff = True
+        customer.save(update_fields=["is_staff"])
+    elif who == "security":
+        customer.groups.add(Group.objects.get_or_create(name="security")[0])
+    else:
+        settings.STEP_UP_EMAIL_FALLBACK = False
+    with pytest.raises(services.SecondFactorRequired) as refused:
         services.payment_create(
             user=customer, from_account=account.id, amount="10000.01", currency="EUR", to_iban=EXTERNAL_IBAN
         )
+    assert refused.value.status == 403 and refused.value.code == "second_factor_required"
     assert not Payment.objects.exists()

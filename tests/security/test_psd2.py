@@ -71,7 +71,7 @@ def test_art5_a_code_is_void_once_the_amount_or_payee_changes_even_with_totp(use
         payee_name="Jane Doe",
         channel="api",
     )
-    assert outcome.status_code == 202
+    assert outcome.needs_step_up
     Payment.objects.filter(id=outcome.payment.id).update(**change)
     with pytest.raises(services.PaymentError) as refused:
         services.payment_confirm(user=user, payment_id=outcome.payment.id, method="totp", code=totp.now())
@@ -100,9 +100,10 @@ def test_asvs_3_4_4_production_cookies_carry_the_host_prefix() -> None:
     ]
 
 
-@override_settings(STEP_UP_THRESHOLD=Decimal("30.00"))
-def test_art16_low_value_exemption_threshold_is_a_setting(user: Any) -> None:
-    """A PSD2 deployment sets STEP_UP_THRESHOLD to the exemption it relies on (30.00 under Art. 16)."""
+@override_settings(SECURITY_PROFILE="psd2", SCA_TRA_BANDS=[])
+def test_art16_low_value_exemption_under_the_psd2_profile(user: Any) -> None:
+    """Under SECURITY_PROFILE=psd2 every payment needs SCA unless an exemption applies: 30.00 is
+    low value (RTS Art. 16), 30.01 is not (more in tests/payments/test_sca.py)."""
     from mfa.models import EmailFactor
 
     EmailFactor.objects.create(user=user, name="email", email=user.email, confirmed=True)
@@ -115,7 +116,9 @@ def test_art16_low_value_exemption_threshold_is_a_setting(user: Any) -> None:
         "to_iban": "DE89370400440532013000",
         "payee_name": "Jane Doe",
         "channel": "api",
+        "payer": services.PayerContext(device="known"),
     }
-    assert services.payment_create(amount="30.00", **common).status_code == 201  # type: ignore[arg-type]
+    exempt = services.payment_create(amount="30.00", **common)  # type: ignore[arg-type]
+    assert not exempt.needs_step_up and exempt.payment.sca_exemption == "low_value"
     pending = services.payment_create(amount="30.01", **common)  # type: ignore[arg-type]
-    assert pending.status_code == 202 and pending.payment.step_up_reasons == ["above_threshold"]
+    assert pending.needs_step_up and pending.payment.step_up_reasons == ["psd2_sca"]

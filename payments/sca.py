@@ -1,0 +1,463 @@
+"""Strong customer authentication (SCA) for payments: the one place that decides whether a payment
+needs it, or which exemption of the RTS (Delegated Regulation (EU) 2018/389) lifts it.
+
+`decide()` runs an ordered list of rules once per payment, under the customer's `ScaState` row
+lock (so concurrent payments of one customer are decided one after the other). The first rule
+that answers wins; each answer names the article it relied on, and the caller audits it
+(`payment.sca_decided`). Any exception while evaluating means SCA (fail-safe).
+
+Rules, in order (`SECURITY_PROFILE=default` / `psd2`):
+
+1. Art. 14 recurring: a later execution of a standing order whose terms are those the customer
+   authorised with SCA (both profiles).
+2. Art. 15 own accounts: payee account held by the same customer at this bank (both profiles).
+3. Threshold and splitting: the amount, plus what went out without SCA since the customer's last
+   SCA within SCA_CUMULATIVE_WINDOW_HOURS, above STEP_UP_THRESHOLD: SCA (both profiles).
+4. Art. 13 trusted beneficiary (both profiles; below the threshold by rule 3).
+5. default: unusual payments (transaction monitoring, Art. 2) need SCA; the rest do not.
+   psd2: a high risk score (Art. 2) needs SCA; then Art. 16 low value, Art. 18 transaction risk
+   analysis; anything else needs SCA (PSD2 Art. 97(1)(b)).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from statistics import median
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from accounts.models import User
+from payments.models import BankAccount, Beneficiary, Payment, ScaState, StandingOrder
+
+logger = logging.getLogger(__name__)
+
+OWN_ACCOUNTS = "own_accounts"
+TRUSTED_BENEFICIARY = "trusted_beneficiary"
+RECURRING = "recurring"
+LOW_VALUE = "low_value"
+TRA = "transaction_risk_analysis"
+EXEMPTIONS = (OWN_ACCOUNTS, TRUSTED_BENEFICIARY, RECURRING, LOW_VALUE, TRA)
+ARTICLES = {
+    TRUSTED_BENEFICIARY: "RTS Art. 13",
+    RECURRING: "RTS Art. 14",
+    OWN_ACCOUNTS: "RTS Art. 15",
+    LOW_VALUE: "RTS Art. 16",
+    TRA: "RTS Art. 18",
+}
+# Payments that move money out of the customer's reach without SCA: they count toward the
+# threshold (splitting) and the Art. 16 counters. Own-account transfers and authorised series do not.
+NOT_COUNTED = (OWN_ACCOUNTS, RECURRING)
+EUR = "EUR"
+
+
+def psd2() -> bool:
+    return str(settings.SECURITY_PROFILE) == "psd2"
+
+
+@dataclass(frozen=True)
+class ScaDecision:
+    """Whether SCA applies, or the exemption (and RTS article) that lifted it."""
+
+    required: bool
+    exemption: str | None
+    article: str
+    reasons: tuple[str, ...] = ()
+    risk_score: int | None = None
+    risk_factors: tuple[str, ...] = ()
+    trace: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> bool:
+        """Counts toward the threshold and the low-value counters (paid out without SCA)."""
+        return not self.required and self.exemption not in NOT_COUNTED
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "required": self.required,
+            "exemption": self.exemption,
+            "article": self.article,
+            "reasons": list(self.reasons),
+            "risk_score": self.risk_score,
+            "risk_factors": list(self.risk_factors),
+            "rules": list(self.trace),
+            "profile": str(settings.SECURITY_PROFILE),
+        }
+
+
+@dataclass
+class PaymentFacts:
+    """What the rules look at. `state` is the customer's locked ScaState row."""
+
+    user: User
+    account: BankAccount
+    amount: Decimal
+    currency: str
+    payee_iban: str
+    payee_account: BankAccount | None
+    beneficiary: Beneficiary | None
+    state: ScaState
+    device: str = "unknown"  # "known" | "new" | "unknown"
+    country: str = ""
+    standing_order: StandingOrder | None = None
+    now: datetime = field(default_factory=timezone.now)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def window_total(self) -> Decimal:
+        """Paid out without SCA since the last SCA, within the window (same currency)."""
+        if "window_total" not in self._cache:
+            since = self.now - timedelta(hours=settings.SCA_CUMULATIVE_WINDOW_HOURS)
+            if self.state.last_sca_at and self.state.last_sca_at > since:
+                since = self.state.last_sca_at
+            total = (
+                Payment.objects.filter(
+                    owner=self.user,
+                    sca_required=False,
+                    status=Payment.Status.COMPLETED,
+                    currency=self.currency,
+                    created_at__gte=since,
+                )
+                .exclude(sca_exemption__in=NOT_COUNTED)
+                .aggregate(total=Sum("amount"))["total"]
+            )
+            self._cache["window_total"] = Decimal(total or 0)
+        return Decimal(self._cache["window_total"])
+
+    def risk(self) -> tuple[int, tuple[str, ...]]:
+        if "risk" not in self._cache:
+            self._cache["risk"] = risk_assessment(self)
+        score, factors = self._cache["risk"]
+        return int(score), tuple(factors)
+
+
+Rule = Callable[[PaymentFacts], ScaDecision | None]
+
+
+def _required(reason: str, article: str, facts: PaymentFacts) -> ScaDecision:
+    score, factors = facts._cache.get("risk", (None, ()))
+    return ScaDecision(
+        required=True, exemption=None, article=article, reasons=(reason,), risk_score=score, risk_factors=factors
+    )
+
+
+def _exempt(exemption: str, facts: PaymentFacts) -> ScaDecision:
+    score, factors = facts._cache.get("risk", (None, ()))
+    return ScaDecision(
+        required=False, exemption=exemption, article=ARTICLES[exemption], risk_score=score, risk_factors=factors
+    )
+
+
+# --- The rules --------------------------------------------------------------------------
+
+
+def standing_order_digest(order: StandingOrder) -> str:
+    """What the customer authorises for a series: account, payee, amount, currency, frequency."""
+    from core.crypto import keyed_hash
+
+    value = "|".join(
+        [
+            str(order.id),
+            str(order.from_account_id),
+            order.payee_iban,
+            order.payee_name,
+            str(Decimal(order.amount).quantize(Decimal("0.01"))),
+            order.currency,
+            order.frequency,
+        ]
+    )
+    return keyed_hash(value, purpose="payments.standing-order-binding")
+
+
+def rule_recurring(facts: PaymentFacts) -> ScaDecision | None:
+    """Art. 14: later executions of a series with the amount and payee the customer authorised."""
+    order = facts.standing_order
+    if order is None:
+        return None
+    from core.crypto import constant_time_equals
+
+    if (
+        order.status == StandingOrder.Status.ACTIVE
+        and order.executions >= 1
+        and order.authorised_digest
+        and constant_time_equals(standing_order_digest(order), order.authorised_digest)
+        and order.amount == facts.amount
+        and order.payee_iban == facts.payee_iban
+    ):
+        return _exempt(RECURRING, facts)
+    return None
+
+
+def rule_own_accounts(facts: PaymentFacts) -> ScaDecision | None:
+    """Art. 15: the payee account is the same customer's, at this bank."""
+    payee = facts.payee_account
+    if payee is not None and payee.owner_id == facts.user.pk and payee.kind == BankAccount.Kind.CUSTOMER:
+        return _exempt(OWN_ACCOUNTS, facts)
+    return None
+
+
+def rule_threshold(facts: PaymentFacts) -> ScaDecision | None:
+    """Above the threshold, alone or with what went out without SCA in the window (splitting)."""
+    threshold = Decimal(settings.STEP_UP_THRESHOLD)
+    if facts.amount > threshold:
+        return _required("above_threshold", "PSD2 Art. 97(1)(b)", facts)
+    if facts.window_total() + facts.amount > threshold:
+        return _required("cumulative_above_threshold", "PSD2 Art. 97(1)(b)", facts)
+    return None
+
+
+def rule_trusted_beneficiary(facts: PaymentFacts) -> ScaDecision | None:
+    """Art. 13: a payee the customer trusted with SCA, for the IBAN that was trusted."""
+    beneficiary = facts.beneficiary
+    if beneficiary is None:
+        beneficiary = Beneficiary.objects.filter(owner=facts.user, iban=facts.payee_iban).first()
+    if beneficiary is not None and beneficiary.is_trusted and beneficiary.trusted_iban == facts.payee_iban:
+        return _exempt(TRUSTED_BENEFICIARY, facts)
+    return None
+
+
+def rule_unusual(facts: PaymentFacts) -> ScaDecision | None:
+    """Default profile: transaction monitoring (Art. 2) asks for SCA on unusual payments."""
+    reasons = unusual_reasons(facts)
+    if reasons:
+        return ScaDecision(required=True, exemption=None, article="RTS Art. 2", reasons=tuple(reasons))
+    return None
+
+
+def rule_below_threshold(facts: PaymentFacts) -> ScaDecision | None:
+    """Default profile: at or below the threshold and not unusual, no SCA."""
+    return ScaDecision(required=False, exemption=None, article="STEP_UP_THRESHOLD", reasons=("below_threshold",))
+
+
+def rule_high_risk(facts: PaymentFacts) -> ScaDecision | None:
+    """PSD2 profile: transaction monitoring (Art. 2): a high risk score allows no further exemption."""
+    score, _ = facts.risk()
+    if score >= settings.SCA_HIGH_RISK_SCORE:
+        return _required("high_risk", "RTS Art. 2", facts)
+    return None
+
+
+def rule_low_value(facts: PaymentFacts) -> ScaDecision | None:
+    """Art. 16: at most 30.00 EUR, and since the last SCA at most 100.00 EUR and/or 5 payments."""
+    if facts.currency != EUR or facts.amount > settings.SCA_LOW_VALUE_MAX:
+        return None
+    state = facts.state
+    amount_ok = state.amount_since_sca + facts.amount <= settings.SCA_LOW_VALUE_CUMULATIVE_MAX
+    count_ok = state.count_since_sca + 1 <= settings.SCA_LOW_VALUE_COUNT_MAX
+    mode = str(settings.SCA_LOW_VALUE_COUNTERS)
+    allowed = {"amount": amount_ok, "count": count_ok}.get(mode, amount_ok and count_ok)
+    return _exempt(LOW_VALUE, facts) if allowed else None
+
+
+def rule_tra(facts: PaymentFacts) -> ScaDecision | None:
+    """Art. 18: a low risk score, up to the threshold the measured fraud rate allows (Annex)."""
+    if facts.currency != EUR:
+        return None
+    threshold = tra_threshold()
+    if threshold is None or facts.amount > threshold:
+        return None
+    score, _ = facts.risk()
+    if score >= settings.SCA_TRA_MAX_SCORE:
+        return None
+    return _exempt(TRA, facts)
+
+
+def rule_sca(facts: PaymentFacts) -> ScaDecision | None:
+    """PSD2 profile: no exemption applied, so SCA (PSD2 Art. 97(1)(b))."""
+    return _required("psd2_sca", "PSD2 Art. 97(1)(b)", facts)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    rule_recurring,
+    rule_own_accounts,
+    rule_threshold,
+    rule_trusted_beneficiary,
+    rule_unusual,
+    rule_below_threshold,
+)
+PSD2_RULES: tuple[Rule, ...] = (
+    rule_recurring,
+    rule_own_accounts,
+    rule_threshold,
+    rule_trusted_beneficiary,
+    rule_high_risk,
+    rule_low_value,
+    rule_tra,
+    rule_sca,
+)
+
+
+def rules() -> tuple[Rule, ...]:
+    return PSD2_RULES if psd2() else DEFAULT_RULES
+
+
+def decide(facts: PaymentFacts) -> ScaDecision:
+    """Runs the rules once; the first answer wins. Any failure means SCA."""
+    trace: list[str] = []
+    try:
+        # a savepoint, so that a failing query leaves the payment's transaction usable
+        with transaction.atomic():
+            for rule in rules():
+                name = rule.__name__.removeprefix("rule_")
+                decision = rule(facts)
+                if decision is None:
+                    trace.append(f"{name}:no")
+                    continue
+                trace.append(f"{name}:{'sca' if decision.required else 'exempt'}")
+                return ScaDecision(
+                    required=decision.required,
+                    exemption=decision.exemption,
+                    article=decision.article,
+                    reasons=decision.reasons,
+                    risk_score=decision.risk_score,
+                    risk_factors=decision.risk_factors,
+                    trace=tuple(trace),
+                )
+    except Exception:
+        logger.exception("SCA evaluation failed: SCA applies")
+        trace.append("error")
+    return ScaDecision(
+        required=True, exemption=None, article="fail-safe", reasons=("evaluation_error",), trace=tuple(trace)
+    )
+
+
+# --- Risk factors (Art. 18(2)-(3)) and unusual payments -----------------------------------------
+
+
+def _typical_amount(account: BankAccount) -> Decimal | None:
+    recent = list(
+        Payment.objects.filter(from_account=account, status=Payment.Status.COMPLETED)
+        .order_by("-created_at")
+        .values_list("amount", flat=True)[:20]
+    )
+    if len(recent) < settings.PAYMENT_UNUSUAL_MIN_HISTORY:
+        return None
+    return Decimal(median(recent))
+
+
+def _paid_before(facts: PaymentFacts) -> bool:
+    return Payment.objects.filter(
+        owner=facts.user, payee_iban=facts.payee_iban, status=Payment.Status.COMPLETED
+    ).exists()
+
+
+def unusual_reasons(facts: PaymentFacts) -> list[str]:
+    """Over PAYMENT_UNUSUAL_FACTOR x the account's typical payment; the first payment to a
+    beneficiary added in the last PAYMENT_NEW_BENEFICIARY_HOURS."""
+    reasons = []
+    typical = _typical_amount(facts.account)
+    if typical is not None and facts.amount > typical * settings.PAYMENT_UNUSUAL_FACTOR:
+        reasons.append("unusual_amount")
+    since = facts.now - timedelta(hours=settings.PAYMENT_NEW_BENEFICIARY_HOURS)
+    if Beneficiary.objects.filter(
+        owner=facts.user, iban=facts.payee_iban, created_at__gte=since
+    ).exists() and not _paid_before(facts):
+        reasons.append("new_beneficiary")
+    return reasons
+
+
+def _iban_country(iban: str) -> str:
+    try:
+        return str(IBAN(iban).country_code)
+    except SchwiftyException:
+        return ""
+
+
+def risk_assessment(facts: PaymentFacts) -> tuple[int, list[str]]:
+    """A score from the factors Art. 18(2)(c) and 18(3) name: spending pattern and history of the
+    payer, payer location, payee location and a new payee, the device, abnormal patterns."""
+    from risk.selectors import profile_for_user
+
+    weights = settings.SCA_TRA_WEIGHTS
+    factors: list[str] = []
+    if not _paid_before(facts):
+        factors.append("new_payee")
+    if facts.device != "known":
+        factors.append("new_device")
+    typical = _typical_amount(facts.account)
+    if typical is not None and facts.amount > typical * settings.PAYMENT_UNUSUAL_FACTOR:
+        factors.append("unusual_amount")
+    history = Payment.objects.filter(owner=facts.user, status=Payment.Status.COMPLETED).count()
+    if history < settings.PAYMENT_UNUSUAL_MIN_HISTORY:
+        factors.append("short_history")
+    profile = profile_for_user(user=facts.user)
+    seen = {str(c).upper() for c in (profile.seen_countries if profile else [])}
+    if facts.country and seen and facts.country.upper() not in seen:
+        factors.append("payer_location")
+    payee_country = _iban_country(facts.payee_iban)
+    paid_countries = {_iban_country(facts.account.iban)} | {
+        _iban_country(i)
+        for i in Payment.objects.filter(owner=facts.user, status=Payment.Status.COMPLETED)
+        .values_list("payee_iban", flat=True)
+        .distinct()[:50]
+    }
+    if payee_country and payee_country not in paid_countries:
+        factors.append("payee_location")
+    hour_ago = facts.now - timedelta(hours=1)
+    if Payment.objects.filter(owner=facts.user, created_at__gte=hour_ago).count() >= settings.SCA_TRA_VELOCITY_PER_HOUR:
+        factors.append("velocity")
+    score = sum(int(weights.get(f, 0)) for f in factors)
+    return score, factors
+
+
+# --- Fraud rate (Art. 19) and the TRA threshold it allows (Annex) ------------------------------
+
+
+@dataclass(frozen=True)
+class FraudRate:
+    since: datetime
+    until: datetime
+    total: Decimal
+    fraud: Decimal
+
+    @property
+    def percent(self) -> Decimal:
+        if self.total <= 0:
+            return Decimal("0")
+        return (self.fraud / self.total * 100).quantize(Decimal("0.0001"))
+
+
+def fraud_rate(*, until: datetime | None = None) -> FraudRate:
+    """Value of remote credit transfers reported as fraud over all of them, rolling SCA_FRAUD_WINDOW_DAYS
+    (every completed payment counts, with SCA or exempted, as Art. 19(1) says)."""
+    end = until or timezone.now()
+    start = end - timedelta(days=settings.SCA_FRAUD_WINDOW_DAYS)
+    rows = Payment.objects.filter(
+        status=Payment.Status.COMPLETED, currency=EUR, created_at__gte=start, created_at__lte=end
+    ).aggregate(
+        total=Sum("amount"),
+        fraud=Sum("amount", filter=Q(fraud_reported_at__isnull=False, fraud_reported_at__lte=end)),
+    )
+    return FraudRate(since=start, until=end, total=Decimal(rows["total"] or 0), fraud=Decimal(rows["fraud"] or 0))
+
+
+def threshold_for(rate_percent: Decimal) -> Decimal | None:
+    """The highest exemption threshold value of the Annex whose reference rate the rate meets."""
+    allowed = [etv for etv, reference in settings.SCA_TRA_BANDS if rate_percent <= reference]
+    return max(allowed) if allowed else None
+
+
+def tra_threshold(*, until: datetime | None = None) -> Decimal | None:
+    return threshold_for(fraud_rate(until=until).percent)
+
+
+def bands(*, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Each Annex band against the measured rate: open or stopped (Art. 20)."""
+    rate = fraud_rate(until=until)
+    return [
+        {
+            "threshold": etv,
+            "reference_percent": reference,
+            "measured_percent": rate.percent,
+            "open": rate.percent <= reference,
+        }
+        for etv, reference in sorted(settings.SCA_TRA_BANDS)
+    ]

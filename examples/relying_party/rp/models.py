@@ -14,6 +14,9 @@ class SignIn(models.Model):
     sid = models.CharField(max_length=255, db_index=True)
     sub = models.CharField(max_length=255, db_index=True)
     signed_in_at = models.DateTimeField()
+    # Set when a back-channel logout ended the session: the browser that comes back with the old
+    # cookie is told why it is signed out. Rows are purged a day later.
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.sub} ({self.sid})"

@@ -8,7 +8,7 @@ logout), and POST /oidc/backchannel-logout/ (the provider ends our sessions serv
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -55,7 +55,7 @@ def _signed_in_user(request: HttpRequest) -> dict[str, Any] | None:
         return None
     # The back-channel logout deletes the session row itself; this also covers a session whose
     # sign-in record is gone for any other reason.
-    if not SignIn.objects.filter(session_key=request.session.session_key).exists():
+    if not SignIn.objects.filter(session_key=request.session.session_key, ended_at__isnull=True).exists():
         request.session.flush()
         return None
     return dict(user)
@@ -65,7 +65,13 @@ def _signed_in_user(request: HttpRequest) -> dict[str, Any] | None:
 @never_cache
 def home(request: HttpRequest) -> HttpResponse:
     user = _signed_in_user(request)
-    context: dict[str, Any] = {"user": user, "signed_out": False}
+    context: dict[str, Any] = {"user": user, "signed_out": False, "ended_by_provider": False}
+    if user is None:
+        # The cookie of a session the provider ended (back-channel logout) still names it.
+        old_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+        context["ended_by_provider"] = bool(old_key) and (
+            SignIn.objects.filter(session_key=old_key, ended_at__isnull=False).exists()
+        )
     if user is None and request.GET.get("state"):
         # Back from the provider's end-session endpoint after our own sign-out.
         try:
@@ -214,6 +220,7 @@ def backchannel_logout(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     with transaction.atomic():
         SeenLogoutToken.objects.filter(remember_until__lt=now).delete()
+        SignIn.objects.filter(ended_at__lt=now - timedelta(days=1)).delete()
         try:
             with transaction.atomic():
                 SeenLogoutToken.objects.create(
@@ -227,14 +234,14 @@ def backchannel_logout(request: HttpRequest) -> HttpResponse:
         # Only sessions that existed when the provider issued the token: a later sign-in in the
         # same provider session (same sid) is not what this token ends.
         issued_at = datetime.fromtimestamp(wanted.issued_at + settings.OIDC_LEEWAY_SECONDS, tz=UTC)
-        matching = SignIn.objects.filter(issuer=wanted.iss, signed_in_at__lte=issued_at)
+        matching = SignIn.objects.filter(issuer=wanted.iss, signed_in_at__lte=issued_at, ended_at__isnull=True)
         if wanted.sid is not None:
             matching = matching.filter(sid=wanted.sid)
         if wanted.sub is not None:
             matching = matching.filter(sub=wanted.sub)
         session_keys = list(matching.values_list("session_key", flat=True))
         Session.objects.filter(session_key__in=session_keys).delete()
-        matching.delete()
+        SignIn.objects.filter(session_key__in=session_keys).update(ended_at=now)
     log.info("back-channel logout sid=%s sub=%s: %d session(s) ended", wanted.sid, wanted.sub, len(session_keys))
     response = HttpResponse(status=200)
     response["Cache-Control"] = "no-store"

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 import time_machine
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import TestCase, override_settings
 
@@ -229,8 +230,25 @@ class RelyingPartyTests(TestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["Cache-Control"], "no-store")
         self.assertFalse(Session.objects.filter(session_key=session_key).exists())
+        self.assertIsNotNone(SignIn.objects.get(session_key=session_key).ended_at)
+        page = self.client.get("/")
+        self.assertContains(page, "You are not signed in.")
+        self.assertContains(page, "The bank ended your session here")
+        # Once: Django drops the cookie of an empty session, so the next page is a plain signed-out one.
+        self.assertNotContains(self.client.get("/"), "The bank ended your session here")
+
+    def test_ended_sign_ins_are_purged_a_day_later(self) -> None:
+        self.sign_in()
+        self.send_logout(sign(logout_token()))
+        with time_machine.travel(time.time() + 86_400 + 60, tick=False):
+            self.send_logout(sign(logout_token(sid="someone-else", sub="someone-else")))
         self.assertFalse(SignIn.objects.exists())
-        self.assert_signed_out()
+
+    def test_a_browser_without_an_ended_session_sees_no_notice(self) -> None:
+        self.client.cookies[settings.SESSION_COOKIE_NAME] = "made-up-session-key"
+        page = self.client.get("/")
+        self.assertContains(page, "You are not signed in.")
+        self.assertNotContains(page, "The bank ended your session here")
 
     def test_back_channel_logout_by_sub_alone_ends_every_session_of_the_user(self) -> None:
         self.sign_in()
@@ -239,7 +257,7 @@ class RelyingPartyTests(TestCase):
         self.sign_in(sid="portal-session-2")
         self.assertEqual(SignIn.objects.count(), 2)
         self.assertEqual(self.send_logout(sign(logout_token(sid=None))).status_code, 200)
-        self.assertFalse(SignIn.objects.exists())
+        self.assertFalse(SignIn.objects.filter(ended_at__isnull=True).exists())
         self.assertFalse(Session.objects.filter(session_key__in=[laptop.session.session_key]).exists())
         self.assert_signed_out()
         self.client = laptop

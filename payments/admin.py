@@ -126,13 +126,64 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_select_related = ("account", "posting")
 
 
+FRAUD_GROUPS = ("security", "admin")
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "owner", "amount", "currency", "payee_iban", "status", "channel")
-    list_filter = ("status", "channel", "currency")
+    list_display = (
+        "created_at",
+        "owner",
+        "amount",
+        "currency",
+        "payee_iban",
+        "status",
+        "channel",
+        "sca_required",
+        "sca_exemption",
+        "fraud_reported_at",
+    )
+    list_filter = ("status", "channel", "currency", "sca_required", "sca_exemption")
     search_fields = ("id", "owner__email", "payee_iban")
     list_select_related = ("owner",)
     exclude = ("binding_digest",)
+    actions = ["mark_as_fraud"]
+
+    def has_fraud_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(
+            user.is_active
+            and user.is_staff
+            and (user.is_superuser or user.groups.filter(name__in=FRAUD_GROUPS).exists())  # type: ignore[union-attr]
+        )
+
+    @admin.action(description="Mark the selected payments as fraud (counts in the fraud rate)", permissions=["fraud"])
+    def mark_as_fraud(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        """Staff report unauthorised payments (RTS Art. 19): audited with the staff member as actor,
+        after a recent re-authentication; the TRA exemption stops by itself if the rate is too high."""
+        from accounts.authn import is_recently_authenticated, reauth_url
+
+        if not is_recently_authenticated(request):
+            self.message_user(request, "Confirm it is you first, then mark the payments again.", messages.WARNING)
+            return HttpResponseRedirect(reauth_url(next_url=reverse("admin:payments_payment_changelist")))
+        done, refused = 0, []
+        for payment in queryset.select_related("owner"):
+            try:
+                services.payment_report_fraud(
+                    user=payment.owner,
+                    payment_id=payment.id,
+                    actor=request.user,  # type: ignore[arg-type]
+                    reason="marked by staff",
+                )
+            except services.PaymentError as exc:
+                refused.append(f"{payment.id}: {exc.message}")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} payment(s) marked as fraud.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+        return None
 
 
 @admin.register(Beneficiary)

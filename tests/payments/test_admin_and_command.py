@@ -68,3 +68,46 @@ def test_open_account_command(customer: User) -> None:
     assert account.balance == Decimal("50000.00")
     with pytest.raises(CommandError):
         call_command("open_account", "--email", customer.email, "--currency", "EUR", "--opening-balance", "-5")
+
+
+def test_staff_mark_payments_as_fraud_after_reauthentication_audited(rf: Any, customer: User) -> None:
+    """The admin action of RTS Art. 19: staff report a payment as fraud; the row names the staff member."""
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from payments import services
+    from tests.payments.conftest import EXTERNAL_IBAN
+
+    account = services.account_open(owner=customer, currency="EUR", opening_balance=Decimal("100.00"))
+    paid = services.payment_create(
+        user=customer, from_account=account.id, amount="10.00", currency="EUR", to_iban=EXTERNAL_IBAN
+    ).payment
+    analyst = cast(User, UserFactory(is_staff=True))
+    analyst.groups.add(Group.objects.get_or_create(name="security")[0])
+    model_admin = cast(Any, admin.site._registry[Payment])
+    queryset = Payment.objects.filter(id=paid.id)
+
+    stale = admin_request(rf, analyst, {})
+    response = model_admin.mark_as_fraud(stale, queryset)
+    assert response.status_code == 302 and "/reauth" in response["Location"]
+    assert Payment.objects.get(id=paid.id).fraud_reported_at is None
+
+    fresh = admin_request(rf, analyst, {})
+    fresh.session["sid"] = "00000000-0000-0000-0000-000000000001"
+    fresh.session["auth_time"] = timezone.now().timestamp()
+    fresh.session["login_at"] = timezone.now().timestamp()
+    assert model_admin.has_fraud_permission(fresh)
+    assert model_admin.mark_as_fraud(fresh, queryset) is None
+    payment = Payment.objects.get(id=paid.id)
+    assert payment.fraud_reported_at is not None and payment.fraud_reported_by == analyst
+    event = AuditEvent.objects.get(type="payment.fraud_reported")
+    assert event.user == customer and event.actor == analyst and event.details["source"] == "staff"
+    # again: refused, nothing new
+    model_admin.mark_as_fraud(fresh, queryset)
+    assert AuditEvent.objects.filter(type="payment.fraud_reported").count() == 1
+
+
+def test_a_customer_service_member_cannot_mark_fraud(rf: Any) -> None:
+    support = cast(User, UserFactory(is_staff=True))
+    model_admin = cast(Any, admin.site._registry[Payment])
+    assert not model_admin.has_fraud_permission(admin_request(rf, support, {}))

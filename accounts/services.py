@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from axes.handlers.proxy import AxesProxyHandler
-from axes.models import AccessAttempt
 from axes.utils import reset as axes_reset
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.db import transaction
@@ -197,14 +197,31 @@ class PasswordCheck:
         return max(1, int((self.retry_at - timezone.now()).total_seconds()))
 
 
-def _lockout_retry_at(*, email: str, ip: str) -> datetime:
-    attempt = AccessAttempt.objects.filter(username=email, ip_address=ip).order_by("-attempt_time").first()
-    started = attempt.attempt_time if attempt else timezone.now()
-    return started + settings.AXES_COOLOFF_TIME
+def _credentials(email: str) -> dict[str, str]:
+    return {"username": email}
+
+
+def _lockout_retry_at(request: HttpRequest, *, email: str) -> datetime:
+    handler = AxesProxyHandler.get_implementation()
+    until = handler.locked_until(request, _credentials(email)) if hasattr(handler, "locked_until") else None
+    return until or timezone.now() + settings.AXES_COOLOFF_TIME
 
 
 def _is_locked(request: HttpRequest, email: str) -> bool:
-    return bool(AxesProxyHandler.is_locked(request, {"username": email}))
+    return bool(AxesProxyHandler.is_locked(request, _credentials(email)))
+
+
+def user_for_login(email: str) -> User | None:
+    """The account an email names, with what the login stages read (one query: see pipeline.user_related)."""
+    from accounts import pipeline
+
+    if not email:
+        return None
+    user = User.objects.select_related(*pipeline.user_related()).filter(email=email).first()
+    if user is not None:
+        # Stages may trust the related rows loaded with it (they are this request's).
+        setattr(user, pipeline.LOADED_FOR_LOGIN, True)
+    return user
 
 
 def password_check(
@@ -213,16 +230,26 @@ def password_check(
     email: str,
     password: str,
     captcha_payload: str | None = None,
-    channel: Literal["web", "api"] = "web",
+    channel: Literal["web", "api", "oidc"] = "web",
+    user: User | None = None,
+    captcha: bool = True,
+    failure_event: EventType = EventType.LOGIN_FAILED,
 ) -> PasswordCheck:
     """Rate limit, CAPTCHA, lockout, then the password; audits every refusal.
 
-    The 6th attempt within the lockout is refused even with the right password, and the
-    password is not even checked while the account is locked for this IP.
+    The one password check: the login page, the API login, the identity provider and
+    re-authentication (`user` given: the password must be that user's). The 6th attempt within the
+    lockout is refused even with the right password, and the password is not even checked while
+    the account is locked for this IP. Unknown emails still run the hasher. Re-authentication
+    (captcha=False) skips the CAPTCHA: its session already passed one login; the rate limit and
+    the lockout still count its attempts with the login page's.
     """
     email = normalize_email(email)[:254]
     ip = client_ip(request)
-    known = User.objects.filter(email=email).first() if email else None
+    known = user if user is not None else user_for_login(email)
+    if user is not None and user.email != email:
+        known = user
+        email = user.email
     details = {"channel": channel}
 
     if security.rate_limited(request, name="login_ip"):
@@ -230,11 +257,11 @@ def password_check(
         return PasswordCheck("rate_limited", retry_at=timezone.now() + timedelta(seconds=60))
 
     if _is_locked(request, email):
-        retry_at = _lockout_retry_at(email=email, ip=ip)
+        retry_at = _lockout_retry_at(request, email=email)
         record(type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=known, reason="locked", details=details)
         return PasswordCheck("locked", user=known, retry_at=retry_at)
 
-    if security.captcha_required(email=email, ip=ip):
+    if captcha and security.captcha_required(email=email, ip=ip):
         result = security.captcha_verify(captcha_payload or "")
         if not result.ok:
             if captcha_payload:
@@ -247,12 +274,17 @@ def password_check(
                 )
             return PasswordCheck("captcha_required", captcha_error=result.reason)
 
-    user = authenticate(request, username=email, password=password)
-    if user is None:
+    if known is None:
+        User().set_password(password)  # the same argon2 work as for a real account
+        verified = False
+    else:
+        verified = bool(email and known.check_password(password))
+    if not verified or known is None or not known.is_active:
         with transaction.atomic():
+            user_login_failed.send(sender=__name__, credentials=_credentials(email), request=request)
             security.failure_recorded(email=email, ip=ip)
             record(
-                type=EventType.LOGIN_FAILED,
+                type=failure_event,
                 outcome=Outcome.FAILURE,
                 user=known,
                 reason="bad_credentials" if known is None or known.is_active else "inactive",
@@ -266,17 +298,16 @@ def password_check(
                     reason=f"{settings.AXES_FAILURE_LIMIT} failed passwords",
                     details=details,
                 )
-                return PasswordCheck("locked", user=known, retry_at=_lockout_retry_at(email=email, ip=ip))
+                return PasswordCheck("locked", user=known, retry_at=_lockout_retry_at(request, email=email))
         return PasswordCheck("invalid")
 
-    assert isinstance(user, User)
     security.failures_cleared(email=email)
-    if not user.email_verified:
+    if not known.email_verified:
         record(
-            type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=user, reason="email_unverified", details=details
+            type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=known, reason="email_unverified", details=details
         )
-        return PasswordCheck("unverified", user=user)
-    return PasswordCheck("ok", user=user)
+        return PasswordCheck("unverified", user=known)
+    return PasswordCheck("ok", user=known)
 
 
 # --- Sessions (web) and the session registry -----------------------------------------------
@@ -289,9 +320,14 @@ def session_key_hash(session_key: str) -> str:
 def session_start(
     *, request: HttpRequest, user: User, amr: list[str], extra: dict[str, Any] | None = None
 ) -> UserSession:
-    """Logs the user in on the web: a new session key, a registry row, the session limit."""
+    """Logs the user in on the web: a new session key, a registry row, the session limit.
+
+    Called only by the login pipeline's finish (accounts/pipeline.py), for every path.
+    """
+    from accounts.authn import session_authenticated
+
     ctx = context.current()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         login(request, user, backend="accounts.backends.EmailBackend")
         now = timezone.now()
         user_session = UserSession.objects.create(
@@ -307,11 +343,8 @@ def session_start(
             last_seen_at=now,
         )
         request.session["sid"] = str(user_session.id)
-        request.session["auth_time"] = now.timestamp()
-        # When the login began; unlike auth_time, re-authentication does not move it.
-        request.session["login_at"] = now.timestamp()
         request.session["touched"] = now.timestamp()
-        request.session["amr"] = amr
+        session_authenticated(request, amr=amr, method="login", login=True)
         record(
             type=EventType.LOGIN_SUCCEEDED,
             user=user,

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -11,20 +10,19 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.encoding import force_str
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import security, services
+from accounts import pipeline, security, services
+from accounts.authn import reauth_required
 from accounts.forms import LoginForm, PasswordChangeForm, PasswordResetRequestForm, SetPasswordForm, SignupForm
-from accounts.login_flow import password_verified
 from accounts.models import User, UserSession
 from accounts.selectors import live_sessions
 from audit.events import EventType, Outcome
 from audit.selectors import events_for_user
 from audit.services import record
-from core.net import client_ip
-from mfa.reauth import reauth_required
+from core.net import client_ip, safe_next
 
 # Why a session ended, as the login page tells it.
 END_REASONS = {
@@ -40,20 +38,6 @@ END_REASONS = {
     "not_me": "You were signed out to protect your account.",
     "account_disabled": "Your account is disabled. Please contact the bank.",
 }
-
-
-def safe_next(request: HttpRequest, default: str = "") -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if (
-        candidate
-        and url_has_allowed_host_and_scheme(
-            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        )
-        and candidate.startswith("/")
-        and not candidate.startswith("//")
-    ):
-        return candidate
-    return default or reverse(settings.LOGIN_REDIRECT_URL)
 
 
 def _lockout_message(check: services.PasswordCheck) -> str:
@@ -87,8 +71,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
             captcha_payload=form.cleaned_data.get("altcha"),
         )
         if check.ok and check.user is not None:
-            return password_verified(request, user=check.user, next_url=safe_next(request))
-        if check.status in ("locked", "rate_limited"):
+            attempt = pipeline.begin(
+                request,
+                user=check.user,
+                channel="web",
+                next_url=safe_next(request),
+                password=form.cleaned_data["password"],
+            )
+            try:
+                return HttpResponseRedirect(pipeline.web_redirect(pipeline.run(attempt)))
+            except pipeline.LoginRefused as exc:
+                error, status = exc.message, exc.status
+        elif check.status in ("locked", "rate_limited"):
             error = _lockout_message(check)
             status = 429
         elif check.status == "captcha_required":

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def _valid_ip(value: str) -> str | None:
@@ -68,3 +70,18 @@ def device_name(user_agent: str) -> str:
     if os_family and os_family != "Other":
         return f"{browser} on {os_family}"
     return browser
+
+
+def safe_next(request: HttpRequest, default: str = "") -> str:
+    """The `next` parameter when it is a path on this site; else `default` or the home page."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if (
+        candidate
+        and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        and candidate.startswith("/")
+        and not candidate.startswith("//")
+    ):
+        return candidate
+    return default or reverse(settings.LOGIN_REDIRECT_URL)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-PENDING_SESSION_KEY = "mfa_pending"
+from accounts.pipeline import SESSION_KEY as PENDING_SESSION_KEY
+
 ENROL_REQUIRED_SESSION_KEY = "mfa_enrol_required"
 
 # Paths a pending login may reach: the second step itself, leaving, and static files.

@@ -96,13 +96,26 @@ def _methods_sql(groups: int) -> str:
     return "SELECT " + ", ".join(parts)
 
 
-def methods_for(*, user: Any) -> list[str]:
-    """Usable, verified factors; recovery codes only alongside another factor and with codes left.
+@dataclass(frozen=True)
+class FactorSummary:
+    """What a login, /me and the security page ask about a user's factors, from one statement."""
 
-    One cheap statement (see _methods_sql); the same answer as asking each factor model.
-    """
-    if user is None or not getattr(user, "pk", None):
-        return []
+    methods: list[str]
+    policy: bool  # staff or a MFA_REQUIRED_GROUPS member: strong factors only, enrolment required
+    strong: bool  # has a strong factor (TOTP or a passkey)
+
+
+_SUMMARY_ATTR = "_mfa_factor_summary"
+# Set on a user object that lives for one request (the login attempt's, the API's): the summary is
+# then computed once per request. Other user objects (a test's, a management command's) ask every time.
+MEMO_ATTR = "_mfa_memo"
+
+
+def factor_summary(*, user: Any) -> FactorSummary:
+    """One cheap statement (see _methods_sql); kept for the request on a request's user object."""
+    cached = getattr(user, _SUMMARY_ATTR, None)
+    if isinstance(cached, FactorSummary):
+        return cached
     staff = bool(getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
     groups = sorted(set(settings.MFA_REQUIRED_GROUPS)) if not staff else []
     kinds = [m for m in FACTOR_MODELS if m != "recovery"]
@@ -110,14 +123,44 @@ def methods_for(*, user: Any) -> list[str]:
         cursor.execute(_methods_sql(len(groups)), [user.pk] * (len(kinds) + 1 + (1 if groups else 0)) + groups)
         row = cursor.fetchone()
     has = dict(zip([*kinds, "recovery", "policy_group"], [bool(v) for v in row], strict=False))
-    if staff or has.get("policy_group"):
+    policy = staff or bool(has.get("policy_group"))
+    if policy:
         allowed = [m for m in FACTOR_MODELS if m in settings.MFA_STRONG_METHODS or m == "recovery"]
     else:
         allowed = list(FACTOR_MODELS)
     methods = [m for m in allowed if m != "recovery" and has[m]]
     if methods and has["recovery"]:
         methods.append("recovery")
-    return methods
+    strong = any(has[m] for m in ("totp", "webauthn") if m in settings.MFA_STRONG_METHODS)
+    summary = FactorSummary(methods=methods, policy=policy, strong=strong)
+    if getattr(user, MEMO_ATTR, False):
+        setattr(user, _SUMMARY_ATTR, summary)
+    return summary
+
+
+def factors_changed(*, user: Any) -> None:
+    """Forgets the summary kept on this user object (after enrolment, removal, reset)."""
+    if hasattr(user, _SUMMARY_ATTR):
+        delattr(user, _SUMMARY_ATTR)
+
+
+def methods_for(*, user: Any) -> list[str]:
+    """Usable, verified factors; recovery codes only alongside another factor and with codes left."""
+    if user is None or not getattr(user, "pk", None):
+        return []
+    return list(factor_summary(user=user).methods)
+
+
+def has_strong_factor(*, user: Any) -> bool:
+    return factor_summary(user=user).strong
+
+
+def state_for(*, user: Any) -> MFAState | None:
+    """The user's MFA bookkeeping; from the user row when the login loaded it (select_related)."""
+    from accounts.pipeline import loaded_related
+
+    loaded, state = loaded_related(user, "mfa_state")
+    return state if loaded else MFAState.objects.filter(user=user).first()
 
 
 # Factors that can confirm something bound to it (a payment, a payee): recovery codes cannot.
@@ -149,18 +192,6 @@ def verified_address_code_allowed(*, user: Any, purpose: str) -> bool:
     if purpose in LOGIN_PURPOSES:
         return True
     return email_fallback_allowed(user=user)
-
-
-def has_strong_factor(*, user: Any) -> bool:
-    return any(
-        confirmed_factors(user=user, method=m).exists()
-        for m in ("totp", "webauthn")
-        if m in settings.MFA_STRONG_METHODS
-    )
-
-
-def state_for(*, user: Any) -> MFAState | None:
-    return MFAState.objects.filter(user=user).first()
 
 
 def preferred_method(*, user: Any) -> str | None:
@@ -215,3 +246,8 @@ def factor_rows(*, user: Any) -> list[FactorRow]:
                 )
             )
     return rows
+
+
+def me_fields(*, user: Any) -> dict[str, Any]:
+    """The factor fields of GET /api/v1/me (settings.ACCOUNT_ME_FIELDS)."""
+    return {"mfa_methods": methods_for(user=user), "preferred_mfa_method": preferred_method(user=user)}

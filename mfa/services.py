@@ -41,9 +41,11 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from accounts.authn import require_recent_auth
 from audit.events import EventType, Outcome
 from audit.services import record
 from core.crypto import keyed_hash
+from core.errors import DomainError
 from mfa import selectors
 from mfa.models import (
     CODE_HASH_PURPOSE,
@@ -57,7 +59,6 @@ from mfa.models import (
     TOTPFactor,
     WebAuthnCredential,
 )
-from mfa.reauth import require_recent_auth
 from notifications.services import email_enqueue, sms_enqueue
 
 METHODS = ("totp", "webauthn", "sms", "email", "recovery")
@@ -73,59 +74,75 @@ PURPOSE_TEXT = {
 }
 
 
-class MFAError(Exception):
-    """A refusal from the MFA services, with a message safe to show the user."""
+class MFAError(DomainError):
+    """A refusal from the MFA services: a message safe to show the user, a code and an HTTP status."""
 
+    code = "mfa_error"
+    status = 400
     default_message = "The second factor could not be verified."
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message or self.default_message)
 
 
 class InvalidCode(MFAError):
+    code = "invalid_code"
+    status = 401
     default_message = "That code is not correct."
 
     def __init__(self, attempts_left: int = 0, message: str = "") -> None:
         self.attempts_left = max(0, attempts_left)
-        super().__init__(message)
+        super().__init__(message or None, attempts_left=self.attempts_left)
 
 
 class ChallengeExpired(MFAError):
+    code = "challenge_expired"
+    status = 401
     default_message = "This code has expired or was already used. Please request a new one."
 
 
 class SecondFactorLocked(MFAError):
+    code = "mfa_locked"
+    status = 429
+
     def __init__(self, retry_at: datetime) -> None:
-        self.retry_at = retry_at
         super().__init__(
-            f"Too many wrong codes. For your security, second-factor sign-in is paused until {retry_at:%H:%M} UTC."
+            f"Too many wrong codes. For your security, second-factor sign-in is paused until {retry_at:%H:%M} UTC.",
+            retry_at=retry_at,
         )
 
 
 class ResendTooSoon(MFAError):
+    code = "resend_too_soon"
+    status = 429
+
     def __init__(self, retry_at: datetime) -> None:
-        self.retry_at = retry_at
         seconds = max(1, int((retry_at - timezone.now()).total_seconds()))
-        super().__init__(f"A code was just sent. You can ask for another in {seconds} seconds.")
+        super().__init__(f"A code was just sent. You can ask for another in {seconds} seconds.", retry_at=retry_at)
 
 
 class TooManyCodes(MFAError):
+    code = "too_many_codes"
+    status = 429
+
     def __init__(self, retry_at: datetime) -> None:
-        self.retry_at = retry_at
-        super().__init__(f"Too many codes were sent in the last hour. Try again after {retry_at:%H:%M} UTC.")
+        super().__init__(
+            f"Too many codes were sent in the last hour. Try again after {retry_at:%H:%M} UTC.", retry_at=retry_at
+        )
 
 
 class MethodUnavailable(MFAError):
+    code = "method_unavailable"
     default_message = "This method is not available for your account."
 
 
 class FactorNotFound(MethodUnavailable):
     """No such factor of this user (someone else's is "not found" too)."""
 
+    code = "not_found"
+    status = 404
     default_message = "That factor was not found."
 
 
 class EnrolmentError(MFAError):
+    code = "enrolment_failed"
     default_message = "The factor could not be added."
 
 

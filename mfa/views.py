@@ -15,12 +15,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import login_flow
+from accounts import authn, pipeline
+from accounts import services as account_services
 from accounts.models import User
-from accounts.views import safe_next
-from audit.events import EventType, Outcome
-from audit.services import record
-from mfa import reauth, selectors, services
+from accounts.pipeline import LoginAttempt
+from audit.events import EventType
+from core.net import safe_next
+from mfa import selectors, services
 from mfa.forms import (
     CodeConfirmForm,
     CodeForm,
@@ -32,10 +33,8 @@ from mfa.forms import (
 )
 from mfa.middleware import ENROL_REQUIRED_SESSION_KEY
 from mfa.models import CodeChallenge, TOTPFactor
+from mfa.stages import SecondFactorStage, code_purpose
 
-LOGIN_CHALLENGE_KEY = "mfa_login_challenge"
-REAUTH_CHALLENGE_KEY = "mfa_reauth_challenge"
-REAUTH_FAILURES_KEY = "reauth_failures"
 TOTP_SETUP_KEY = "mfa_totp_setup"
 
 
@@ -53,11 +52,15 @@ def _method_choices(methods: list[str]) -> list[dict[str, str]]:
     return [{"method": m, "label": selectors.METHOD_LABELS[m]} for m in methods]
 
 
-def _challenge_info(request: HttpRequest, key: str, method: str) -> dict[str, Any] | None:
-    info = request.session.get(key)
-    if not isinstance(info, dict) or info.get("method") != method:
-        return None
-    challenge = CodeChallenge.objects.filter(id=str(info.get("id") or "")).first() if info.get("id") else None
+def _challenge_info(*, user: User, method: str, purpose: str, binding: str = "") -> dict[str, Any] | None:
+    """The live code challenge the page is waiting for (the latest one sent for this purpose)."""
+    challenge = (
+        CodeChallenge.objects.filter(
+            user=user, method=method, purpose=purpose, binding=binding, used_at__isnull=True, voided_at__isnull=True
+        )
+        .order_by("-created_at")
+        .first()
+    )
     if challenge is None or not challenge.is_live:
         return None
     return {
@@ -67,13 +70,12 @@ def _challenge_info(request: HttpRequest, key: str, method: str) -> dict[str, An
     }
 
 
-def _send_code(request: HttpRequest, *, user: User, method: str, purpose: str, session_key: str) -> None:
+def _send_code(request: HttpRequest, *, user: User, method: str, purpose: str, binding: str = "") -> None:
     try:
-        challenge = services.code_send(user=user, method=method, purpose=purpose)
+        challenge = services.code_send(user=user, method=method, purpose=purpose, binding=binding)
     except services.MFAError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, exc.message)
         return
-    request.session[session_key] = {"id": str(challenge.id), "method": method}
     if services.delivery_delayed(challenge=challenge):
         messages.warning(
             request,
@@ -84,42 +86,71 @@ def _send_code(request: HttpRequest, *, user: User, method: str, purpose: str, s
         messages.success(request, f"We sent a code to {challenge.sent_to}. It is valid for 5 minutes.")
 
 
-# --- The login's second step -------------------------------------------------------------
+# --- The login's second step (a stage of accounts/pipeline.py: mfa.stages.SecondFactorStage) ---------
 
 
-def _pending_or_restart(request: HttpRequest) -> User | HttpResponse:
-    user = login_flow.pending_user(request)
-    if user is None:
-        request.session.pop(login_flow.PENDING_SESSION_KEY, None)
+def _paused_or_restart(request: HttpRequest) -> LoginAttempt | HttpResponse:
+    attempt = pipeline.pending_web(request)
+    if attempt is None or attempt.waiting.get("stage") != SecondFactorStage.key:
+        pipeline.abandon(request)
         return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
-    return user
+    return attempt
+
+
+def _continue(request: HttpRequest, attempt: LoginAttempt, *, amr: str, method: str) -> str:
+    """The factor was right: the pipeline runs the remaining stages and finishes the login."""
+    return pipeline.web_redirect(
+        pipeline.resume(attempt, stage_key=SecondFactorStage.key, amr=amr, details={"mfa_method": method})
+    )
+
+
+def _wrong_answer(request: HttpRequest, attempt: LoginAttempt, exc: services.MFAError) -> HttpResponse | None:
+    """Counts a wrong code against the attempt; past the limit the attempt is gone."""
+    if pipeline.attempt_failed(attempt) == 0:
+        return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
+    return None
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_step_view(request: HttpRequest) -> HttpResponse:
-    pending = _pending_or_restart(request)
-    if isinstance(pending, HttpResponse):
-        return pending
-    user = pending
-    methods = selectors.methods_for(user=user)
-    method = request.POST.get("method") or request.GET.get("method") or selectors.preferred_method(user=user) or ""
+    paused = _paused_or_restart(request)
+    if isinstance(paused, HttpResponse):
+        return paused
+    attempt = paused
+    user = attempt.user
+    methods = list(attempt.waiting.get("methods") or [])
+    verified_address = bool(attempt.waiting.get("verified_address"))
+    preferred = (selectors.preferred_method(user=user) if not verified_address else "email") or ""
+    method = request.POST.get("method") or request.GET.get("method") or preferred
     if method not in methods:
-        method = selectors.preferred_method(user=user) or (methods[0] if methods else "")
+        method = preferred if preferred in methods else (methods[0] if methods else "")
     form = CodeForm(request.POST or None)
     error = ""
     status = 200
     if request.method == "POST" and method != "webauthn":
         if form.is_valid():
             try:
-                amr = services.code_verify(user=user, method=method, code=form.cleaned_data["code"], purpose="login")
+                amr = services.code_verify(
+                    user=user,
+                    method=method,
+                    code=form.cleaned_data["code"],
+                    purpose=code_purpose(attempt, method),
+                    binding=attempt.binding if method in services.CODE_METHODS else "",
+                )
             except services.SecondFactorLocked as exc:
-                error, status = str(exc), 429
+                error, status = exc.message, 429
             except services.MFAError as exc:
-                error, status = str(exc), 400
+                error, status = exc.message, 400
+                restart = _wrong_answer(request, attempt, exc) if isinstance(exc, services.InvalidCode) else None
+                if restart is not None:
+                    return restart
             else:
-                request.session.pop(LOGIN_CHALLENGE_KEY, None)
-                return login_flow.second_factor_verified(request, user=user, amr=amr, method=method)
+                attempt.remember_device = bool(request.POST.get("remember_device"))
+                try:
+                    return HttpResponseRedirect(_continue(request, attempt, amr=amr, method=method))
+                except pipeline.LoginExpired:
+                    return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
         else:
             error, status = "Please enter the code.", 400
     locked_until = selectors.locked_until(user=user)
@@ -133,7 +164,15 @@ def login_step_view(request: HttpRequest) -> HttpResponse:
             "has_recovery": "recovery" in methods and method != "recovery",
             "form": form,
             "error": error,
-            "challenge": _challenge_info(request, LOGIN_CHALLENGE_KEY, method) if method in ("sms", "email") else None,
+            "verified_address": verified_address,
+            "sent_to": user.masked_email if verified_address else "",
+            "challenge": (
+                _challenge_info(
+                    user=user, method=method, purpose=code_purpose(attempt, method), binding=attempt.binding
+                )
+                if method in services.CODE_METHODS
+                else None
+            ),
             "locked_until": locked_until,
         },
         status=status,
@@ -142,94 +181,89 @@ def login_step_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def login_send_code_view(request: HttpRequest) -> HttpResponse:
-    pending = _pending_or_restart(request)
-    if isinstance(pending, HttpResponse):
-        return pending
+    paused = _paused_or_restart(request)
+    if isinstance(paused, HttpResponse):
+        return paused
     method = request.POST.get("method", "")
-    if method not in ("sms", "email"):
+    if method not in ("sms", "email") or method not in (paused.waiting.get("methods") or []):
         raise Http404
-    _send_code(request, user=pending, method=method, purpose="login", session_key=LOGIN_CHALLENGE_KEY)
+    _send_code(
+        request,
+        user=paused.user,
+        method=method,
+        purpose=code_purpose(paused, method),
+        binding=paused.binding,
+    )
     return HttpResponseRedirect(reverse("mfa:login_step") + "?" + urlencode({"method": method}))
 
 
 @require_POST
 def login_passkey_options_view(request: HttpRequest) -> JsonResponse:
-    user = login_flow.pending_user(request)
-    if user is None:
+    attempt = pipeline.pending_web(request)
+    if attempt is None or "webauthn" not in (attempt.waiting.get("methods") or []):
         return _json_error("Your sign-in has expired. Please start again.", "login_expired", 401)
     try:
-        options = services.webauthn_begin_assertion(user=user, purpose="login")
-    except services.SecondFactorLocked as exc:
-        return _json_error(str(exc), "mfa_locked", 429)
+        options = services.webauthn_begin_assertion(user=attempt.user, purpose="login", binding=attempt.binding)
     except services.MFAError as exc:
-        return _json_error(str(exc), "method_unavailable", 400)
+        return _json_error(exc.message, exc.code, exc.status)
     return JsonResponse(options)
 
 
 @require_POST
 def login_passkey_verify_view(request: HttpRequest) -> JsonResponse:
-    user = login_flow.pending_user(request)
-    if user is None:
+    attempt = pipeline.pending_web(request)
+    if attempt is None or "webauthn" not in (attempt.waiting.get("methods") or []):
         return _json_error("Your sign-in has expired. Please start again.", "login_expired", 401)
     body = _json_body(request)
     try:
-        amr = services.webauthn_finish_assertion(user=user, credential=body.get("credential") or {}, purpose="login")
+        amr = services.webauthn_finish_assertion(
+            user=attempt.user, credential=body.get("credential") or {}, purpose="login", binding=attempt.binding
+        )
     except services.SecondFactorLocked as exc:
-        return _json_error(str(exc), "mfa_locked", 429)
+        return _json_error(exc.message, exc.code, exc.status)
     except services.MFAError as exc:
-        return _json_error(str(exc), "invalid_credential", 400)
-    response = login_flow.second_factor_verified(request, user=user, amr=amr, method="webauthn")
-    if body.get("remember_device"):
-        # The form's "remember this device" box travels in the JSON body of a passkey sign-in.
-        from risk.services import device_trust
-
-        device_trust(request=request, user=user)
-    return JsonResponse({"redirect": response["Location"]})
+        return _json_error(exc.message, "invalid_credential", 400)
+    # The form's "remember this device" box travels in the JSON body of a passkey sign-in.
+    attempt.remember_device = bool(body.get("remember_device"))
+    try:
+        return JsonResponse({"redirect": _continue(request, attempt, amr=amr, method="webauthn")})
+    except pipeline.LoginExpired as exc:
+        return _json_error(exc.message, exc.code, exc.status)
 
 
 @require_POST
 def login_cancel_view(request: HttpRequest) -> HttpResponse:
-    request.session.pop(login_flow.PENDING_SESSION_KEY, None)
-    request.session.pop(LOGIN_CHALLENGE_KEY, None)
+    pipeline.abandon(request)
     return HttpResponseRedirect(reverse("accounts:login"))
 
 
-# --- Re-authentication -------------------------------------------------------------------
+# --- Re-authentication: the one page for every "confirm it's you" (accounts.authn) -----------------
 
 
-def _reauth_done(request: HttpRequest, *, user: User, method: str) -> HttpResponse:
-    reauth.mark_reauthenticated(request=request)
-    request.session.pop(REAUTH_FAILURES_KEY, None)
-    request.session.pop(REAUTH_CHALLENGE_KEY, None)
-    record(type=EventType.REAUTHENTICATED, user=user, details={"method": method})
+def _reauth_level(request: HttpRequest) -> authn.Level:
+    return "mfa" if (request.POST.get("level") or request.GET.get("level")) == "mfa" else "password"
+
+
+def _reauth_methods(user: User, level: authn.Level) -> list[str]:
+    """The factors the page offers; at level mfa, a code to the verified address when none is enrolled."""
+    methods = list(selectors.methods_for(user=user))
+    if level == "mfa" and not methods and selectors.verified_address_code_allowed(user=user, purpose="reauth"):
+        return ["email"]
+    return methods
+
+
+def _reauth_done(request: HttpRequest, *, user: User, method: str, amr: str) -> HttpResponse:
+    authn.session_authenticated(request, amr=[amr], method=method, user=user)
     next_url = safe_next(request)
     hold = request.POST.get("hold") or request.GET.get("hold") or ""
-    item = reauth.held_submission(request, hold) if hold else None
+    item = authn.held_submission(request, hold) if hold else None
     if item is not None:
         return render(
             request,
             "mfa/reauth_continue.html",
-            {"action": item["path"], "hold": hold, "field": reauth.HOLD_FIELD},
+            {"action": item["path"], "hold": hold, "field": authn.HOLD_FIELD},
         )
     return HttpResponseRedirect(next_url)
-
-
-def _reauth_failed(request: HttpRequest, *, user: User, method: str, reason: str) -> HttpResponse | None:
-    failures = int(request.session.get(REAUTH_FAILURES_KEY, 0)) + 1
-    request.session[REAUTH_FAILURES_KEY] = failures
-    record(
-        type=EventType.REAUTHENTICATED,
-        outcome=Outcome.FAILURE,
-        user=user,
-        reason=reason,
-        details={"method": method, "failures": failures},
-    )
-    if failures >= settings.MFA_LOCK_AFTER_FAILURES:
-        from accounts import services as account_services
-
-        account_services.session_logout(request=request)
-        return HttpResponseRedirect(reverse("accounts:login") + "?reason=ended")
-    return None
 
 
 @never_cache
@@ -238,44 +272,57 @@ def _reauth_failed(request: HttpRequest, *, user: User, method: str, reason: str
 def reauth_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     user = request.user
+    level = _reauth_level(request)
     resume = request.GET.get("resume", "")
-    if resume and reauth.is_recently_authenticated(request) and reauth.held_submission(request, resume):
-        item = reauth.held_submission(request, resume) or {}
+    if resume and authn.is_recently_authenticated(request, level=level) and authn.held_submission(request, resume):
+        item = authn.held_submission(request, resume) or {}
         return render(
-            request, "mfa/reauth_continue.html", {"action": item["path"], "hold": resume, "field": reauth.HOLD_FIELD}
+            request, "mfa/reauth_continue.html", {"action": item["path"], "hold": resume, "field": authn.HOLD_FIELD}
         )
-    methods = list(selectors.methods_for(user=user))
-    kind = request.POST.get("kind") or request.GET.get("method") or "password"
-    if kind not in ("password", *methods):
-        kind = "password"
+    methods = _reauth_methods(user, level)
+    kinds = methods if level == "mfa" else ["password", *methods]
+    kind = request.POST.get("kind") or request.GET.get("method") or kinds[0] if kinds else ""
+    if kind not in kinds:
+        kind = kinds[0] if kinds else ""
     password_form = PasswordReauthForm(request.POST if kind == "password" and request.method == "POST" else None)
     code_form = CodeForm(request.POST if kind != "password" and request.method == "POST" else None)
     error = ""
     status = 200
-    if request.method == "POST":
-        if kind == "password":
-            if (
-                password_form.is_valid()
-                and user.has_usable_password()
-                and user.check_password(password_form.cleaned_data["password"])
-            ):
-                return _reauth_done(request, user=user, method="password")
+    if request.method == "POST" and kind == "password":
+        if password_form.is_valid() and user.has_usable_password():
+            # The login page's own check: rate limit, lockout, CAPTCHA threshold, audit.
+            check = account_services.password_check(
+                request=request,
+                email=user.email,
+                password=password_form.cleaned_data["password"],
+                user=user,
+                captcha=False,
+                failure_event=EventType.REAUTHENTICATED,
+            )
+            if check.ok:
+                return _reauth_done(request, user=user, method="password", amr="pwd")
+            if check.status == "locked":
+                account_services.session_logout(request=request)
+                return HttpResponseRedirect(reverse("accounts:login") + "?reason=ended")
             error, status = "That password is not correct.", 400
-            ended = _reauth_failed(request, user=user, method="password", reason="bad_password")
-            if ended is not None:
-                return ended
-        elif kind != "webauthn":
-            if code_form.is_valid():
-                try:
-                    services.code_verify(user=user, method=kind, code=code_form.cleaned_data["code"], purpose="reauth")
-                except services.SecondFactorLocked as exc:
-                    error, status = str(exc), 429
-                except services.MFAError as exc:
-                    error, status = str(exc), 400
-                else:
-                    return _reauth_done(request, user=user, method=kind)
+            if check.status == "rate_limited":
+                error, status = "Too many attempts. Please wait a minute and try again.", 429
+        else:
+            error, status = "That password is not correct.", 400
+    elif request.method == "POST" and kind and kind != "webauthn":
+        if code_form.is_valid():
+            try:
+                amr = services.code_verify(
+                    user=user, method=kind, code=code_form.cleaned_data["code"], purpose="reauth"
+                )
+            except services.SecondFactorLocked as exc:
+                error, status = exc.message, 429
+            except services.MFAError as exc:
+                error, status = exc.message, 400
             else:
-                error, status = "Please enter the code.", 400
+                return _reauth_done(request, user=user, method=kind, amr=amr)
+        else:
+            error, status = "Please enter the code.", 400
     hold = request.POST.get("hold") or request.GET.get("hold") or ""
     return render(
         request,
@@ -284,12 +331,16 @@ def reauth_view(request: HttpRequest) -> HttpResponse:
             "kind": kind,
             "kind_label": selectors.METHOD_LABELS.get(kind, "Password"),
             "methods": _method_choices(methods),
+            "password_allowed": level == "password",
+            "level": level,
             "password_form": password_form,
             "code_form": code_form,
             "error": error,
             "next": safe_next(request),
-            "hold": hold if reauth.held_submission(request, hold) else "",
-            "challenge": _challenge_info(request, REAUTH_CHALLENGE_KEY, kind) if kind in ("sms", "email") else None,
+            "hold": hold if authn.held_submission(request, hold) else "",
+            "challenge": _challenge_info(user=user, method=kind, purpose="reauth")
+            if kind in services.CODE_METHODS
+            else None,
         },
         status=status,
     )
@@ -300,10 +351,13 @@ def reauth_view(request: HttpRequest) -> HttpResponse:
 def reauth_send_code_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     method = request.POST.get("method", "")
-    if method not in ("sms", "email"):
+    level = _reauth_level(request)
+    if method not in ("sms", "email") or method not in _reauth_methods(request.user, level):
         raise Http404
-    _send_code(request, user=request.user, method=method, purpose="reauth", session_key=REAUTH_CHALLENGE_KEY)
+    _send_code(request, user=request.user, method=method, purpose="reauth")
     params = {"method": method, "next": safe_next(request)}
+    if level == "mfa":
+        params["level"] = level
     if request.POST.get("hold"):
         params["hold"] = request.POST["hold"]
     return HttpResponseRedirect(reverse("mfa:reauth") + "?" + urlencode(params))
@@ -314,10 +368,8 @@ def reauth_send_code_view(request: HttpRequest) -> HttpResponse:
 def reauth_passkey_options_view(request: HttpRequest) -> JsonResponse:
     try:
         return JsonResponse(services.webauthn_begin_assertion(user=request.user, purpose="reauth"))
-    except services.SecondFactorLocked as exc:
-        return _json_error(str(exc), "mfa_locked", 429)
     except services.MFAError as exc:
-        return _json_error(str(exc), "method_unavailable", 400)
+        return _json_error(exc.message, exc.code, exc.status)
 
 
 @login_required
@@ -326,16 +378,17 @@ def reauth_passkey_verify_view(request: HttpRequest) -> JsonResponse:
     assert isinstance(request.user, User)
     body = _json_body(request)
     try:
-        services.webauthn_finish_assertion(user=request.user, credential=body.get("credential") or {}, purpose="reauth")
+        amr = services.webauthn_finish_assertion(
+            user=request.user, credential=body.get("credential") or {}, purpose="reauth"
+        )
     except services.SecondFactorLocked as exc:
-        return _json_error(str(exc), "mfa_locked", 429)
+        return _json_error(exc.message, exc.code, exc.status)
     except services.MFAError as exc:
-        return _json_error(str(exc), "invalid_credential", 400)
-    reauth.mark_reauthenticated(request=request)
-    record(type=EventType.REAUTHENTICATED, user=request.user, details={"method": "webauthn"})
+        return _json_error(exc.message, "invalid_credential", 400)
+    authn.session_authenticated(request, amr=[amr], method="webauthn")
     next_url = str(body.get("next") or "")
     hold = str(body.get("hold") or "")
-    if hold and reauth.held_submission(request, hold):
+    if hold and authn.held_submission(request, hold):
         return JsonResponse({"redirect": reverse("mfa:reauth") + "?" + urlencode({"resume": hold, "next": next_url})})
     safe = next_url.startswith("/") and not next_url.startswith("//") and "\\" not in next_url
     return JsonResponse({"redirect": next_url if safe else reverse(settings.LOGIN_REDIRECT_URL)})
@@ -347,10 +400,8 @@ def reauth_passkey_verify_view(request: HttpRequest) -> JsonResponse:
 def _after_enrolment(request: HttpRequest, *, user: User, amr: str) -> HttpResponse:
     if request.session.get(ENROL_REQUIRED_SESSION_KEY) and selectors.has_strong_factor(user=user):
         request.session.pop(ENROL_REQUIRED_SESSION_KEY, None)
-        amrs = list(request.session.get("amr") or [])
-        if amr not in amrs:
-            request.session["amr"] = [*amrs, amr]
-        request.session.cycle_key()
+        # The new strong factor was just proven: the session's record says so (new key, audited).
+        authn.session_authenticated(request, amr=[amr], method="enrolment", user=user)
     if not selectors.confirmed_factors(user=user, method="recovery").exists():
         messages.info(request, "Now save a set of recovery codes, in case you lose your device.")
         return redirect("mfa:recovery_codes")
@@ -380,7 +431,7 @@ def enrol_required_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_http_methods(["GET", "POST"])
 def totp_add_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
@@ -499,7 +550,7 @@ def _code_factor_add(request: HttpRequest, *, method: str) -> HttpResponse:
 
 @never_cache
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_http_methods(["GET", "POST"])
 def sms_add_view(request: HttpRequest) -> HttpResponse:
     return _code_factor_add(request, method="sms")
@@ -507,7 +558,7 @@ def sms_add_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_http_methods(["GET", "POST"])
 def email_add_view(request: HttpRequest) -> HttpResponse:
     return _code_factor_add(request, method="email")
@@ -515,7 +566,7 @@ def email_add_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_GET
 def passkey_add_view(request: HttpRequest) -> HttpResponse:
     return render(request, "mfa/passkey_add.html")
@@ -526,7 +577,7 @@ def _reauth_json(request: HttpRequest) -> JsonResponse:
         "Please confirm it is you first.",
         "reauth_required",
         403,
-        redirect=reauth.reauth_url(next_url=reverse("mfa:passkey_add")),
+        redirect=authn.reauth_url(next_url=reverse("mfa:passkey_add")),
     )
 
 
@@ -535,7 +586,7 @@ def _reauth_json(request: HttpRequest) -> JsonResponse:
 def passkey_register_options_view(request: HttpRequest) -> JsonResponse:
     try:
         return JsonResponse(services.webauthn_begin_registration(request=request, user=request.user))
-    except reauth.ReauthRequired:
+    except authn.ReauthRequired:
         return _reauth_json(request)
     except services.MFAError as exc:
         return _json_error(str(exc), "method_unavailable", 400)
@@ -553,7 +604,7 @@ def passkey_register_verify_view(request: HttpRequest) -> JsonResponse:
             credential=body.get("credential") or {},
             name=str(body.get("name") or ""),
         )
-    except reauth.ReauthRequired:
+    except authn.ReauthRequired:
         return _reauth_json(request)
     except services.MFAError as exc:
         return _json_error(str(exc), "invalid_credential", 400)
@@ -564,7 +615,7 @@ def passkey_register_verify_view(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_http_methods(["GET", "POST"])
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
@@ -583,7 +634,7 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_POST
 def factor_remove_view(request: HttpRequest, method: str, device_id: int) -> HttpResponse:
     assert isinstance(request.user, User)
@@ -620,7 +671,7 @@ def factor_rename_view(request: HttpRequest, method: str, device_id: int) -> Htt
 
 
 @login_required
-@reauth.reauth_required
+@authn.reauth_required
 @require_POST
 def preferred_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)

@@ -67,7 +67,7 @@ def _bank_accounts(user: User) -> list[dict[str, Any]]:
 
 def personal_data_export(*, request: HttpRequest, user: User) -> dict[str, Any]:
     """Builds the export. Needs a recent re-authentication and is rate limited; audited."""
-    from mfa.reauth import require_recent_auth
+    from accounts.authn import require_recent_auth
 
     require_recent_auth(request=request)
     if security.rate_limited(request, name="data_export_ip"):

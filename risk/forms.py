@@ -28,11 +28,3 @@ class AllowedCountriesForm(forms.Form):
         if len(codes) > 60:
             raise forms.ValidationError("Please list at most 60 countries.")
         return sorted(set(codes))
-
-
-class LoginCodeForm(forms.Form):
-    code = forms.CharField(
-        label="Code from the email",
-        max_length=12,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )

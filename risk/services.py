@@ -7,7 +7,6 @@ One service for web and API: both front ends call `evaluate_login` after the pas
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -15,7 +14,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +24,7 @@ from accounts.models import User
 from audit.events import EventType, Outcome
 from audit.services import record
 from core import context
-from core.crypto import constant_time_equals, keyed_hash
+from core.crypto import keyed_hash
 from core.errors import DomainError
 from core.net import client_ip, device_name
 from notifications.services import email_enqueue, sms_enqueue
@@ -49,7 +48,6 @@ SIGNAL_EVENTS = {
 # Alerts go out for these; the others change what the login needs, not who is told.
 ALERT_SIGNALS = ("new_device", "new_country")
 NOT_ME_SALT = "risk.not-me"
-SESSION_KEY = "risk_decision"
 
 DENY_MESSAGES = {
     "password_reset_required": (
@@ -212,6 +210,14 @@ def _device_hash_for(request: HttpRequest, channel: Channel, device_id: str | No
     return device_id_hash(raw) if raw else ""
 
 
+def _loaded_profile(user: User) -> RiskProfile | None:
+    """The risk profile, from the user row when the login loaded it with select_related."""
+    from accounts.pipeline import loaded_related
+
+    loaded, profile = loaded_related(user, "risk_profile")
+    return profile if loaded else RiskProfile.objects.filter(user=user).first()
+
+
 def evaluate_login(
     *,
     request: HttpRequest,
@@ -219,24 +225,25 @@ def evaluate_login(
     channel: Channel = "web",
     device_id: str | None = None,
     device_name_hint: str = "",
+    ip: str | None = None,
 ) -> RiskDecision:
     """Scores a login whose password was right. Records one audit event per signal fired.
 
+    Called once per login attempt (risk.stages.RiskStage), which carries the decision to the end.
     Web: `device_id` None means "this browser's device cookie" (a new one is issued when absent).
     API: the app's `device_id`; without one the device counts as new but cannot be remembered.
     """
-    cached = getattr(request, "_risk_decision", None)
-    if isinstance(cached, RiskDecision) and getattr(request, "_risk_decision_user", None) == user.pk:
-        return cached
-
-    ip = client_ip(request)
-    place = locate(ip)
+    ip = ip or client_ip(request)
+    place = getattr(request, "risk_place", None)
+    if not isinstance(place, Place) or place.ip != ip:
+        place = locate(ip)
     context.update(country=place.country)
     hashed = _device_hash_for(request, channel, device_id)
     device = KnownDevice.objects.filter(user=user, device_id_hash=hashed).first() if hashed else None
-    profile = RiskProfile.objects.filter(user=user).first()
+    profile = _loaded_profile(user)
     has_history = device is not None or (profile is not None and profile.last_login_at is not None)
-    has_history = has_history or KnownDevice.objects.filter(user=user).exists()
+    if not has_history:
+        has_history = KnownDevice.objects.filter(user=user).exists()
     ua = request.META.get("HTTP_USER_AGENT", "")
     name = device.name if device else (device_name_hint.strip()[:120] or device_name(ua) or "Unknown device")
 
@@ -284,117 +291,116 @@ def evaluate_login(
         details=details,
     )
     common = {"channel": channel, "device_name": name, "place": place.label, "risk_action": action}
-    with transaction.atomic():
-        for signal in reasons:
-            event = SIGNAL_EVENTS.get(signal)
-            if event is None:
-                continue
-            extra = {k: v for k, v in details.items() if k in ("travel", "failing_accounts", "geo_fence")}
-            record(
-                type=event,
-                user=user,
-                outcome=Outcome.DENIED if action == "deny" else Outcome.INFO,
-                reason=signal,
-                details={**common, **extra},
-                country=place.country,
-            )
-        if action == "deny":
-            record(
-                type=EventType.RISK_LOGIN_DENIED,
-                user=user,
-                outcome=Outcome.DENIED,
-                reason=",".join(reasons)[:255],
-                details={**common, "risk_reasons": reasons},
-                country=place.country,
-            )
-    request._risk_decision = decision  # type: ignore[attr-defined]
-    request._risk_decision_user = user.pk  # type: ignore[attr-defined]
-    if channel == "web" and hasattr(request, "session"):
-        request.session[SESSION_KEY] = {"user": user.pk, **decision.as_dict()}
+    for signal in reasons:
+        event = SIGNAL_EVENTS.get(signal)
+        if event is None:
+            continue
+        extra = {k: v for k, v in details.items() if k in ("travel", "failing_accounts", "geo_fence")}
+        record(
+            type=event,
+            user=user,
+            outcome=Outcome.DENIED if action == "deny" else Outcome.INFO,
+            reason=signal,
+            details={**common, **extra},
+            country=place.country,
+        )
+    if action == "deny":
+        record(
+            type=EventType.RISK_LOGIN_DENIED,
+            user=user,
+            outcome=Outcome.DENIED,
+            reason=",".join(reasons)[:255],
+            details={**common, "risk_reasons": reasons},
+            country=place.country,
+        )
     return decision
-
-
-def pending_decision(*, request: HttpRequest, user: User) -> RiskDecision | None:
-    """The decision taken at the password step of this web login, if any."""
-    cached = getattr(request, "_risk_decision", None)
-    if isinstance(cached, RiskDecision) and getattr(request, "_risk_decision_user", None) == user.pk:
-        return cached
-    stored = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
-    if isinstance(stored, dict) and stored.get("user") == user.pk:
-        return RiskDecision.from_dict(stored, user=user)
-    return None
 
 
 # --- After the login ----------------------------------------------------------------------------
 
 
-def _device_upsert(*, user: User, decision: RiskDecision, request: HttpRequest) -> tuple[KnownDevice | None, bool]:
+def _device_upsert(*, user: User, decision: RiskDecision, request: HttpRequest) -> KnownDevice | None:
+    """One statement: an UPDATE of the device the login recognised, or an INSERT ... ON CONFLICT."""
     if not decision.device_id_hash:
-        return None, False
+        return None
     place = decision.place or locate(client_ip(request))
     now = timezone.now()
-    ua = request.META.get("HTTP_USER_AGENT", "")
     values = {
         "last_seen_at": now,
-        "last_ip": client_ip(request),
+        "last_ip": place.ip or client_ip(request),
         "last_country": place.country,
         "last_place": place.label[:120],
     }
-    device = KnownDevice.objects.select_for_update().filter(user=user, device_id_hash=decision.device_id_hash).first()
+    device = decision.device
     if device is not None:
+        KnownDevice.objects.filter(pk=device.pk).update(**values)
         for key, value in values.items():
             setattr(device, key, value)
-        device.save(update_fields=list(values))
-        return device, False
-    try:
-        with transaction.atomic():
-            device = KnownDevice.objects.create(
-                user=user,
-                device_id_hash=decision.device_id_hash,
-                kind=KnownDevice.Kind.MOBILE if decision.channel == "api" else KnownDevice.Kind.WEB,
-                name=decision.device_name or device_name(ua) or "Unknown device",
-                ua_family=context.current().ua_family[:64],
-                first_seen_at=now,
-                **values,
-            )
-    except IntegrityError:  # the same device finishing two logins at once
-        return KnownDevice.objects.get(user=user, device_id_hash=decision.device_id_hash), False
-    return device, True
+        return device
+    ua = request.META.get("HTTP_USER_AGENT", "")
+    candidate = KnownDevice(
+        user=user,
+        device_id_hash=decision.device_id_hash,
+        kind=KnownDevice.Kind.MOBILE if decision.channel == "api" else KnownDevice.Kind.WEB,
+        name=decision.device_name or device_name(ua) or "Unknown device",
+        ua_family=context.current().ua_family[:64],
+        first_seen_at=now,
+        **values,
+    )
+    # The same device finishing two logins at once: the second one updates the first one's row.
+    (device,) = KnownDevice.objects.bulk_create(
+        [candidate],
+        update_conflicts=True,
+        unique_fields=["user", "device_id_hash"],
+        update_fields=list(values),
+    )
+    return device
+
+
+def _profile_upsert(*, user: User, place: Place, ip: str) -> None:
+    """One statement: the last login's place, and the countries seen."""
+    now = timezone.now()
+    profile = _loaded_profile(user)
+    seen = list(profile.seen_countries) if profile is not None else []
+    values: dict[str, Any] = {"last_login_at": now, "last_login_ip": None if place.is_local else ip}
+    if place.country:
+        values.update(
+            last_login_country=place.country,
+            last_login_latitude=place.latitude,
+            last_login_longitude=place.longitude,
+        )
+        if place.country not in seen:
+            values["seen_countries"] = [*seen, place.country]
+    if profile is not None:
+        RiskProfile.objects.filter(pk=user.pk).update(**values)
+        for key, value in values.items():
+            setattr(profile, key, value)
+        return
+    RiskProfile.objects.bulk_create(
+        # user_id, not user=: the new row must not become the user object's cached profile.
+        [RiskProfile(user_id=user.pk, **values)],
+        update_conflicts=True,
+        unique_fields=["user"],
+        update_fields=list(values),
+    )
 
 
 def login_succeeded(
-    *, request: HttpRequest, user: User, decision: RiskDecision | None = None, amr: list[str] | None = None
+    *, request: HttpRequest, user: User, decision: RiskDecision, amr: list[str] | None = None
 ) -> KnownDevice | None:
     """Remembers the device and the place of this login, and alerts the user about a new one.
 
     Exactly one alert per new device: the device row records that it was alerted.
     """
-    if decision is None:
-        decision = pending_decision(request=request, user=user) or evaluate_login(
-            request=request, user=user, channel="web", device_id=None
-        )
     place = decision.place or locate(client_ip(request))
-    now = timezone.now()
-    with transaction.atomic():
-        device, _created = _device_upsert(user=user, decision=decision, request=request)
-        profile, _ = RiskProfile.objects.select_for_update().get_or_create(user=user)
-        profile.last_login_at = now
-        profile.last_login_ip = client_ip(request) if not place.is_local else None
-        if place.country:
-            profile.last_login_country = place.country
-            profile.last_login_latitude = place.latitude
-            profile.last_login_longitude = place.longitude
-            if place.country not in profile.seen_countries:
-                profile.seen_countries = [*profile.seen_countries, place.country]
-        profile.save()
-
+    with transaction.atomic(savepoint=False):
+        device = _device_upsert(user=user, decision=decision, request=request)
+        _profile_upsert(user=user, place=place, ip=place.ip or client_ip(request))
         alert_reasons = [r for r in decision.reasons if r in ALERT_SIGNALS]
         if "new_device" in alert_reasons and not _first_alert_for_device(user=user, device=device, request=request):
             alert_reasons.remove("new_device")
         if alert_reasons:
             _alert_send(user=user, device=device, decision=decision, reasons=alert_reasons, place=place, amr=amr)
-    if hasattr(request, "session"):
-        request.session.pop(SESSION_KEY, None)
     return device
 
 
@@ -546,24 +552,24 @@ def current_device(*, request: HttpRequest, user: User, device_id: str | None = 
 
 
 def device_trust(
-    *, request: HttpRequest, user: User, days: int | None = None, device_id: str | None = None
+    *,
+    request: HttpRequest,
+    user: User,
+    days: int | None = None,
+    device_id: str | None = None,
+    device: KnownDevice | None = None,
 ) -> KnownDevice | None:
     """ "Remember this device": after a second-factor login it skips the second factor for `days`
-    (RISK_DEVICE_TRUST_DAYS) unless another signal fires."""
+    (RISK_DEVICE_TRUST_DAYS) unless another signal fires. `device`: the login's own device row."""
     days = settings.RISK_DEVICE_TRUST_DAYS if days is None else days
     if days <= 0:
         return None
-    with transaction.atomic():
-        device = current_device(request=request, user=user, device_id=device_id)
+    with transaction.atomic(savepoint=False):
+        device = device or current_device(request=request, user=user, device_id=device_id)
         if device is None:
-            decision = pending_decision(request=request, user=user)
-            if decision is None or not decision.device_id_hash:
-                return None
-            device, _ = _device_upsert(user=user, decision=decision, request=request)
-            if device is None:
-                return None
+            return None
         device.trusted_until = timezone.now() + timedelta(days=days)
-        device.save(update_fields=["trusted_until"])
+        KnownDevice.objects.filter(pk=device.pk).update(trusted_until=device.trusted_until)
         record(
             type=EventType.RISK_DEVICE_TRUSTED,
             user=user,
@@ -633,100 +639,3 @@ def allowed_countries_set(*, user: User, countries: list[str]) -> RiskProfile:
             details={"from": before, "to": cleaned},
         )
     return profile
-
-
-# --- Emailed sign-in code: a risky login of a user who has no second factor ---------------------
-
-LOGIN_CODE_SESSION_KEY = "risk_login_code"
-LOGIN_CODE_PURPOSE = "risk-login-code"
-
-
-def login_code_start(*, request: HttpRequest, user: User, next_url: str, decision: RiskDecision) -> None:
-    """Holds the login (not signed in) and emails a 6-digit code to the account's verified address.
-
-    The mfa app's code_send needs an enrolled email factor; a user without any factor still
-    controls the mailbox they verified at sign-up, which is what this step proves.
-    """
-    cap_key = f"risk-login-codes:{user.pk}"
-    cache.add(cap_key, 0, timeout=3600)
-    if int(cache.incr(cap_key)) > settings.RISK_LOGIN_CODE_HOURLY_CAP:
-        record(
-            type=EventType.RATE_LIMITED,
-            outcome=Outcome.DENIED,
-            user=user,
-            reason="risk_login_code_hourly_cap",
-            details={"risk_reasons": decision.reasons},
-        )
-        raise RiskError("We have sent too many sign-in codes to this account. Please try again in an hour.")
-    code = f"{secrets.randbelow(10**6):06d}"
-    now = timezone.now()
-    request.session.cycle_key()
-    request.session[LOGIN_CODE_SESSION_KEY] = {
-        "uid": user.pk,
-        "next": next_url,
-        "hash": keyed_hash(code, purpose=LOGIN_CODE_PURPOSE),
-        "expires": (now + timedelta(seconds=settings.RISK_LOGIN_CODE_TTL_SECONDS)).timestamp(),
-        "attempts": 0,
-        "decision": decision.as_dict(),
-    }
-    with transaction.atomic():
-        email_enqueue(
-            to=user.email,
-            template="risk_login_code",
-            context={
-                "user": user,
-                "code": code,
-                "device_name": decision.device_name,
-                "place": (decision.place.label if decision.place else ""),
-                "when": now,
-                "minutes": max(1, settings.RISK_LOGIN_CODE_TTL_SECONDS // 60),
-            },
-            purpose="risk_login_code",
-            user=user,
-        )
-        record(
-            type=EventType.RISK_LOGIN_CODE_SENT,
-            user=user,
-            outcome=Outcome.INFO,
-            reason=",".join(decision.reasons)[:255],
-            details={
-                "risk_reasons": decision.reasons,
-                "device_name": decision.device_name,
-                "sent_to": user.masked_email,
-            },
-        )
-
-
-def login_code_pending(*, request: HttpRequest) -> User | None:
-    pending = request.session.get(LOGIN_CODE_SESSION_KEY)
-    if not isinstance(pending, dict) or timezone.now().timestamp() > float(pending.get("expires", 0)):
-        request.session.pop(LOGIN_CODE_SESSION_KEY, None)
-        return None
-    return User.objects.filter(pk=int(pending.get("uid") or 0), is_active=True).first()
-
-
-def login_code_verify(*, request: HttpRequest, code: str) -> tuple[User, RiskDecision, str]:
-    """Checks the emailed code: single use, expires, 3 tries. Returns (user, decision, next_url)."""
-    pending = request.session.get(LOGIN_CODE_SESSION_KEY)
-    user = login_code_pending(request=request)
-    if user is None or not isinstance(pending, dict):
-        raise RiskError("Your sign-in has expired. Please sign in again.")
-    candidate = keyed_hash("".join(code.split())[:12], purpose=LOGIN_CODE_PURPOSE)
-    if not constant_time_equals(candidate, str(pending.get("hash", ""))):
-        attempts = int(pending.get("attempts", 0)) + 1
-        record(
-            type=EventType.RISK_LOGIN_CODE_FAILED,
-            user=user,
-            outcome=Outcome.FAILURE,
-            reason="wrong_code",
-            details={"attempt": attempts},
-        )
-        if attempts >= settings.RISK_LOGIN_CODE_MAX_ATTEMPTS:
-            request.session.pop(LOGIN_CODE_SESSION_KEY, None)
-            raise RiskError("That code was wrong too many times. Please sign in again.")
-        request.session[LOGIN_CODE_SESSION_KEY] = {**pending, "attempts": attempts}
-        left = settings.RISK_LOGIN_CODE_MAX_ATTEMPTS - attempts
-        raise RiskError(f"That code is not right. {left} attempt{'s' if left != 1 else ''} left.")
-    request.session.pop(LOGIN_CODE_SESSION_KEY, None)
-    decision = RiskDecision.from_dict(pending.get("decision") or {}, user=user)
-    return user, decision, str(pending.get("next") or "/")

@@ -7,7 +7,6 @@ from risk import views
 app_name = "risk"
 
 urlpatterns = [
-    path("accounts/login/confirm/", views.login_code_view, name="login_code"),
     path("security/devices/<uuid:device_id>/rename/", views.device_rename_view, name="device_rename"),
     path("security/devices/<uuid:device_id>/forget/", views.device_forget_view, name="device_forget"),
     path("security/countries/", views.allowed_countries_view, name="allowed_countries"),

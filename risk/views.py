@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.authn import reauth_required
 from accounts.models import User
-from mfa.reauth import reauth_required
 from risk import services
 from risk.forms import AllowedCountriesForm, DeviceRenameForm
 from risk.models import KnownDevice
@@ -105,41 +105,3 @@ def not_me_view(request: HttpRequest, token: str) -> HttpResponse:
             logout(request)
         return HttpResponseRedirect(reverse("risk:not_me", kwargs={"token": token}))
     return render(request, "risk/not_me.html", {"alert": alert, "done": alert.reported_at is not None})
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def login_code_view(request: HttpRequest) -> HttpResponse:
-    """The emailed-code step of a risky login for a user without a second factor."""
-    from accounts import services as accounts_services
-    from risk.forms import LoginCodeForm
-
-    user = services.login_code_pending(request=request)
-    if user is None:
-        return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
-    form = LoginCodeForm(request.POST or None)
-    error = ""
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                user, decision, next_url = services.login_code_verify(request=request, code=form.cleaned_data["code"])
-            except services.RiskError as exc:
-                error, status = str(exc), 400
-                if services.login_code_pending(request=request) is None:
-                    return render(
-                        request, "risk/login_code.html", {"form": form, "error": error, "expired": True}, status=400
-                    )
-            else:
-                amr = ["pwd", "email"]
-                accounts_services.session_start(request=request, user=user, amr=amr, extra=decision.audit_details())
-                services.login_succeeded(request=request, user=user, decision=decision, amr=amr)
-                return HttpResponseRedirect(next_url)
-        else:
-            error, status = "Please enter the 6-digit code from the email.", 400
-    return render(
-        request,
-        "risk/login_code.html",
-        {"form": form, "error": error, "sent_to": user.masked_email},
-        status=status,
-    )

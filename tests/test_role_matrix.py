@@ -50,7 +50,6 @@ PUBLIC = {
     "accounts:password_reset_confirm",
     "accounts:password_reset_complete",
     "risk:not_me",
-    "risk:login_code",
     "api-schema",
     "api-docs",
     "jwks",

@@ -8,16 +8,13 @@ rotate on every use; presenting a spent one again ends the family for everyone.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -233,85 +230,3 @@ def session_end_for_user(*, user: User, session_id: str) -> None:
             RefreshToken.objects.filter(family=user_session, revoked_at__isnull=True).update(revoked_at=timezone.now())
             record(type=EventType.TOKEN_REVOKED, user=user, reason="ended_by_user", details={"sid": session_id})
         account_services.session_end(user_session=user_session, reason="ended_by_user", actor=user)
-
-
-# --- The pending login between password and second factor (mfa_token) ---------------------------
-
-_MFA_PREFIX = "api-mfa:"
-
-
-def _mfa_key(raw: str) -> str:
-    return _MFA_PREFIX + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def mfa_pending_create(
-    *, user: User, device_id: str, device_label: str, reasons: list[str], risk: dict[str, Any] | None
-) -> str:
-    """A single-use token (5 min) standing for "this user passed the password on this device"."""
-    raw = secrets.token_urlsafe(32)
-    cache.set(
-        _mfa_key(raw),
-        {
-            "uid": user.pk,
-            "device_id": device_id,
-            "device_name": device_label,
-            "reasons": reasons,
-            "risk": risk or None,
-            "attempts": 0,
-            "at": timezone.now().timestamp(),
-        },
-        timeout=settings.API_MFA_TOKEN_TTL_SECONDS,
-    )
-    return raw
-
-
-@dataclass
-class PendingLogin:
-    key: str
-    user: User
-    data: dict[str, Any]
-
-
-def mfa_pending_get(*, raw: str, device_id: str | None = None) -> PendingLogin | None:
-    if not raw or len(raw) > 200:
-        return None
-    key = _mfa_key(raw)
-    data = cache.get(key)
-    if not isinstance(data, dict):
-        return None
-    if timezone.now().timestamp() - float(data.get("at", 0)) > settings.API_MFA_TOKEN_TTL_SECONDS:
-        cache.delete(key)
-        return None
-    if device_id is not None and device_id != data.get("device_id", ""):
-        return None  # bound to the device that passed the password
-    uid = data.get("uid")
-    user = User.objects.filter(pk=uid, is_active=True).first() if isinstance(uid, int) else None
-    if user is None:
-        cache.delete(key)
-        return None
-    return PendingLogin(key=key, user=user, data=data)
-
-
-def mfa_pending_failed(*, pending: PendingLogin) -> int:
-    """Counts a wrong code against the token; returns the attempts left (0: the token is gone)."""
-    attempts = int(pending.data.get("attempts", 0)) + 1
-    left = max(0, settings.API_MFA_TOKEN_MAX_ATTEMPTS - attempts)
-    if left == 0:
-        cache.delete(pending.key)
-    else:
-        remaining = settings.API_MFA_TOKEN_TTL_SECONDS - (timezone.now().timestamp() - float(pending.data["at"]))
-        cache.set(pending.key, {**pending.data, "attempts": attempts}, timeout=max(1, int(remaining)))
-    return left
-
-
-def mfa_pending_note_challenge(*, pending: PendingLogin, method: str) -> None:
-    """Remembers which channel the last code went to (the default method at verify)."""
-    remaining = settings.API_MFA_TOKEN_TTL_SECONDS - (timezone.now().timestamp() - float(pending.data["at"]))
-    if remaining > 0:
-        pending.data["challenged"] = method
-        cache.set(pending.key, pending.data, timeout=max(1, int(remaining)))
-
-
-def mfa_pending_consume(*, pending: PendingLogin) -> bool:
-    """Single use: only the caller that deletes the token may finish the login."""
-    return bool(cache.delete(pending.key))

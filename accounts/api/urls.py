@@ -10,8 +10,6 @@ app_name = "accounts_api"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("auth/login", views.LoginView.as_view(), name="login"),
-    path("auth/mfa/challenge", views.MfaChallengeView.as_view(), name="mfa_challenge"),
-    path("auth/mfa/verify", views.MfaVerifyView.as_view(), name="mfa_verify"),
     path("auth/token/refresh", views.RefreshView.as_view(), name="token_refresh"),
     path("auth/logout", views.LogoutView.as_view(), name="logout"),
     path("me", views.MeView.as_view(), name="me"),

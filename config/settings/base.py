@@ -165,6 +165,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.validators.BreachedPasswordValidator"},
     {"NAME": "accounts.validators.StrengthValidator", "OPTIONS": {"min_score": PASSWORD_MIN_STRENGTH}},
 ]
+# The login pipeline (accounts/pipeline.py): the stages every login runs, in order, after the password.
+# Each is a dotted path to an accounts.pipeline.Stage; the apps that own the steps provide them.
+LOGIN_STAGES = [
+    "risk.stages.RiskStage",
+    "mfa.stages.SecondFactorStage",
+    "mfa.stages.EnrolRequiredStage",
+]
+# What GET /api/v1/me adds to the user's id and email: functions(user=) -> dict, from the apps that own them.
+ACCOUNT_ME_FIELDS = ["mfa.selectors.me_fields"]
 # The sorted SHA-1 prefix file of breached passwords (manage.py import_breached_passwords FILE);
 # unset: the small list shipped in accounts/data/ (Django's 20,000 common passwords and variants).
 BREACHED_PASSWORDS_FILE = env.str(
@@ -208,7 +217,9 @@ CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 # --- Brute-force defence --------------------------------------------------------------
 
 AXES_ENABLED = True
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Lockout counters in Redis (DESIGN.md), with the cool-off on the application clock: accounts/lockout.py.
+AXES_HANDLER = "accounts.lockout.ClockedAxesCacheHandler"
+AXES_CACHE = "default"
 AXES_FAILURE_LIMIT = env.int("LOCKOUT_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -471,6 +482,8 @@ JWT_ALGORITHM = "RS256"
 # Key rotation: PEM public keys of previous signing keys, still accepted and published in the JWKS
 # until their last access token has expired (concatenated PEMs, or a file holding them).
 JWT_PREVIOUS_PUBLIC_KEYS = env.str("JWT_PREVIOUS_PUBLIC_KEYS", default="", multiline=True)
+# How long a login attempt may wait for its next step (web); the API's mfa_token has API_MFA_TOKEN_TTL_SECONDS.
+LOGIN_ATTEMPT_TTL_SECONDS = MFA_PENDING_LOGIN_SECONDS
 JWT_PREVIOUS_PUBLIC_KEYS_FILE = env.str("JWT_PREVIOUS_PUBLIC_KEYS_FILE", default="")
 # Without JWT_PRIVATE_KEY(_FILE): "refuse" (prod), "file" (dev: generated once, kept in
 # JWT_DEV_KEY_FILE) or "generate" (test: a fresh key per process).

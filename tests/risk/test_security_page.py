@@ -133,7 +133,7 @@ def test_export_service_refuses_without_recent_authentication(user, rf):
     from django.contrib.auth.models import AnonymousUser
     from django.contrib.sessions.backends.cache import SessionStore
 
-    from mfa.reauth import ReauthRequired
+    from accounts.authn import ReauthRequired
     from risk.export import personal_data_export
 
     request = rf.post("/security/export/")

@@ -125,36 +125,48 @@ def test_risky_login_without_a_factor_needs_an_emailed_code(make_client, user, l
     travelling.cookies["bp_device"] = client.cookies["bp_device"].value
     response = login(travelling, user)
     assert response.status_code == 302
-    assert response["Location"] == "/accounts/login/confirm/"
+    # The login's second step, as for a factor: the code went to the verified address at once.
+    assert response["Location"] == "/accounts/login/mfa/"
     assert not logged_in(travelling)
+    page = travelling.get("/accounts/login/mfa/")
+    assert b"sent a 6-digit code to your email address" in page.content
     run_outbox()
-    code_mail = next(m for m in mail.outbox if "sign-in code" in m.subject)
+    code_mail = next(m for m in mail.outbox if m.to == [user.email] and "code" in m.subject.lower())
     code = found(r"\b(\d{6})\b", str(code_mail.body))
-    wrong = travelling.post("/accounts/login/confirm/", {"code": "000000" if code != "000000" else "111111"})
+    wrong_code = "000000" if code != "000000" else "111111"
+    wrong = travelling.post("/accounts/login/mfa/", {"method": "email", "code": wrong_code})
     assert wrong.status_code == 400
-    assert events(user, EventType.RISK_LOGIN_CODE_FAILED)[0].outcome == Outcome.FAILURE
-    done = travelling.post("/accounts/login/confirm/", {"code": code})
+    failed = events(user, EventType.MFA_FAILED)[0]
+    assert failed.outcome == Outcome.FAILURE and failed.details["purpose"] == "login_verify"
+    done = travelling.post("/accounts/login/mfa/", {"method": "email", "code": code})
     assert done.status_code == 302
     assert logged_in(travelling)
     login_event = last_login_event(user)
     assert login_event.details["amr"] == ["pwd", "email"]
     assert login_event.details["risk_reasons"] == ["new_country"]
     assert login_event.country == "US"
-    # A code works once.
-    assert travelling.post("/accounts/login/confirm/", {"code": code}).status_code == 302
-    assert events(user, EventType.RISK_LOGIN_CODE_SENT)
+    # A code works once: the attempt is over, the page sends the user back to the login.
+    again = travelling.post("/accounts/login/mfa/", {"method": "email", "code": code})
+    assert again.status_code == 302 and again["Location"].startswith("/accounts/login/")
+    [sent] = events(user, EventType.MFA_CODE_SENT)
+    assert sent.details["purpose"] == "login_verify"
 
 
-def test_three_wrong_emailed_codes_end_the_attempt(make_client, user, login, ip_in, clock):
+def test_three_wrong_emailed_codes_end_the_code(make_client, user, login, ip_in, clock, run_outbox):
     client = make_client(ip=ip_in("DE"))
     login(client, user)
     clock.shift(timedelta(days=3))
     other = make_client(ip=ip_in("US"))
     login(other, user)
+    run_outbox()
+    code = found(r"\b(\d{6})\b", str(next(m for m in mail.outbox if "code" in m.subject.lower()).body))
+    wrong = "000000" if code != "000000" else "111111"
     for _ in range(3):
-        other.post("/accounts/login/confirm/", {"code": "999999x"})
-    assert other.get("/accounts/login/confirm/")["Location"].startswith("/accounts/login/")
-    assert len(events(user, EventType.RISK_LOGIN_CODE_FAILED)) == 3
+        assert other.post("/accounts/login/mfa/", {"method": "email", "code": wrong}).status_code == 400
+    # Three wrong codes spend the code: the right one no longer works.
+    assert other.post("/accounts/login/mfa/", {"method": "email", "code": code}).status_code == 400
+    assert not logged_in(other)
+    assert [e.reason for e in events(user, EventType.MFA_FAILED)][:3] == ["wrong_code"] * 3
 
 
 def _mfa_login(client, user, totp, *, remember: bool) -> None:
@@ -303,13 +315,14 @@ def test_a_spoofed_forwarded_for_changes_neither_country_nor_device(make_client,
 
 
 def test_emailed_sign_in_codes_are_capped_per_hour(make_client, user, login, ip_in, clock, settings):
-    settings.RISK_LOGIN_CODE_HOURLY_CAP = 2
+    settings.MFA_CODE_HOURLY_CAP = 2
     login(make_client(ip=ip_in("DE")), user)
     clock.shift(timedelta(days=3))
     for _ in range(2):
-        assert login(make_client(ip=ip_in("US")), user)["Location"] == "/accounts/login/confirm/"
+        assert login(make_client(ip=ip_in("US")), user)["Location"] == "/accounts/login/mfa/"
+        clock.shift(timedelta(seconds=settings.MFA_CODE_RESEND_COOLDOWN_SECONDS + 1))
     refused = login(make_client(ip=ip_in("US")), user)
     assert refused.status_code == 429
-    assert "too many sign-in codes" in refused.content.decode()
-    assert len(events(user, EventType.RISK_LOGIN_CODE_SENT)) == 2
-    assert events(user, EventType.RATE_LIMITED)[0].reason == "risk_login_code_hourly_cap"
+    assert "Too many codes were sent" in refused.content.decode()
+    assert len(events(user, EventType.MFA_CODE_SENT)) == 2
+    assert events(user, EventType.RATE_LIMITED)[0].reason == "mfa_code_hourly_cap"

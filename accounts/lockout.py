@@ -1,0 +1,83 @@
+"""Lockout counters in Redis: django-axes' cache handler, with the cool-off on the application clock.
+
+axes' AxesCacheHandler counts failures per (account, IP) with Redis INCR (atomic under concurrent
+guesses) and lets the key's TTL end the lockout. A TTL follows Redis's clock, not the
+application's, so the handler here also keeps when the last counted failure happened: a counter
+older than AXES_COOLOFF_TIME is spent, whatever Redis still holds. That also gives the login page
+the time the lock lifts without a database query (DESIGN.md: lockout counters live in Redis).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from axes.handlers.cache import AxesCacheHandler
+from axes.helpers import get_client_cache_keys, get_client_username, get_cool_off
+from django.utils import timezone
+
+from core.crypto import keyed_hash
+
+
+def _at_key(key: str) -> str:
+    return f"{key}:at"
+
+
+def _index_key(username: str) -> str:
+    """The counters of one account, whatever the IP: a staff unlock by account clears them all."""
+    return "axes-index:" + keyed_hash(username or "", purpose="axes-index")[:32]
+
+
+class ClockedAxesCacheHandler(AxesCacheHandler):
+    def _cooloff_seconds(self, request: Any) -> float:
+        cool_off = get_cool_off(request)
+        return cool_off.total_seconds() if cool_off is not None else float("inf")
+
+    def _forget_spent(self, request: Any, credentials: dict[str, Any] | None) -> list[str]:
+        keys = list(get_client_cache_keys(request, credentials))
+        now = timezone.now().timestamp()
+        stamps = self.cache.get_many([_at_key(k) for k in keys])
+        limit = self._cooloff_seconds(request)
+        for key in keys:
+            at = stamps.get(_at_key(key))
+            if at is not None and now - float(at) >= limit:
+                self.cache.delete_many([key, _at_key(key)])
+        return keys
+
+    def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
+        keys = self._forget_spent(request, credentials)
+        values = self.cache.get_many(keys)
+        return max([int(values.get(k) or 0) for k in keys] or [0])
+
+    def user_login_failed(self, sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+        if request is None:
+            return
+        keys = self._forget_spent(request, credentials)
+        counted = not getattr(request, "axes_locked_out", False)
+        super().user_login_failed(sender, credentials, request, **kwargs)
+        if counted:
+            now = timezone.now().timestamp()
+            timeout = int(min(self._cooloff_seconds(request), 366 * 86400)) + 60
+            self.cache.set_many({_at_key(k): now for k in keys}, timeout=timeout)
+            index = _index_key(get_client_username(request, credentials) or "")
+            known = [k for k in (self.cache.get(index) or []) if k not in keys]
+            self.cache.set(index, [*known, *keys][-200:], timeout=timeout)
+
+    def reset_attempts(self, *, ip_address: str | None = None, username: str | None = None, **kwargs: Any) -> int:
+        from axes.models import AccessAttempt
+
+        keys = list(get_client_cache_keys(AccessAttempt(username=username, ip_address=ip_address)))
+        if username and ip_address is None:
+            keys.extend(self.cache.get(_index_key(username)) or [])
+            self.cache.delete(_index_key(username))
+        present = self.cache.get_many(keys)
+        self.cache.delete_many([*keys, *(_at_key(k) for k in keys)])
+        return len(present)
+
+    def locked_until(self, request: Any, credentials: dict[str, Any] | None = None) -> datetime | None:
+        """When the lock of this (account, IP) lifts: the last counted failure plus the cool-off."""
+        keys = list(get_client_cache_keys(request, credentials))
+        stamps = [v for v in self.cache.get_many([_at_key(k) for k in keys]).values() if v is not None]
+        if not stamps:
+            return None
+        return datetime.fromtimestamp(max(float(s) for s in stamps) + self._cooloff_seconds(request), tz=UTC)

@@ -76,36 +76,37 @@ def account_sessions_end(*, user: User, actor: User, reason: str) -> int:
     return ended
 
 
+def _user_flag_set(user: User, name: str, value: bool) -> User:
+    """Sets one flag on the locked row (inside the caller's transaction) and on the caller's object."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    setattr(locked, name, value)
+    locked.save(update_fields=[name])
+    setattr(user, name, value)
+    return locked
+
+
 def account_disable(*, user: User, actor: User, reason: str) -> int:
     """Disables the account (no login) and ends every session and token family."""
     reason = staff_check(user=user, actor=actor, reason=reason, self_allowed=False)
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        locked.is_active = False
-        locked.save(update_fields=["is_active"])
+        locked = _user_flag_set(user, "is_active", False)
         ended = sessions_end_all(user=locked, reason="account_disabled", actor=actor)
         record(type=EventType.ADMIN_ACCOUNT_DISABLED, user=locked, actor=actor, reason=reason, details={"ended": ended})
-    user.is_active = False
     return ended
 
 
 def account_enable(*, user: User, actor: User, reason: str) -> None:
     reason = staff_check(user=user, actor=actor, reason=reason, self_allowed=False)
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        locked.is_active = True
-        locked.save(update_fields=["is_active"])
+        locked = _user_flag_set(user, "is_active", True)
         record(type=EventType.ADMIN_ACCOUNT_ENABLED, user=locked, actor=actor, reason=reason)
-    user.is_active = True
 
 
 def account_password_reset_force(*, user: User, actor: User, reason: str) -> int:
     """The user must choose a new password: flag, a reset email, and every session ends."""
     reason = staff_check(user=user, actor=actor, reason=reason, self_allowed=False)
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        locked.must_reset_password = True
-        locked.save(update_fields=["must_reset_password"])
+        locked = _user_flag_set(user, "must_reset_password", True)
         password_reset_request(email=locked.email)
         ended = sessions_end_all(user=locked, reason="password_reset_forced", actor=actor)
         record(
@@ -115,7 +116,6 @@ def account_password_reset_force(*, user: User, actor: User, reason: str) -> int
             reason=reason,
             details={"ended": ended, "email_sent": locked.is_active},
         )
-    user.must_reset_password = True
     return ended
 
 

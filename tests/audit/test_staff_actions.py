@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -118,23 +117,26 @@ def test_reason_is_required(staff_client: Client, customer: User) -> None:
     assert not AuditEvent.objects.filter(type=EventType.ADMIN_ACCOUNT_DISABLED).exists()
 
 
-def test_unlock(staff_client: Client, staff: User, customer: User) -> None:
-    AccessAttempt.objects.create(
-        username=customer.email,
-        ip_address="203.0.113.9",
-        user_agent="x",
-        failures_since_start=5,
-        attempt_time=timezone.now(),
-        get_data="",
-        post_data="",
-        http_accept="",
-        path_info="/accounts/login/",
-    )
+def test_unlock(
+    staff_client: Client,
+    staff: User,
+    customer: User,
+    make_client: Callable[..., Client],
+    solve_captcha: Callable[[Client], str],
+) -> None:
+    victim = make_client(ip="203.0.113.9")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        victim.post(
+            "/accounts/login/", {"email": customer.email, "password": "wrong password", "altcha": solve_captcha(victim)}
+        )
+    right = {"email": customer.email, "password": DEFAULT_PASSWORD}
+    assert victim.post("/accounts/login/", {**right, "altcha": solve_captcha(victim)}).status_code == 429
     response = _run(staff_client, "unlock", customer)
     assert response.status_code == 302
-    assert not AccessAttempt.objects.filter(username=customer.email).exists()
     event = _event(EventType.ADMIN_ACCOUNT_UNLOCKED, customer)
     assert (event.actor, event.reason) == (staff, REASON)
+    assert event.details["lockouts_cleared"] >= 1
+    assert victim.post("/accounts/login/", {**right, "altcha": solve_captcha(victim)}).status_code == 302
 
 
 def test_end_all_sessions(staff_client: Client, staff: User, customer: User) -> None:

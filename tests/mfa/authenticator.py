@@ -95,3 +95,16 @@ class SoftAuthenticator:
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
         }
+
+
+def enrolled_passkey(user: Any, *, name: str = "laptop") -> SoftAuthenticator:
+    """A software authenticator whose passkey is already registered (confirmed) for the user."""
+    from django.conf import settings
+
+    from mfa.models import WebAuthnCredential
+
+    soft = SoftAuthenticator(rp_id=settings.WEBAUTHN_RP_ID, origin=settings.WEBAUTHN_ORIGIN)
+    WebAuthnCredential.objects.create(
+        user=user, name=name, confirmed=True, credential_id=b64u(soft.credential_id), public_key=soft._cose_public_key()
+    )
+    return soft

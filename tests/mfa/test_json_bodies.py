@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
 from mfa.models import WebAuthnCredential
-from tests.mfa.authenticator import SoftAuthenticator, b64u
+from tests.mfa.authenticator import enrolled_passkey
 
 DEEP = "[" * 100_000 + "]" * 100_000
 BAD_BODIES = [
@@ -24,17 +23,6 @@ BAD_BODIES = [
 ]
 
 
-def _passkey(user: User) -> None:
-    soft = SoftAuthenticator(rp_id=settings.WEBAUTHN_RP_ID, origin=settings.WEBAUTHN_ORIGIN)
-    WebAuthnCredential.objects.create(
-        user=user,
-        name="laptop",
-        confirmed=True,
-        credential_id=b64u(soft.credential_id),
-        public_key=soft._cose_public_key(),
-    )
-
-
 def _assert_refused(response: Any, code: str) -> None:
     assert response.status_code == 400, response.content[:300]
     assert response.json()["code"] == code
@@ -45,7 +33,7 @@ def _assert_refused(response: Any, code: str) -> None:
 def test_login_passkey_verify_refuses_bad_json(
     client: Client, user: User, login: Callable[..., Any], body: Any, code: str
 ) -> None:
-    _passkey(user)
+    enrolled_passkey(user)
     assert login(client, user)["Location"] == "/accounts/login/mfa/"  # reachable with only the password
     response = client.post("/accounts/login/mfa/passkey/verify/", data=body, content_type="application/json")
     _assert_refused(response, code)
@@ -57,7 +45,7 @@ def test_login_passkey_verify_refuses_bad_json(
 def test_reauth_and_enrolment_passkey_endpoints_refuse_bad_json(
     logged_in: Client, user: User, path: str, body: Any, code: str
 ) -> None:
-    _passkey(user)
+    enrolled_passkey(user)
     response = logged_in.post(path, data=body, content_type="application/json")
     _assert_refused(response, code)
     assert WebAuthnCredential.objects.filter(user=user).count() == 1  # nothing registered

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
 from payments import services
 from payments.models import BankAccount, Payment
 from tests.audit.helpers import web_login
+from tests.mfa.authenticator import enrolled_passkey
 from tests.payments.conftest import EXTERNAL_IBAN
 
 
@@ -24,17 +24,7 @@ from tests.payments.conftest import EXTERNAL_IBAN
 def test_payment_passkey_finish_refuses_bad_json(
     client: Client, customer: User, account: BankAccount, body: str, code: str
 ) -> None:
-    from mfa.models import WebAuthnCredential
-    from tests.mfa.authenticator import SoftAuthenticator, b64u
-
-    soft = SoftAuthenticator(rp_id=settings.WEBAUTHN_RP_ID, origin=settings.WEBAUTHN_ORIGIN)
-    WebAuthnCredential.objects.create(
-        user=customer,
-        name="laptop",
-        confirmed=True,
-        credential_id=b64u(soft.credential_id),
-        public_key=soft._cose_public_key(),
-    )
+    enrolled_passkey(customer)
     services.payment_create(
         user=customer, from_account=account.id, amount="12000.00", currency="EUR", to_iban=EXTERNAL_IBAN
     )

@@ -58,7 +58,9 @@ class _NewPasswordMixin(forms.Form):
 
     def strength_inputs(self, attrs: dict[str, Any]) -> None:
         """Tells the meter the user's email and name, in that order (a JSON list of values)."""
-        user = self.password_user()
+        user: User | None = self.password_user()
+        if user is None:  # Django's reset view builds the form even for a link that names nobody
+            return
         attrs["data-strength-user-inputs"] = json.dumps([user.email or "", user.full_name or ""])
 
     def password_user(self) -> User:

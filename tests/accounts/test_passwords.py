@@ -453,6 +453,17 @@ def test_every_new_password_field_carries_the_meter(client, user, login, run_out
     assert "data-strength-meter" in reset and "password-strength.js" in reset
 
 
+def test_a_reset_link_naming_nobody_still_answers_with_the_page(client):
+    # Django's view builds the (metered) form even when the link's user does not exist.
+    import uuid
+
+    from django.utils.http import urlsafe_base64_encode
+
+    nobody = urlsafe_base64_encode(str(uuid.uuid4()).encode())
+    response = client.get(f"/accounts/password/reset/{nobody}/abc-def/", follow=True)
+    assert response.status_code == 200 and b"can no longer be used" in response.content
+
+
 def test_the_vendored_zxcvbn_is_the_npm_build_with_its_licence():
     vendor = ROOT / "static" / "vendor" / "zxcvbn"
     code = (vendor / "zxcvbn.js").read_text()

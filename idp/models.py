@@ -65,7 +65,9 @@ class Client(AbstractApplication):
     (no consent page)."""
 
     client_id = models.CharField(max_length=255, unique=True, default=generate_client_id, db_index=True)
-    client_secret: models.CharField[str, str] = KeyedClientSecretField(max_length=255, blank=True, default=generate_client_secret, db_index=True)
+    client_secret: models.CharField[str, str] = KeyedClientSecretField(
+        max_length=255, blank=True, default=generate_client_secret, db_index=True
+    )
     allowed_scopes = models.TextField(
         blank=True, default="openid", help_text="Scopes this client may ask for, space separated"
     )

@@ -214,8 +214,9 @@ class Validator(OAuth2Validator):
         return self.get_oidc_claims(request.access_token, None, request)
 
     def validate_silent_login(self, request: Any) -> bool:
-        # prompt=none is decided by idp.views before oauthlib runs (login, max_age, acr, consent).
-        return bool(getattr(request.user, "is_authenticated", False))
+        # prompt=none is decided by idp.views.AuthorizeView (it has the web session; oauthlib's
+        # request has no user while validating): login, max_age, acr_values and consent.
+        return True
 
     def validate_silent_authorization(self, request: Any) -> bool:
         return True

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -64,6 +65,22 @@ class DjangoAdapter(requests.adapters.BaseAdapter):
 
     def close(self) -> None:
         return None
+
+
+@pytest.fixture
+def add_totp() -> Callable[[User], pyotp.TOTP]:
+    """A confirmed authenticator app for the user; returns the app's code generator."""
+    from mfa.models import TOTPFactor
+
+    def _add(user: User) -> pyotp.TOTP:
+        device = TOTPFactor(user=user, name="Phone", confirmed=True)
+        device.set_key(secrets.token_hex(20))
+        device.save()
+        parsed = pyotp.parse_uri(device.config_url(issuer=settings.MFA_TOTP_ISSUER))
+        assert isinstance(parsed, pyotp.TOTP)
+        return parsed
+
+    return _add
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Each instance is its own process (gunicorn, one worker) on a free port of this machine, with its own
 SQLite file, registered at the portal through `manage.py create_oauth_client` with exactly the
-redirect and back-channel logout URIs of that port.
+redirect, post-logout redirect and back-channel logout URIs of that port.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def register_client(
     *,
     redirect_uri: str,
     backchannel_logout_uri: str | None = None,
+    post_logout_redirect_uri: str | None = None,
     trusted: bool = False,
     scopes: str = "openid email",
 ) -> tuple[str, str]:
@@ -53,6 +54,8 @@ def register_client(
         "--scopes",
         scopes,
     ]
+    if post_logout_redirect_uri:
+        args += ["--post-logout-redirect-uri", post_logout_redirect_uri]
     if backchannel_logout_uri:
         args += ["--backchannel-logout-uri", backchannel_logout_uri]
     if trusted:
@@ -99,6 +102,7 @@ def start(
         name,
         redirect_uri=f"{url}/oidc/callback/",
         backchannel_logout_uri=f"{url}/oidc/backchannel-logout/",
+        post_logout_redirect_uri=f"{url}/",
         trusted=trusted,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OIDC_", "RP_"))}

@@ -22,7 +22,7 @@ from accounts.models import User
 from tests.accounts.factories import UserFactory
 from tests.e2e import relying_party
 from tests.e2e.conftest import Tab
-from tests.e2e.pages import audit_types, sign_out, submit_password
+from tests.e2e.pages import audit_types, sign_in, sign_out, submit_password
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -153,3 +153,31 @@ def test_sign_in_with_mfa_and_consent_then_sso_then_single_sign_out(
         assert expected in types, types
     assert types.count("oauth.consent_given") == 1, types  # the trusted app asked for none
     assert "oidc.backchannel_logout_queued" in types, types
+
+
+def test_signing_out_of_the_app_signs_out_of_the_portal_too(
+    tab: Tab, base_url: str, start_rp: Callable[..., relying_party.RelyingParty]
+) -> None:
+    """RP-initiated logout: the app's Sign out ends its own session, then the portal login itself."""
+    user = cast(User, UserFactory(email="rp-logout@example.com", full_name="Rita Logout"))
+    mortgage = start_rp("Mortgage app", trusted=True)
+    page = tab.page
+    sign_in(tab, user.email)
+
+    _open(tab, mortgage.url + "/")
+    page.get_by_role("button", name="Sign in with the bank").click()
+    _back_at(tab, mortgage)
+    expect(page.get_by_text("You are signed in to Mortgage app through the bank")).to_be_visible()
+    assert _claim(tab, "Level") == "urn:bank-portal:acr:password"
+    assert _claim(tab, "Methods") == "pwd"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(re.escape(mortgage.url) + r"/\?state="))
+    tab.check()
+    expect(page.get_by_text("You are signed out of Mortgage app and of the bank.")).to_be_visible()
+    expect(page.get_by_text("You are not signed in.")).to_be_visible()
+
+    # The portal login is over too: its pages ask for the password again.
+    tab.goto("/")
+    expect(page).to_have_url(re.compile(re.escape(base_url) + r"/accounts/login/"))
+    assert "oidc.logout" in audit_types(user), audit_types(user)

@@ -25,7 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from accounts.authn import is_recently_authenticated, reauth_url
+from accounts.authn import reauth_required
 from accounts.models import User, UserSession
 from accounts.staff import StaffAction, StaffActionError, action_named, available_actions
 from audit.roles import MANAGE_USER_ACCOUNTS, VIEW_PERSONAL_DATA
@@ -197,7 +197,7 @@ class UserAdmin(DjangoUserAdmin):
     def get_urls(self) -> list[Any]:
         staff_action: URLPattern = path(
             "staff-action/<str:name>/",
-            self.admin_site.admin_view(self.staff_action_view),
+            self.admin_site.admin_view(self.staff_action_entry),
             name="accounts_user_staff_action",
         )
         return [staff_action, *super().get_urls()]
@@ -217,20 +217,23 @@ class UserAdmin(DjangoUserAdmin):
         page = reverse(f"{self.admin_site.name}:accounts_user_staff_action", kwargs={"name": action.name})
         return f"{page}?{urlencode({'ids': ','.join(ids)})}"
 
-    def staff_action_view(self, request: HttpRequest, name: str) -> HttpResponse:
-        """Re-authentication (the standard page, and back here), a reason, then the action per account."""
+    def staff_action_entry(self, request: HttpRequest, name: str) -> HttpResponse:
+        """Who may, then the one re-authentication (accounts.authn: the standard page and back here; a
+        reason submitted once the window had closed is held and replayed), then the action's page."""
         action = action_named(name)
         if action is None:
             raise Http404
         if not self.has_manage_user_accounts_permission(request):
             raise PermissionDenied
-        raw_ids = request.GET.get("ids", "").split(",")
+        return reauth_required(self.staff_action_view)(request, action)
+
+    def staff_action_view(self, request: HttpRequest, action: StaffAction) -> HttpResponse:
+        """A reason, then the action on each selected account."""
+        raw_ids = (request.POST.get("ids") or request.GET.get("ids", "")).split(",")
         ids = [value for value in raw_ids if value.isascii() and value.isdigit() and len(value) <= 18]
         if not ids or len(ids) != len(raw_ids) or len(ids) > STAFF_ACTION_MAX_USERS:
             self.message_user(request, "Select the accounts again.", messages.ERROR)
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:accounts_user_changelist"))
-        if not is_recently_authenticated(request):
-            return HttpResponseRedirect(reauth_url(next_url=self._staff_action_path(action, ids)))
         users = list(User.objects.filter(pk__in=ids).order_by("email"))
         form = StaffActionForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
@@ -242,6 +245,7 @@ class UserAdmin(DjangoUserAdmin):
             "opts": self.model._meta,
             "action": action,
             "users": users,
+            "ids": ",".join(ids),
             "masked": not can_see_personal_data(request),
             "form": form,
         }

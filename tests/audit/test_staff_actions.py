@@ -3,6 +3,7 @@ an audit row with the staff actor."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -77,26 +78,44 @@ def test_staff_re_authenticate_on_the_standard_page_and_come_back(
     response = staff_client.get(page)
     assert response.status_code == 302
     assert response["Location"] == reauth_url(next_url=page)
-    # Not re-authenticated: the reason is not accepted and nothing happens.
-    refused = staff_client.post(page, {"reason": REASON})
-    assert refused.status_code == 302 and refused["Location"] == reauth_url(next_url=page)
-    customer.refresh_from_db()
-    assert customer.is_active
 
     key_before = staff_client.session.session_key
     wrong = staff_client.post(response["Location"], {"password": "not my password at all"})
     assert wrong.status_code != 302 or wrong["Location"] != page
-    assert staff_client.get(page).status_code == 302
+    assert staff_client.get(page).status_code == 302  # still not re-authenticated
+    customer.refresh_from_db()
+    assert customer.is_active
 
     back = staff_client.post(response["Location"], {"password": DEFAULT_PASSWORD})
     assert back.status_code == 302 and back["Location"] == page
     assert staff_client.session.session_key != key_before  # a new session key at re-authentication
+    assert 'name="reason"' in staff_client.get(page).content.decode()
     assert staff_client.post(page, {"reason": REASON}).status_code == 302
     customer.refresh_from_db()
     assert not customer.is_active
     event = _event(EventType.ADMIN_ACCOUNT_DISABLED, customer)
     assert (event.actor, event.reason) == (staff, REASON)
     assert AuditEvent.objects.filter(type=EventType.REAUTHENTICATED, user=staff).exists()
+
+
+def test_a_reason_sent_after_the_window_closed_is_held_through_re_authentication(
+    staff_client: Client, staff: User, customer: User, time_machine: Any
+) -> None:
+    time_machine.move_to(timezone.now(), tick=False)
+    page = _start(staff_client, "end_sessions", customer)["Location"]
+    assert staff_client.get(page).status_code == 200
+    time_machine.shift(timedelta(seconds=settings.REAUTH_MAX_AGE_SECONDS + 1))
+    held = staff_client.post(page, {"ids": str(customer.pk), "reason": REASON})
+    assert held.status_code == 302 and held["Location"].startswith(reauth_url(next_url=page.split("?")[0]))
+    assert UserSession.objects.filter(user=customer, ended_at__isnull=True).count() == 2  # nothing done yet
+
+    confirmed = staff_client.post(held["Location"], {"password": DEFAULT_PASSWORD})
+    found = re.search(r'name="(_reauth_hold)" value="([^"]+)"', confirmed.content.decode())
+    assert confirmed.status_code == 200 and found
+    done = staff_client.post(page.split("?")[0], {found.group(1): found.group(2)})
+    assert done.status_code == 302
+    assert not UserSession.objects.filter(user=customer, ended_at__isnull=True).exists()
+    assert _event(EventType.ADMIN_SESSIONS_ENDED, customer).reason == REASON
 
 
 @pytest.mark.parametrize("ids", ["", "abc", "1,,2", "1;2", "9" * 30])

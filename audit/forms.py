@@ -150,8 +150,60 @@ class EventQueryForm(EventFilterForm):
     cursor = forms.CharField(required=False, max_length=512)
 
 
-def reports_form(data: Any) -> EventFilterForm:
-    return EventFilterForm(data, default_hours=settings.REPORTS_DEFAULT_HOURS)
+_DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+class _DateField(_DateTimeField):
+    """A date from the browser's date picker (YYYY-MM-DD, UTC); a full date and time is accepted too
+    (links and bookmarks). `end_of_day` makes a date mean the end of that day (the range includes it)."""
+
+    widget = forms.DateInput(attrs={"type": "date"})
+
+    def __init__(self, *args: Any, end_of_day: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.end_of_day = end_of_day
+
+    def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]
+        text = str(value or "").strip()
+        parsed = parse_datetime_value(text)
+        if parsed is not None and self.end_of_day and _DATE_ONLY.match(text):
+            try:
+                parsed = parsed + timedelta(days=1)
+            except OverflowError as exc:
+                raise forms.ValidationError("That date is out of range.") from exc
+        return parsed
+
+
+def event_type_choices() -> list[tuple[str, Any]]:
+    """Every event type, and every area (all its types), for the reports' list."""
+    areas = sorted({value.split(".", 1)[0] + "." for value in EventType.values})
+    return [
+        ("", "Any"),
+        ("Areas", [(area, f"{area}… (every {area[:-1]} event)") for area in areas]),
+        ("Event types", sorted(((value, f"{value} ({label})") for value, label in EventType.choices))),
+    ]
+
+
+class ReportsFilterForm(EventFilterForm):
+    """The reports' filters on the web: dates from a date picker, the event type from a list."""
+
+    since = _DateField(required=False, label="From (UTC)", help_text="From the start of this day")
+    until = _DateField(required=False, label="Until (UTC)", help_text="To the end of this day", end_of_day=True)
+    # a list instead of free text
+    type = forms.ChoiceField(  # type: ignore[assignment]
+        required=False, label="Event type", choices=event_type_choices
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("since", "until"):
+            self.fields[name].widget.attrs.pop("placeholder", None)
+        self.fields["type"].widget.attrs.pop("list", None)
+
+
+def reports_form(data: Any, *, default_hours: int | None = None) -> EventFilterForm:
+    hours = settings.REPORTS_DEFAULT_HOURS if default_hours is None else default_hours
+    return ReportsFilterForm(data, default_hours=hours or None)
 
 
 def user_lookup_value(value: str) -> tuple[str, str]:

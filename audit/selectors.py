@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Count, DecimalField, Max, Min, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.utils import timezone
 
 from audit.events import EventType, Outcome
@@ -217,3 +219,106 @@ def export_rows(*, filters: EventFilters, chunk_size: int = 2000) -> Iterator[tu
     """Rows in time order, fetched through a server-side cursor chunk by chunk (never all at once)."""
     qs = filter_events(filters=filters).order_by("occurred_at", "id")
     return qs.values_list(*(field for _, field in CSV_COLUMNS)).iterator(chunk_size=chunk_size)
+
+
+# --- Strong customer authentication (issue 16): decisions, exemptions, fraud rate per band ---------
+
+SCA_DECIDED = "payment.sca_decided"
+DECISION_LABELS = {
+    "sca_required": "SCA applied",
+    "not_required": "Below the threshold (default profile)",
+    "own_accounts": "Exempt: own accounts",
+    "trusted_beneficiary": "Exempt: trusted beneficiary",
+    "recurring": "Exempt: standing order",
+    "low_value": "Exempt: low value",
+    "transaction_risk_analysis": "Exempt: transaction risk analysis",
+}
+NOT_EXEMPTIONS = ("sca_required", "not_required")
+
+
+def _details_amount() -> Cast:
+    return Cast(KeyTextTransform("amount", "details"), DecimalField(max_digits=18, decimal_places=2))
+
+
+@dataclass(frozen=True)
+class LoggedFraudRate:
+    """The fraud rate of RTS Art. 19 recomputed from the audit log: the value of payments completed
+    in the window and reported as fraud, over the value of every payment completed in it."""
+
+    since: datetime
+    until: datetime
+    total: Decimal
+    fraud: Decimal
+
+    @property
+    def percent(self) -> Decimal:
+        if self.total <= 0:
+            return Decimal("0")
+        return (self.fraud / self.total * 100).quantize(Decimal("0.0001"))
+
+
+def fraud_rate_from_log(*, until: datetime) -> LoggedFraudRate:
+    since = until - timedelta(days=settings.SCA_FRAUD_WINDOW_DAYS)
+    completed = AuditEvent.objects.filter(
+        type="payment.completed", occurred_at__gte=since, occurred_at__lte=until, details__currency="EUR"
+    ).annotate(payment_id=KeyTextTransform("payment", "details"), value=_details_amount())
+    total = completed.aggregate(total=Sum("value"))["total"] or Decimal("0")
+    fraud = AuditEvent.objects.filter(type="payment.fraud_reported", occurred_at__lte=until).annotate(
+        payment_id=KeyTextTransform("payment", "details"), value=_details_amount()
+    ).filter(payment_id__in=completed.values("payment_id")).aggregate(total=Sum("value"))["total"] or Decimal("0")
+    return LoggedFraudRate(since=since, until=until, total=Decimal(total), fraud=Decimal(fraud))
+
+
+def sca_report(*, filters: EventFilters, recent: int = 50) -> dict[str, Any]:
+    """For the period: payments by SCA decision (and the RTS article each relied on), the fraud rate
+    per band against the Annex reference at the end of the period, when the TRA exemption stopped,
+    and the latest exemption decisions, each with its audit row's id."""
+    since, until = _range(filters)
+    decisions = filter_events(filters=filters, include_type=False).filter(
+        type=SCA_DECIDED, occurred_at__gte=since, occurred_at__lt=until
+    )
+    grouped = (
+        decisions.annotate(article=KeyTextTransform("article", "details"))
+        .values("reason", "article")
+        .annotate(count=Count("id"), amount=Sum(_details_amount()))
+        .order_by("-count", "reason", "article")
+    )
+    rows = [
+        {
+            "reason": row["reason"],
+            "label": DECISION_LABELS.get(row["reason"], row["reason"]),
+            "article": row["article"] or "",
+            "count": row["count"],
+            "amount": row["amount"] or Decimal("0"),
+            "exempt": row["reason"] not in NOT_EXEMPTIONS,
+        }
+        for row in grouped
+    ]
+    rate = fraud_rate_from_log(until=until)
+    bands = [
+        {
+            "threshold": etv,
+            "reference_percent": reference,
+            "measured_percent": rate.percent,
+            "open": rate.percent <= reference,
+        }
+        for etv, reference in sorted(settings.SCA_TRA_BANDS)
+    ]
+    suspended = list(
+        AuditEvent.objects.filter(type="payment.tra_suspended", occurred_at__gte=since, occurred_at__lt=until).order_by(
+            "-occurred_at"
+        )[:20]
+    )
+    latest = list(
+        decisions.exclude(reason__in=NOT_EXEMPTIONS).select_related("user").order_by("-occurred_at", "-id")[:recent]
+    )
+    return {
+        "decisions": rows,
+        "total": sum(row["count"] for row in rows),
+        "exempt": sum(row["count"] for row in rows if row["exempt"]),
+        "rate": rate,
+        "bands": bands,
+        "suspended": suspended,
+        "latest": latest,
+        "profile": settings.SECURITY_PROFILE,
+    }

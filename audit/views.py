@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from audit import charts, selectors
 from audit.events import EventType, Outcome
-from audit.forms import EVENT_TYPE_CHOICES, EventFilterForm, EventFilters, reports_form
+from audit.forms import EventFilterForm, EventFilters, reports_form
 from audit.roles import VIEW_REPORTS
 from audit.services import record
 
@@ -30,10 +31,20 @@ def _reports_view(view: Any) -> Any:
     return never_cache(login_required(permission_required(VIEW_REPORTS, raise_exception=True)(require_GET(view))))
 
 
+def _day_or_moment(value: datetime | None, *, end: bool = False) -> str:
+    """A date for the date picker when the bound is a midnight (an end bound: the day before),
+    else the exact moment (the default range of the last hours)."""
+    if value is None:
+        return ""
+    if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+        return ((value - timedelta(days=1)) if end else value).strftime("%Y-%m-%d")
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _query(filters: EventFilters) -> str:
     params = {
-        "since": filters.since.strftime("%Y-%m-%dT%H:%M:%S") if filters.since else "",
-        "until": filters.until.strftime("%Y-%m-%dT%H:%M:%S") if filters.until else "",
+        "since": _day_or_moment(filters.since),
+        "until": _day_or_moment(filters.until, end=True),
         "type": filters.type,
         "user": filters.user,
         "ip": filters.ip,
@@ -48,7 +59,6 @@ def _context(request: HttpRequest, form: EventFilterForm, filters: EventFilters 
         "form": form,
         "filters": filters,
         "query": _query(filters) if filters else "",
-        "event_types": EVENT_TYPE_CHOICES,
         "chain": selectors.chain_status(),
     }
 
@@ -74,6 +84,11 @@ def reports_view(request: HttpRequest) -> HttpResponse:
             "events": events[:100],
             "event_count": events.count(),
         }
+    )
+    sca = selectors.sca_report(filters=filters)
+    context["sca"] = sca
+    context["sca_chart"] = charts.bar_chart(
+        [(row["label"], row["count"]) for row in sca["decisions"]], title="Payments by SCA decision"
     )
     return render(request, "reports/index.html", context)
 
@@ -123,7 +138,7 @@ def _csv_stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
 @_reports_view
 def events_csv_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Any range (no default), the page's filters; streamed from a server-side cursor."""
-    form = EventFilterForm(request.GET)
+    form = reports_form(request.GET, default_hours=0)
     if not form.is_valid():
         errors = "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in form.errors.items())
         return HttpResponse(f"Invalid filters: {errors}\n", status=400, content_type="text/plain; charset=utf-8")

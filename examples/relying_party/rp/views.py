@@ -108,6 +108,14 @@ def login(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _provider_sends_iss() -> bool:
+    try:
+        metadata = oidc.client().load_server_metadata()
+    except (requests.RequestException, TokenRejected):
+        return False  # the code exchange below fails on the same cause, with its own message
+    return bool(metadata.get("authorization_response_iss_parameter_supported"))
+
+
 @require_GET
 @never_cache
 def callback(request: HttpRequest) -> HttpResponse:
@@ -116,6 +124,8 @@ def callback(request: HttpRequest) -> HttpResponse:
     if issuer_param is not None and issuer_param != settings.OIDC_ISSUER:
         # RFC 9207: a response from another issuer is a mix-up attempt.
         return _problem(request, "The sign-in response came from an unexpected issuer.", status=400)
+    if issuer_param is None and _provider_sends_iss():
+        return _problem(request, "The sign-in response does not name its issuer.", status=400)
     if request.GET.get("error"):
         error = request.GET["error"]
         if error == "access_denied":

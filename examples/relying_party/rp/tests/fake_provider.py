@@ -40,7 +40,8 @@ def sign(claims: dict[str, Any], *, kid: str = "k1", header: dict[str, Any] | No
 
 
 class FakeProvider:
-    def __init__(self, mock: responses.RequestsMock) -> None:
+    def __init__(self, mock: responses.RequestsMock, *, sends_iss: bool = False) -> None:
+        self.sends_iss = sends_iss
         self.mock = mock
         self.published = ["k1"]
         self.jwks_fetches = 0
@@ -49,7 +50,8 @@ class FakeProvider:
         self.corrupt_at_hash = False
         self.id_token_kid = "k1"  # noqa: S105 (a key id)
         self.issued_access_tokens: list[str] = []
-        mock.add(responses.GET, f"{ISSUER}/.well-known/openid-configuration", json=self.metadata())
+        metadata = {**self.metadata(), "authorization_response_iss_parameter_supported": sends_iss}
+        mock.add(responses.GET, f"{ISSUER}/.well-known/openid-configuration", json=metadata)
         mock.add_callback(responses.GET, f"{ISSUER}/.well-known/jwks.json", callback=self._jwks)
         mock.add_callback(responses.POST, f"{ISSUER}/o/token/", callback=self._token)
 
@@ -78,7 +80,10 @@ class FakeProvider:
         query = {k: v[0] for k, v in parse_qs(urlsplit(authorization_url).query).items()}
         code = secrets.token_urlsafe(16)
         self.codes[code] = {"request": query, "claims": claims}
-        return {"code": code, "state": query["state"]}
+        answer = {"code": code, "state": query["state"]}
+        if self.sends_iss:
+            answer["iss"] = ISSUER  # RFC 9207
+        return answer
 
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
         form = {k: v[0] for k, v in parse_qs(request.body).items()}

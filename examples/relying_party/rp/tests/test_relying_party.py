@@ -134,6 +134,20 @@ class RelyingPartyTests(TestCase):
         self.assertContains(response, "unexpected issuer", status_code=400)
         self.assertFalse(SignIn.objects.exists())
 
+    def test_a_provider_that_sends_iss_must_send_it(self) -> None:
+        self.mock.reset()
+        oidc.reset()
+        self.provider = FakeProvider(self.mock, sends_iss=True)
+        answer = self.provider.authorize(self.start_sign_in())
+        self.assertEqual(answer["iss"], ISSUER)
+        without_iss = {k: v for k, v in answer.items() if k != "iss"}
+        refused = self.client.get("/oidc/callback/", without_iss)
+        self.assertContains(refused, "does not name its issuer", status_code=400)
+        self.assertFalse(SignIn.objects.exists())
+        # The same answer with its iss goes through (the code was not spent by the refusal).
+        self.assertRedirects(self.client.get("/oidc/callback/", answer), "/", fetch_redirect_response=False)
+        self.assert_signed_in()
+
     def test_declined_consent_is_explained(self) -> None:
         query = parse_qs(urlsplit(self.start_sign_in()).query)
         response = self.client.get("/oidc/callback/", {"error": "access_denied", "state": query["state"][0]})

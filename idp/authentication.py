@@ -187,10 +187,8 @@ class ProviderTokenScheme(OpenApiAuthenticationExtension):
             },
         }
 
-    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[str]]:
-        view = auto_schema.view
-        method = auto_schema.method
-        scopes = required_scopes_for(view, method)
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[Any]] | None:  # type: ignore[override]
+        scopes = required_scopes_for(auto_schema.view, auto_schema.method)
         if scopes is None:
-            return {}
+            return None  # provider tokens are refused there: not offered in the schema
         return {self.name: scopes}

@@ -77,7 +77,24 @@ class AuthorizeView(AuthorizationView):
 
     def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
         # RFC 9207: `iss` in every authorization response, errors included.
-        return super().redirect(_add_iss_to_redirect(redirect_to, conf.issuer()), application)
+        response = super().redirect(_add_iss_to_redirect(redirect_to, conf.issuer()), application)
+        if application is not None and self._after_portal_form():
+            # Chromium applies CSP form-action ('self') to every redirect that follows a form
+            # submission (login, second factor, consent), so a 302 to the client's origin would be
+            # blocked: hand the response over with a page that navigates there (no script needed).
+            return render(
+                self.request,
+                "idp/redirect.html",
+                {"url": response["Location"], "application": application},
+            )
+        return response
+
+    def _after_portal_form(self) -> bool:
+        """This response ends a chain that began with a form of the portal (a POST here, or a
+        navigation the browser marks same-origin: the redirect after the login or reauth form)."""
+        if self.request.method == "POST":
+            return True
+        return self.request.headers.get("Sec-Fetch-Site") == "same-origin"
 
     def _error(
         self,
@@ -389,7 +406,10 @@ class LogoutView(RPInitiatedLogoutView):
             target = post_logout_redirect_uri
             if state:
                 target += ("&" if "?" in target else "?") + urlencode({"state": state})
-            return OAuth2ResponseRedirect(target, application.get_allowed_schemes())
+            response = OAuth2ResponseRedirect(target, application.get_allowed_schemes())
+            if request.method == "POST":  # after the confirmation form: see AuthorizeView.redirect
+                return render(request, "idp/redirect.html", {"url": response["Location"], "application": application})
+            return response
         return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
 
 

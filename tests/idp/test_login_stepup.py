@@ -188,14 +188,19 @@ def test_third_party_client_shows_consent_in_plain_words_and_remembers_it(
     assert "<script" not in text.split("</main>")[0].split("<main")[-1]  # no inline script in the page body
     form = {field: value for field, value in page.context["form"].initial.items() if value is not None}
     denied = browser.post("/o/authorize/", {**form}, secure=True)
-    assert query(denied["Location"])["error"] == "access_denied"
+    assert query(denied.context["url"])["error"] == "access_denied"
     assert AuditEvent.objects.filter(type="oauth.consent_denied", details__client_id=oidc_client.client_id).exists()
 
     page, _state, verifier, _nonce = authorize(browser, rp, discovery)
     form = {field: value for field, value in page.context["form"].initial.items() if value is not None}
     allowed = browser.post("/o/authorize/", {**form, "allow": "Authorize"}, secure=True)
-    assert allowed.status_code == 302 and "code" in query(allowed["Location"])
-    claims = _id_token(rp, allowed["Location"], verifier, discovery, http)
+    # After a form, a page that navigates to the client (CSP form-action would stop a 302 there).
+    assert allowed.status_code == 200
+    back_url = allowed.context["url"]
+    page_text = allowed.content.decode()
+    assert f'<meta http-equiv="refresh" content="0;url={back_url.replace("&", "&amp;")}">' in page_text
+    assert "<script>" not in page_text and "code" in query(back_url)
+    claims = _id_token(rp, back_url, verifier, discovery, http)
     assert claims["email"] == user.email  # the scopes the user allowed
     assert Consent.objects.get(user=user, client=oidc_client).scope.split() == ["email", "openid", "read:payments"]
     assert AuditEvent.objects.filter(type="oauth.consent_given", details__client_id=oidc_client.client_id).exists()
@@ -212,3 +217,16 @@ def test_trusted_first_party_client_skips_consent(
     response, _state, _verifier, _nonce = authorize(browser, rp, discovery)
     assert response.status_code == 302 and "code" in query(response["Location"])
     assert not AuditEvent.objects.filter(type="oauth.consent_given").exists()
+
+
+def test_after_a_portal_form_the_client_is_reached_by_a_page_not_a_redirect(
+    browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    oidc_client, secret = make_oidc_client()
+    rp = rp_session(oidc_client, secret, http)
+    url, _state = rp.create_authorization_url(discovery["authorization_endpoint"], code_verifier="v" * 50)
+    path = urlsplit(url).path + "?" + urlsplit(url).query
+    from_form = browser.get(path, secure=True, headers={"Sec-Fetch-Site": "same-origin"})
+    assert from_form.status_code == 200 and from_form.context["url"].startswith(RP_CALLBACK)
+    from_client = browser.get(path, secure=True, headers={"Sec-Fetch-Site": "cross-site"})
+    assert from_client.status_code == 302 and from_client["Location"].startswith(RP_CALLBACK)

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 
+from core import metrics
 from core.crypto import keyed_hash
 from core.net import client_ip
 
@@ -166,7 +167,13 @@ class CaptchaResult:
 
 
 def captcha_verify(payload: str) -> CaptchaResult:
-    """Checks a solved challenge; each solution is accepted once."""
+    """Checks a solved challenge; each solution is accepted once. Called only where one is demanded."""
+    result = _captcha_verify(payload)
+    metrics.captcha_checked(result.reason if not result.ok else "passed")
+    return result
+
+
+def _captcha_verify(payload: str) -> CaptchaResult:
     if not payload:
         return CaptchaResult(False, "missing")
     try:

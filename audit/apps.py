@@ -26,3 +26,7 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="audit.sync_roles")
+        from audit.metrics import chain_gauges
+        from core.metrics import register_reader
+
+        register_reader("audit_chain", chain_gauges)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 
 from audit.events import EventType, Outcome
 from audit.models import AuditEvent
-from core import context
+from core import context, metrics
 from core.logging import redact_value
 
 _FORBIDDEN_DETAIL_KEYS = ("password", "code", "token", "secret", "otp", "refresh", "access", "cookie")
@@ -23,6 +24,15 @@ def _clean_details(details: dict[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"audit details must not carry secrets (key {key!r})")
         cleaned[key] = redact_value(key, value) if isinstance(value, str) else value
     return cleaned
+
+
+def _metric_detail(type: str, reason: str, details: dict[str, Any] | None) -> str:
+    """What the security counters split an event by: the second-factor method, the SCA exemption,
+    or the reason code (never a staff member's written reason)."""
+    found = (details or {}).get("method") or (details or {}).get("exemption")
+    if not found and not str(type).startswith("admin."):
+        found = reason
+    return str(found or "")
 
 
 def record(
@@ -47,7 +57,7 @@ def record(
     # savepoint=False: inside the caller's transaction the row commits or rolls back with it
     # (a failed insert fails the action), and no SAVEPOINT/RELEASE round trips per event.
     with transaction.atomic(savepoint=False):
-        return AuditEvent.objects.create(
+        event = AuditEvent.objects.create(
             type=type,
             outcome=outcome,
             user=user_obj,
@@ -59,3 +69,8 @@ def record(
             request_id=ctx.request_id,
             details=_clean_details(details),
         )
+        # Counted once the row is committed: the metric never counts an event that rolled back.
+        transaction.on_commit(
+            partial(metrics.security_event, str(type), str(outcome), detail=_metric_detail(type, reason, details))
+        )
+        return event

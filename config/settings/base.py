@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.metrics.MetricsMiddleware",  # first: times every request; serves METRICS_PATH to the allowed only
     "core.middleware.RequestContextMiddleware",
     "core.failsafe.FailSafeMiddleware",  # Redis/PostgreSQL unreachable in a view -> 503
     "core.middleware.DomainErrorMiddleware",  # a service's refusal out of a view -> its error page
@@ -108,6 +109,30 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PgBouncer in transaction mode between Django and PostgreSQL (docs/operations/scaling.md): no
+# server-side cursors (`.iterator()` would open one in a transaction PgBouncer may not keep) and
+# no server-side prepared statements (psycopg prepares a query after 5 runs; PgBouncer before
+# 1.21 cannot route them). Nothing in the portal relies on session state: advisory locks are
+# transaction-scoped (pg_try_advisory_xact_lock), no SET, LISTEN or temporary tables.
+PGBOUNCER_TRANSACTION_MODE = env.bool("PGBOUNCER_TRANSACTION_MODE", default=False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DISABLE_SERVER_SIDE_CURSORS", default=PGBOUNCER_TRANSACTION_MODE
+)
+if PGBOUNCER_TRANSACTION_MODE:
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+# A read replica for the security reports (core/db_router.py), off unless DATABASE_REPLICA_URL is set.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REPORTS_REPLICA_ALIAS = ""
+DATABASE_ROUTERS: list[str] = []
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+    REPORTS_REPLICA_ALIAS = "replica"
+    DATABASE_ROUTERS = ["core.db_router.ReportsReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -120,6 +145,17 @@ CACHES = {
         "TIMEOUT": 300,
     },
 }
+
+# A live sid confirmed by the session registry is trusted from Redis this long (accounts/revocation.py):
+# the most a revocation lost with a Redis failover can go unnoticed; also one registry read per sid per period.
+REVOCATION_LIVE_CACHE_SECONDS = env.int("REVOCATION_LIVE_CACHE_SECONDS", default=30)
+
+# --- Metrics (core/metrics.py) --------------------------------------------------------------
+
+METRICS_PATH = env.str("METRICS_PATH", default="/metrics")
+# Who may scrape: these networks (as seen through TRUSTED_PROXY_COUNT), or a bearer token.
+METRICS_ALLOWED_CIDRS = env.str("METRICS_ALLOWED_CIDRS", default="127.0.0.1/32,::1/128")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Authentication -------------------------------------------------------------------
 

@@ -284,6 +284,8 @@ class ScaState(models.Model):
         default=Decimal("0.00"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES
     )
     count_since_sca = models.PositiveIntegerField(default=0)
+    # RTS Art. 10: when the customer last accessed their accounts with SCA (a second-factor session).
+    account_sca_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"SCA state of {self.user_id}"

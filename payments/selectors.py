@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -204,3 +204,23 @@ def payment_representation(payment: Payment, *, methods: list[str] | None = None
     if payment.refusal_reason:
         body["refusal_reason"] = payment.refusal_reason
     return body
+
+
+def account_access_sca_due(*, user: User) -> bool:
+    """RTS Art. 10 (PSD2 profile): without a second-factor session, balances and the last
+    SCA_ACCOUNT_ACCESS_DAYS of payments may be shown only if SCA was applied within that many days
+    (a second-factor session, or a payment, payee or standing order confirmed with SCA)."""
+    from django.utils import timezone
+
+    from payments.models import ScaState
+
+    state = ScaState.objects.filter(user=user).first()
+    latest = max((t for t in (state.account_sca_at, state.last_sca_at) if t), default=None) if state else None
+    limit = timezone.now() - timedelta(days=settings.SCA_ACCOUNT_ACCESS_DAYS)
+    return latest is None or latest < limit
+
+
+def history_since() -> datetime:
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(days=settings.SCA_ACCOUNT_ACCESS_DAYS)

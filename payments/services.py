@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
@@ -1670,3 +1670,14 @@ def _tell_security_team(*, rate: sca.FraudRate, allowed: Decimal | None, stopped
             purpose="tra_suspended",
             user=member,
         )
+
+
+# --- Account information (RTS Art. 10) -----------------------------------------------------------
+
+
+def account_access_sca_record(*, user: User, auth_time: datetime) -> None:
+    """A session authenticated with a second factor saw the accounts: Art. 10's 90 days start again."""
+    ScaState.objects.bulk_create([ScaState(user=user)], ignore_conflicts=True)
+    ScaState.objects.filter(user=user).filter(Q(account_sca_at__isnull=True) | Q(account_sca_at__lt=auth_time)).update(
+        account_sca_at=auth_time
+    )

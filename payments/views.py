@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.authn import ReauthRequired, reauth_redirect, reauth_required
+from accounts.authn import ReauthRequired, reauth_redirect, reauth_required, reauth_url, session_auth
 from accounts.models import User
 from audit.selectors import events_for_user
 from core.http import json_body
@@ -33,6 +33,35 @@ FORM_MAX_AGE = 60 * 60
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _account_information(view: Any) -> Any:
+    """RTS Art. 10 under SECURITY_PROFILE=psd2: balances and the last SCA_ACCOUNT_ACCESS_DAYS of
+    payments need SCA within that many days; older history needs a second-factor session.
+    The view gets `history_since` (None: everything)."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if str(settings.SECURITY_PROFILE) != "psd2":
+            return view(request, *args, history_since=None, **kwargs)
+        user = _user(request)
+        auth = session_auth(request)
+        if auth is not None and auth.level == "mfa":
+            services.account_access_sca_record(user=user, auth_time=auth.auth_time)
+            return view(request, *args, history_since=None, **kwargs)
+        if selectors.account_access_sca_due(user=user):
+            return redirect(reauth_url(next_url=request.get_full_path(), level="mfa"))
+        return view(request, *args, history_since=selectors.history_since(), **kwargs)
+
+    return wrapper
+
+
+def _history_context(request: HttpRequest, history_since: Any) -> dict[str, Any]:
+    return {
+        "history_since": history_since,
+        "older_url": reauth_url(next_url=request.get_full_path(), level="mfa") if history_since else "",
+    }
 
 
 def _new_submission(user: User) -> str:
@@ -249,17 +278,29 @@ def payment_report_fraud_view(request: HttpRequest, payment_id: str) -> HttpResp
 
 @never_cache
 @login_required
-def payment_list_view(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.payments_for_user(user=_user(request)), 25).get_page(request.GET.get("page"))
-    return render(request, "payments/list.html", {"page": page})
+@_account_information
+def payment_list_view(request: HttpRequest, *, history_since: Any = None) -> HttpResponse:
+    payments = selectors.payments_for_user(user=_user(request))
+    if history_since is not None:
+        payments = payments.filter(created_at__gte=history_since)
+    page = Paginator(payments, 25).get_page(request.GET.get("page"))
+    return render(request, "payments/list.html", {"page": page, **_history_context(request, history_since)})
 
 
 @never_cache
 @login_required
-def statement_view(request: HttpRequest, account_id: str) -> HttpResponse:
+@_account_information
+def statement_view(request: HttpRequest, account_id: str, *, history_since: Any = None) -> HttpResponse:
     account = selectors.account_for_user(user=_user(request), account_id=account_id)
-    page = Paginator(selectors.statement_entries(account=account), 25).get_page(request.GET.get("page"))
-    return render(request, "payments/statement.html", {"account": account, "page": page})
+    entries = selectors.statement_entries(account=account)
+    if history_since is not None:
+        entries = entries.filter(created_at__gte=history_since)
+    page = Paginator(entries, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "payments/statement.html",
+        {"account": account, "page": page, **_history_context(request, history_since)},
+    )
 
 
 @never_cache
@@ -300,7 +341,8 @@ def beneficiary_add_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def dashboard_view(request: HttpRequest) -> HttpResponse:
+@_account_information
+def dashboard_view(request: HttpRequest, *, history_since: Any = None) -> HttpResponse:
     """The start page ("/"): the customer's accounts, recent payments and security activity."""
     user = _user(request)
     return render(

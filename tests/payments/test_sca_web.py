@@ -188,3 +188,40 @@ def test_large_payment_without_a_factor_is_confirmed_with_an_emailed_code_and_in
     payment.refresh_from_db()
     assert payment.status == "completed" and payment.sca_required
     assert "Confirmed with a second factor" in client.get(f"/payments/{payment.id}/").content.decode()
+
+
+def test_art10_under_psd2_account_information_needs_sca_every_90_days(
+    client: Client, customer: User, account: BankAccount, settings: Any, time_machine: Any
+) -> None:
+    from payments.models import ScaState
+    from tests.audit.helpers import web_login
+
+    settings.SECURITY_PROFILE = "psd2"
+    time_machine.move_to(timezone.now(), tick=False)
+    old = services.payment_create(
+        user=customer, from_account=account.id, amount="5.00", currency="EUR", to_iban=EXTERNAL_IBAN
+    ).payment
+    Payment.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(days=120))
+    web_login(client, customer, amr=["pwd"])  # a password-only session
+    first = client.get("/")
+    assert first.status_code == 302 and "level=mfa" in first["Location"]  # no SCA yet: Art. 10(2)(a)
+
+    second = Client()
+    web_login(second, customer, amr=["pwd", "otp"])  # a second-factor session: full history
+    page = second.get("/payments/").content.decode()
+    assert f"/payments/{old.id}/" in page
+    assert ScaState.objects.get(user=customer).account_sca_at is not None
+
+    assert client.get("/").status_code == 200  # SCA within 90 days: balances without a factor
+    listing = client.get("/payments/").content.decode()
+    assert f"/payments/{old.id}/" not in listing and "Confirm with your second factor" in listing
+    time_machine.shift(timedelta(days=91))
+    web_login(client, customer, amr=["pwd"])
+    assert client.get("/payments/").status_code == 302
+
+
+def test_art10_does_not_apply_in_the_default_profile(client: Client, customer: User, account: BankAccount) -> None:
+    from tests.audit.helpers import web_login
+
+    web_login(client, customer, amr=["pwd"])
+    assert client.get("/").status_code == 200 and client.get("/payments/").status_code == 200

@@ -646,6 +646,9 @@ SCA_TRA_BANDS = [
     (Decimal("100.00"), Decimal("0.015")),
 ]
 SCA_FRAUD_WINDOW_DAYS = env.int("SCA_FRAUD_WINDOW_DAYS", default=90)
+# Art. 10 (PSD2 profile): balances and this many days of payments without a second-factor session,
+# if SCA was applied within as many days (the RTS allows 90; 180 since Delegated Regulation 2022/2360).
+SCA_ACCOUNT_ACCESS_DAYS = env.int("SCA_ACCOUNT_ACCESS_DAYS", default=90)
 # Standing orders (Art. 14): how long the confirmation of a new or changed order waits.
 STANDING_ORDER_SCA_TTL_SECONDS = env.int("STANDING_ORDER_SCA_TTL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["payments-standing-orders-run"] = {

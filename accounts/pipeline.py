@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -270,7 +269,8 @@ def finish(attempt: LoginAttempt) -> Login:
     request = attempt.request
     assert request is not None
     details = {**attempt.audit, **({"mfa_reasons": attempt.reasons} if attempt.reasons else {})}
-    with transaction.atomic():
+    # savepoint=False: inside a caller's transaction (the second step's) the login is part of it.
+    with transaction.atomic(savepoint=False):
         if attempt.channel == "api":
             from accounts.api import services as api_services
 
@@ -384,10 +384,15 @@ class TokenStore(_Store):
 
 def _loaded(data: dict[str, Any], *, request: HttpRequest, on_stale: Any) -> LoginAttempt | None:
     uid = data.get("uid")
-    user = User.objects.filter(pk=uid, is_active=True).first() if isinstance(uid, int) else None
+    user = (
+        User.objects.select_related(*user_related()).filter(pk=uid, is_active=True).first()
+        if isinstance(uid, int)
+        else None
+    )
     if user is None:
         on_stale()
         return None
+    setattr(user, LOADED_FOR_LOGIN, True)
     attempt = LoginAttempt.from_dict(data, user=user, request=request)
     if attempt.expired:
         on_stale()
@@ -429,34 +434,17 @@ def abandon(request: HttpRequest) -> None:
     request.session.pop(SESSION_KEY, None)
 
 
-def attempt_failed(attempt: LoginAttempt) -> int:
-    """Counts one wrong answer against the paused attempt, atomically; returns the tries left.
+def attempt_try(attempt: LoginAttempt) -> int:
+    """Spends one of the paused attempt's tries before an answer is checked; returns the tries left.
 
-    Redis INCR: of ten concurrent wrong codes, exactly LOGIN_ATTEMPT_MAX_FAILURES are counted
-    before the attempt is gone; the rest find it gone.
+    Counted with Redis INCR before the check, not after it: of ten concurrent wrong codes, exactly
+    API_MFA_TOKEN_MAX_ATTEMPTS are checked at all, and the others are refused unread. Past the
+    limit the attempt is gone (TooManyAttempts).
     """
     key = _FAILURES_PREFIX + attempt.binding
     cache.add(key, 0, timeout=settings.LOGIN_ATTEMPT_TTL_SECONDS + 60)
-    failures = int(cache.incr(key))
-    left = max(0, settings.API_MFA_TOKEN_MAX_ATTEMPTS - failures)
-    if left == 0:
+    tries = int(cache.incr(key))
+    if tries > settings.API_MFA_TOKEN_MAX_ATTEMPTS:
         store_for(attempt).consume(attempt)
-    return left
-
-
-def attempt_exhausted(attempt: LoginAttempt) -> bool:
-    value = cache.get(_FAILURES_PREFIX + attempt.binding)
-    return int(value or 0) >= settings.API_MFA_TOKEN_MAX_ATTEMPTS
-
-
-def has_gate(request: HttpRequest, gate: str) -> bool:
-    return gate in (request.session.get("login_gates") or [])
-
-
-def gates_set(request: HttpRequest, gates: Iterable[str]) -> None:
-    request.session["login_gates"] = sorted(set(gates))
-
-
-def gate_clear(request: HttpRequest, gate: str) -> None:
-    gates = [g for g in (request.session.get("login_gates") or []) if g != gate]
-    request.session["login_gates"] = gates
+        raise TooManyAttempts()
+    return settings.API_MFA_TOKEN_MAX_ATTEMPTS - tries

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -25,7 +26,7 @@ from accounts.api.throttles import ScopedIPThrottle
 from accounts.pipeline import LoginAttempt
 from core.api import api_error
 from mfa import services
-from mfa.stages import SecondFactorStage, code_purpose
+from mfa.stages import SecondFactorStage, code_purpose, prime
 
 
 class MfaTokenInvalid(pipeline.LoginExpired):
@@ -37,9 +38,7 @@ def _paused(request: Request, token: str, device_id: str | None) -> LoginAttempt
     attempt = pipeline.pending_api(request._request, mfa_token=token, device_id=device_id)
     if attempt is None or attempt.waiting.get("stage") != SecondFactorStage.key:
         raise MfaTokenInvalid()
-    if pipeline.attempt_exhausted(attempt):
-        raise MfaTokenInvalid()
-    return attempt
+    return prime(attempt)
 
 
 def _methods(attempt: LoginAttempt) -> list[str]:
@@ -109,6 +108,20 @@ def _verify_method(requested: str | None, code: str, attempt: LoginAttempt) -> s
 
 
 class MfaVerifyView(_AuthView):
+    @staticmethod
+    def _verify(attempt: LoginAttempt, method: str, data: dict[str, Any]) -> str:
+        if method == "webauthn":
+            return services.webauthn_finish_assertion(
+                user=attempt.user, credential=data["credential"], purpose="login", binding=attempt.binding
+            )
+        return services.code_verify(
+            user=attempt.user,
+            method=method,
+            code=data["code"],
+            purpose=code_purpose(attempt, method),
+            binding=attempt.binding if method in services.CODE_METHODS else "",
+        )
+
     @extend_schema(
         operation_id="auth_mfa_verify",
         summary="Complete a pending login with a TOTP, SMS, email or recovery code, or a passkey",
@@ -134,38 +147,34 @@ class MfaVerifyView(_AuthView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         attempt = _paused(request, data["mfa_token"], data.get("device_id"))
-        user = attempt.user
         method = _verify_method(data.get("method"), data.get("code") or "", attempt)
         if method not in _methods(attempt):
             raise api_error(400, "method_unavailable", "This method is not available for your account.")
-        try:
-            if method == "webauthn":
-                amr = services.webauthn_finish_assertion(
-                    user=user, credential=data["credential"], purpose="login", binding=attempt.binding
+        left = pipeline.attempt_try(attempt)  # counted before the answer is read
+        # One transaction for the check and the login it completes; a refusal is caught inside it,
+        # so the failure it counted commits.
+        with transaction.atomic():
+            try:
+                amr = self._verify(attempt, method, data)
+            except services.InvalidCode as exc:
+                refusal: Exception = api_error(
+                    401, "invalid_code", "That code is not correct.", attempts_left=min(exc.attempts_left, left)
                 )
+            except services.SecondFactorLocked as exc:
+                pipeline.store_for(attempt).consume(attempt)
+                refusal = exc
+            except services.MFAError as exc:
+                refusal = exc
             else:
-                amr = services.code_verify(
-                    user=user,
-                    method=method,
-                    code=data["code"],
-                    purpose=code_purpose(attempt, method),
-                    binding=attempt.binding if method in services.CODE_METHODS else "",
-                )
-        except services.InvalidCode as exc:
-            left = pipeline.attempt_failed(attempt)
-            raise api_error(
-                401, "invalid_code", "That code is not correct.", attempts_left=min(exc.attempts_left, left)
-            ) from exc
-        except services.ChallengeExpired:
-            pipeline.attempt_failed(attempt)
-            raise
-        except services.SecondFactorLocked:
-            pipeline.store_for(attempt).consume(attempt)
-            raise
-        try:
-            outcome = pipeline.resume(attempt, stage_key=SecondFactorStage.key, amr=amr, details={"mfa_method": method})
-        except pipeline.LoginExpired as exc:
-            raise MfaTokenInvalid() from exc
-        if outcome.login is None:  # a later stage paused again: not a case the API offers today
-            raise MfaTokenInvalid()
+                try:
+                    outcome = pipeline.resume(
+                        attempt, stage_key=SecondFactorStage.key, amr=amr, details={"mfa_method": method}
+                    )
+                except pipeline.LoginExpired:
+                    refusal = MfaTokenInvalid()
+                else:
+                    refusal = MfaTokenInvalid() if outcome.login is None else None
+        if refusal is not None:
+            raise refusal
+        assert outcome.login is not None
         return tokens_response(outcome.login.tokens)

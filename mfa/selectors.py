@@ -133,8 +133,19 @@ def factor_summary(*, user: Any) -> FactorSummary:
         methods.append("recovery")
     strong = any(has[m] for m in ("totp", "webauthn") if m in settings.MFA_STRONG_METHODS)
     summary = FactorSummary(methods=methods, policy=policy, strong=strong)
-    if getattr(user, MEMO_ATTR, False):
+    if getattr(user, MEMO_ATTR, False) or getattr(user, "_loaded_for_login", False):
         setattr(user, _SUMMARY_ATTR, summary)
+    return summary
+
+
+def summary_seed(*, user: Any, data: dict[str, Any]) -> FactorSummary:
+    """The summary a paused login computed a moment ago (its facts), kept on this request's user."""
+    summary = FactorSummary(
+        methods=[str(m) for m in data.get("methods", [])],
+        policy=bool(data.get("policy")),
+        strong=bool(data.get("strong")),
+    )
+    setattr(user, _SUMMARY_ATTR, summary)
     return summary
 
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from webauthn import (
@@ -218,15 +219,34 @@ def _failure(user: Any, *, method: str, purpose: str, reason: str) -> tuple[int,
         return max(0, limit - state.consecutive_failures) if locked is None else 0, locked
 
 
-def _success(user: Any, *, method: str, purpose: str, device: Any = None) -> str:
-    with transaction.atomic():
-        state = _state_for_update(user)
-        if state.consecutive_failures or state.locked_until:
-            state.consecutive_failures = 0
-            state.locked_until = None
-            state.save(update_fields=["consecutive_failures", "locked_until"])
-        if device is not None and hasattr(device, "last_used_at"):
+_VERIFIED_DEVICE_ATTR = "_mfa_verified_device"
+
+
+def verified_device(*, user: Any) -> Any:
+    """The factor that the last successful verification on this user object used (this request)."""
+    return getattr(user, _VERIFIED_DEVICE_ATTR, None)
+
+
+def _success(user: Any, *, method: str, purpose: str, device: Any = None, touched: bool = False) -> str:
+    """A right answer: the failure counter starts again, the factor is marked used, audited.
+
+    `touched`: the factor already recorded its use (TOTP's last_t, a recovery code). One UPDATE of
+    the counter, and only when the state this request loaded (or none loaded) may hold failures.
+    """
+    from accounts.pipeline import loaded_related
+
+    with transaction.atomic(savepoint=False):
+        loaded, state = loaded_related(user, "mfa_state")
+        if not loaded or (state is not None and (state.consecutive_failures or state.locked_until)):
+            MFAState.objects.filter(user=user).filter(
+                Q(consecutive_failures__gt=0) | Q(locked_until__isnull=False)
+            ).update(consecutive_failures=0, locked_until=None)
+            if state is not None:
+                state.consecutive_failures, state.locked_until = 0, None
+        if device is not None and hasattr(device, "last_used_at") and not touched:
             type(device).objects.filter(pk=device.pk).update(last_used_at=timezone.now())
+        if device is not None:
+            setattr(user, _VERIFIED_DEVICE_ATTR, device)
         record(
             type=EventType.MFA_VERIFIED,
             user=user,
@@ -369,7 +389,7 @@ def _challenge_verify(*, user: Any, method: str, code: str, purpose: str, bindin
     code = "".join(ch for ch in str(code) if ch.isdigit())
     now = timezone.now()
     error: MFAError | None = None
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         challenge = (
             CodeChallenge.objects.select_for_update()
             .filter(user=user, purpose=purpose, method=method, used_at__isnull=True, voided_at__isnull=True)
@@ -434,14 +454,10 @@ def code_verify(*, user: Any, method: str, code: str, purpose: str, binding: str
             else None
         )
         return _success(user, method=method, purpose=purpose, device=device)
-    matched = None
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for device in selectors.confirmed_factors(user=user, method=method).select_for_update().order_by("id"):
             if device.verify_token(code):
-                matched = device
-                break
-    if matched is not None:
-        return _success(user, method=method, purpose=purpose, device=matched)
+                return _success(user, method=method, purpose=purpose, device=device, touched=True)
     left, locked = _failure(user, method=method, purpose=purpose, reason="wrong_code")
     if locked is not None:
         raise SecondFactorLocked(locked)

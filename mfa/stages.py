@@ -27,9 +27,25 @@ def code_purpose(attempt: LoginAttempt, method: str) -> str:
     return LOGIN_PURPOSE
 
 
+def prime(attempt: LoginAttempt) -> LoginAttempt:
+    """A paused attempt loaded again: its factor summary is the one computed at the password step."""
+    _summary(attempt)
+    return attempt
+
+
 def _summary(attempt: LoginAttempt) -> selectors.FactorSummary:
+    """The factors, asked once per attempt (carried in its facts across the pause)."""
+    stored = attempt.facts.get(SecondFactorStage.key)
+    if isinstance(stored, dict) and not hasattr(attempt.user, "_mfa_factor_summary"):
+        return selectors.summary_seed(user=attempt.user, data=stored)
     setattr(attempt.user, selectors.MEMO_ATTR, True)
-    return selectors.factor_summary(user=attempt.user)
+    summary = selectors.factor_summary(user=attempt.user)
+    attempt.facts[SecondFactorStage.key] = {
+        "methods": summary.methods,
+        "policy": summary.policy,
+        "strong": summary.strong,
+    }
+    return summary
 
 
 class SecondFactorStage(Stage):
@@ -87,14 +103,16 @@ class SecondFactorStage(Stage):
         # django-otp's record of the verifying device, so `user.is_verified()` holds too.
         import django_otp
 
-        model = selectors.FACTOR_MODELS.get(str(method))
-        if model is None:
-            return
-        device: Any = (
-            model.objects.filter(user=attempt.user, confirmed=True)
-            .order_by(F("last_used_at").desc(nulls_last=True))
-            .first()
-        )
+        device: Any = services.verified_device(user=attempt.user)
+        if device is None:
+            model = selectors.FACTOR_MODELS.get(str(method))
+            if model is None:
+                return
+            device = (
+                model.objects.filter(user=attempt.user, confirmed=True)
+                .order_by(F("last_used_at").desc(nulls_last=True))
+                .first()
+            )
         if device is not None:
             django_otp.login(attempt.request, device)
 

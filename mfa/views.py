@@ -9,6 +9,7 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,7 +34,7 @@ from mfa.forms import (
 )
 from mfa.middleware import ENROL_REQUIRED_SESSION_KEY
 from mfa.models import CodeChallenge, TOTPFactor
-from mfa.stages import SecondFactorStage, code_purpose
+from mfa.stages import SecondFactorStage, code_purpose, prime
 
 TOTP_SETUP_KEY = "mfa_totp_setup"
 
@@ -94,7 +95,7 @@ def _paused_or_restart(request: HttpRequest) -> LoginAttempt | HttpResponse:
     if attempt is None or attempt.waiting.get("stage") != SecondFactorStage.key:
         pipeline.abandon(request)
         return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
-    return attempt
+    return prime(attempt)
 
 
 def _continue(request: HttpRequest, attempt: LoginAttempt, *, amr: str, method: str) -> str:
@@ -102,13 +103,6 @@ def _continue(request: HttpRequest, attempt: LoginAttempt, *, amr: str, method: 
     return pipeline.web_redirect(
         pipeline.resume(attempt, stage_key=SecondFactorStage.key, amr=amr, details={"mfa_method": method})
     )
-
-
-def _wrong_answer(request: HttpRequest, attempt: LoginAttempt, exc: services.MFAError) -> HttpResponse | None:
-    """Counts a wrong code against the attempt; past the limit the attempt is gone."""
-    if pipeline.attempt_failed(attempt) == 0:
-        return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
-    return None
 
 
 @never_cache
@@ -131,26 +125,28 @@ def login_step_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and method != "webauthn":
         if form.is_valid():
             try:
-                amr = services.code_verify(
-                    user=user,
-                    method=method,
-                    code=form.cleaned_data["code"],
-                    purpose=code_purpose(attempt, method),
-                    binding=attempt.binding if method in services.CODE_METHODS else "",
-                )
-            except services.SecondFactorLocked as exc:
-                error, status = exc.message, 429
-            except services.MFAError as exc:
-                error, status = exc.message, 400
-                restart = _wrong_answer(request, attempt, exc) if isinstance(exc, services.InvalidCode) else None
-                if restart is not None:
-                    return restart
-            else:
-                attempt.remember_device = bool(request.POST.get("remember_device"))
+                pipeline.attempt_try(attempt)  # counted before the code is read
+            except pipeline.TooManyAttempts:
+                return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
+            attempt.remember_device = bool(request.POST.get("remember_device"))
+            # The check and the login it completes in one transaction; a refusal is caught inside
+            # it, so the failure it counted commits.
+            with transaction.atomic():
                 try:
-                    return HttpResponseRedirect(_continue(request, attempt, amr=amr, method=method))
-                except pipeline.LoginExpired:
-                    return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
+                    amr = services.code_verify(
+                        user=user,
+                        method=method,
+                        code=form.cleaned_data["code"],
+                        purpose=code_purpose(attempt, method),
+                        binding=attempt.binding if method in services.CODE_METHODS else "",
+                    )
+                except services.MFAError as exc:
+                    error, status = exc.message, (429 if isinstance(exc, services.SecondFactorLocked) else 400)
+                else:
+                    try:
+                        return HttpResponseRedirect(_continue(request, attempt, amr=amr, method=method))
+                    except pipeline.LoginExpired:
+                        return HttpResponseRedirect(reverse("accounts:login") + "?reason=expired")
         else:
             error, status = "Please enter the code.", 400
     locked_until = selectors.locked_until(user=user)

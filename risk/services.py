@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
@@ -114,6 +114,7 @@ class RiskDecision:
             "action": self.action,
             "reasons": list(self.reasons),
             "device_pk": str(self.device.pk) if self.device else "",
+            "device_alerted_at": self.device.alerted_at.timestamp() if self.device and self.device.alerted_at else None,
             "country": self.country,
             "channel": self.channel,
             "device_id_hash": self.device_id_hash,
@@ -137,7 +138,16 @@ class RiskDecision:
     def from_dict(cls, data: dict[str, Any], *, user: User) -> RiskDecision:
         device = None
         if data.get("device_pk"):
-            device = KnownDevice.objects.filter(pk=data["device_pk"], user=user).first()
+            # The row the decision recognised, as it stood then: no query to take the login further.
+            alerted = data.get("device_alerted_at")
+            device = KnownDevice(
+                pk=data["device_pk"],
+                user=user,
+                device_id_hash=data.get("device_id_hash", ""),
+                name=data.get("device_name", ""),
+                alerted_at=datetime.fromtimestamp(float(alerted), tz=UTC) if alerted else None,
+            )
+            device._state.adding = False
         return cls(
             action=data.get("action", "allow"),
             reasons=list(data.get("reasons", [])),

@@ -95,7 +95,7 @@ def login_complete(
     ctx = context.current()
     now = timezone.now()
     name = (device_label or device_name(request.META.get("HTTP_USER_AGENT", "")) or "Mobile app")[:120]
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         family = UserSession.objects.create(
             user=user,
             kind=UserSession.Kind.MOBILE,

@@ -675,6 +675,9 @@ IDP_ALLOW_HTTP_REDIRECTS = env.bool(
 )
 
 
+CELERY_BEAT_SCHEDULE["idp-clear-expired-tokens"] = {"task": "idp.tasks.tokens_clear_expired", "schedule": 3600.0}
+
+
 def _idp_issuer() -> str:
     from django.conf import settings as _settings
 

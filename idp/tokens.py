@@ -160,6 +160,10 @@ class ProviderClaims:
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """Like the mobile claims: accounts.authn.require_recent_auth reads auth_time and amr."""
+        return getattr(self, name, default)
+
 
 def unverified_claims(raw: str) -> dict[str, Any] | None:
     """The payload without checking it: only to tell a provider token from a mobile one."""

@@ -156,6 +156,15 @@ class AuthorizeView(AuthorizationView):
         wanted_acr = [v for v in request.GET.get("acr_values", "").split() if v in ACR_VALUES]
 
         auth = session_auth(request)
+        if auth is None and request.headers.get("Sec-Fetch-Site") == "cross-site":
+            # The session cookie is SameSite=Strict: a browser arriving from another site's link
+            # does not send it. One same-origin hop (a page, no script) lets it, so a signed-in
+            # user is not asked to sign in again (nor told login_required for prompt=none).
+            return render(
+                request,
+                "idp/redirect.html",
+                {"url": request.get_full_path(), "application": application, "bounce": True},
+            )
         if auth is None:
             if silent:
                 return self._error(oidc_errors.LoginRequired, credentials, application)

@@ -230,3 +230,21 @@ def test_after_a_portal_form_the_client_is_reached_by_a_page_not_a_redirect(
     assert from_form.status_code == 200 and from_form.context["url"].startswith(RP_CALLBACK)
     from_client = browser.get(path, secure=True, headers={"Sec-Fetch-Site": "cross-site"})
     assert from_client.status_code == 302 and from_client["Location"].startswith(RP_CALLBACK)
+
+
+def test_a_cross_site_arrival_without_the_strict_cookie_gets_one_same_origin_hop(
+    browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    oidc_client, secret = make_oidc_client()
+    rp = rp_session(oidc_client, secret, http)
+    url, _state = rp.create_authorization_url(discovery["authorization_endpoint"], code_verifier="v" * 50)
+    path = urlsplit(url).path + "?" + urlsplit(url).query
+    cookieless = DjangoClient(REMOTE_ADDR="203.0.113.10")  # SameSite=Strict: the browser sent none
+    hop = cookieless.get(path, secure=True, headers={"Sec-Fetch-Site": "cross-site"})
+    assert hop.status_code == 200 and hop.context["url"] == path and hop.context["bounce"]
+    # The hop is same-origin: now the browser sends its cookie, and a signed-in user goes on.
+    on = browser.get(hop.context["url"], secure=True, headers={"Sec-Fetch-Site": "same-origin"})
+    assert on.status_code == 200 and on.context["url"].startswith(RP_CALLBACK)
+    # Still no session after the hop: the login page, not another hop.
+    login = cookieless.get(hop.context["url"], secure=True, headers={"Sec-Fetch-Site": "same-origin"})
+    assert login.status_code == 302 and login["Location"].startswith("/accounts/login/")

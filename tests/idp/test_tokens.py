@@ -227,3 +227,66 @@ def test_creating_a_payment_with_a_password_only_provider_token_needs_step_up(
         'error="insufficient_user_authentication"' in challenge and 'acr_values="urn:bank-portal:acr:mfa"' in challenge
     )
     assert _api(token["access_token"]).get("/api/v1/payments").status_code == 200
+
+
+def _pem_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def test_key_rotation_an_old_key_keeps_verifying_and_both_are_published(
+    browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any], settings: Any
+) -> None:
+    from accounts import tokens as account_tokens
+
+    old_private, old_public = _pem_pair()
+    new_private, _new_public = _pem_pair()
+    settings.JWT_PRIVATE_KEY = old_private
+    old_kid = account_tokens.keyring().kid
+    client, secret = make_oidc_client()
+    _rp, token = _code_tokens(browser, client, secret, http, discovery, "openid read:accounts")
+
+    settings.JWT_PRIVATE_KEY = new_private
+    settings.JWT_PREVIOUS_PUBLIC_KEYS = old_public
+    kids = [key["kid"] for key in http.get(discovery["jwks_uri"]).json()["keys"]]
+    assert kids[0] == account_tokens.keyring().kid != old_kid and old_kid in kids
+    assert _api(token["access_token"]).get("/api/v1/accounts").status_code == 200  # old key: still accepted
+    _rp, fresh = _code_tokens(browser, client, secret, http, discovery, "openid read:accounts")
+    from joserfc import jwt as jose_jwt
+
+    assert jose_jwt.decode(fresh["access_token"], _keyset_of(http, discovery)).header["kid"] == kids[0]
+
+    settings.JWT_PREVIOUS_PUBLIC_KEYS = ""  # the old key retired: its tokens stop
+    assert _api(token["access_token"]).get("/api/v1/accounts").status_code == 401
+
+
+def _keyset_of(http: requests.Session, discovery: dict[str, Any]) -> Any:
+    from joserfc.jwk import KeySet
+
+    return KeySet.import_key_set(http.get(discovery["jwks_uri"]).json())
+
+
+def test_this_wasnt_me_stops_every_provider_token_of_the_user(
+    browser: DjangoClient, user: User, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    from accounts import services as account_services
+
+    client, secret = make_oidc_client()
+    rp, token = _code_tokens(browser, client, secret, http, discovery, "openid offline_access read:accounts")
+    account_services.sessions_end_all(user=user, reason="not_me", actor=user)  # what risk's "this wasn't me" does
+    assert _api(token["access_token"]).get("/api/v1/accounts").status_code == 401
+    with pytest.raises(OAuthError):
+        rp.refresh_token(discovery["token_endpoint"], refresh_token=token["refresh_token"])
+    userinfo = http.get(discovery["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert userinfo.status_code in (401, 403)

@@ -50,7 +50,10 @@ class EventType(models.TextChoices):
     OAUTH_CONSENT_DENIED = "oauth.consent_denied", "Access refused to an app"
     OAUTH_TOKEN_ISSUED = "oauth.token_issued", "App tokens issued"
     OAUTH_TOKEN_REFRESHED = "oauth.token_refreshed", "App tokens refreshed"
-    OAUTH_REFRESH_REUSE_DETECTED = "oauth.refresh_reuse_detected", "Used app refresh token presented again (grant revoked)"
+    OAUTH_REFRESH_REUSE_DETECTED = (
+        "oauth.refresh_reuse_detected",
+        "Used app refresh token presented again (grant revoked)",
+    )
     OAUTH_TOKEN_REVOKED = "oauth.token_revoked", "App token revoked"
     OAUTH_GRANT_REVOKED = "oauth.grant_revoked", "App access revoked"
     OIDC_LOGOUT = "oidc.logout", "Signed out from an app (RP-initiated logout)"
@@ -70,6 +73,7 @@ class EventType(models.TextChoices):
     ADMIN_USER_CHANGED = "admin.user_changed", "Account details or roles changed by staff"
     AUDIT_EXPORTED = "audit.exported", "Audit events exported"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit log verification failed"
+    FIELD_KEY_ROTATED = "admin.field_key_rotated", "Secrets at rest re-encrypted under a new key"
 
     RISK_NEW_DEVICE = "risk.new_device", "Sign-in from a new device"
     RISK_NEW_COUNTRY = "risk.new_country", "Sign-in from a new country"

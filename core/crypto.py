@@ -2,6 +2,10 @@
 
 Fernet (AES-128-CBC + HMAC-SHA256) from `cryptography`, keyed from FIELD_ENCRYPTION_KEY,
 or derived from SECRET_KEY with HKDF when that is unset (dev and test only; prod requires it).
+
+Rotation: FIELD_ENCRYPTION_KEY is a comma-separated list; the first key encrypts, every key
+decrypts (MultiFernet). Put the new key first, deploy, run `manage.py rotate_field_encryption`
+(re-encrypts every `*_encrypted` column under the first key), then drop the old key.
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ def _derive(secret: str, info: bytes) -> bytes:
 
 
 @lru_cache(maxsize=4)
+def _keys(key_material: str, secret_key: str) -> tuple[Fernet, ...]:
+    keys = [k.strip() for k in key_material.split(",") if k.strip()] or [secret_key]
+    return tuple(Fernet(_derive(k, b"bank-portal field encryption")) for k in keys)
+
+
+@lru_cache(maxsize=4)
 def _fernet(key_material: str, secret_key: str) -> MultiFernet:
-    keys = [k.strip() for k in key_material.split(",") if k.strip()]
-    if keys:
-        return MultiFernet([Fernet(_derive(k, b"bank-portal field encryption")) for k in keys])
-    return MultiFernet([Fernet(_derive(secret_key, b"bank-portal field encryption"))])
+    return MultiFernet(list(_keys(key_material, secret_key)))
 
 
 def _current() -> MultiFernet:
@@ -47,6 +54,24 @@ def decrypt(token: str) -> str:
         return _current().decrypt(token.encode()).decode()
     except (InvalidToken, ValueError) as exc:
         raise DecryptionError("cannot decrypt value") from exc
+
+
+def is_current(token: str) -> bool:
+    """Whether the value is already encrypted under the first (current) key."""
+    primary = _keys(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)[0]
+    try:
+        primary.decrypt(token.encode())
+    except (InvalidToken, ValueError):
+        return False
+    return True
+
+
+def reencrypt(token: str) -> str:
+    """The same plaintext under the current key (and the same Fernet timestamp)."""
+    try:
+        return _current().rotate(token.encode()).decode()
+    except (InvalidToken, ValueError) as exc:
+        raise DecryptionError("cannot decrypt value with any configured key") from exc
 
 
 def keyed_hash(value: str, *, purpose: str) -> str:

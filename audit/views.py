@@ -21,6 +21,7 @@ from audit.events import EventType, Outcome
 from audit.forms import EventFilterForm, EventFilters, reports_form
 from audit.roles import VIEW_REPORTS
 from audit.services import record
+from core.db_router import reads_from_replica
 
 CSV_CHUNK_ROWS = 2000
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -64,6 +65,7 @@ def _context(request: HttpRequest, form: EventFilterForm, filters: EventFilters 
 
 
 @_reports_view
+@reads_from_replica  # the read replica when DATABASE_REPLICA_URL is set (core/db_router.py)
 def reports_view(request: HttpRequest) -> HttpResponse:
     form = reports_form(request.GET)
     if not form.is_valid():
@@ -94,6 +96,7 @@ def reports_view(request: HttpRequest) -> HttpResponse:
 
 
 @_reports_view
+@reads_from_replica  # the read replica when DATABASE_REPLICA_URL is set (core/db_router.py)
 def suspicious_view(request: HttpRequest) -> HttpResponse:
     form = reports_form(request.GET)
     if not form.is_valid():

@@ -17,7 +17,6 @@ from accounts.models import User
 from audit.models import AuditEvent
 from core.db_router import ReportsReplicaRouter, reports_replica
 
-
 ROUTED: list[tuple[str, str | None]] = []
 
 

@@ -69,15 +69,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return render(
+    return error_page(
         request,
-        "error.html",
-        {
-            "title": "Your form expired",
-            "message": (
-                "For your security, the form could not be accepted. Please go back, reload the page and try again."
-            ),
-            "status": 403,
-        },
-        status=403,
+        403,
+        "Your form expired",
+        "For your security, the form could not be accepted. Please go back, reload the page and try again.",
     )

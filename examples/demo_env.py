@@ -12,6 +12,7 @@ missing, so `make run` never starts an app that cannot sign in.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -36,7 +37,10 @@ def _write(path: Path, values: dict[str, str]) -> None:
         out.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Writes the demo apps' env files from seed_demo_oauth's output.")
+    parser.add_argument("--examples-dir", type=Path, default=EXAMPLES, help="where the apps live (default: here)")
+    examples = parser.parse_args(argv).examples_dir
     printed = sys.stdin.read()
     sys.stdout.write(printed)
     secrets = {m["id"]: m["secret"] for m in CREDENTIALS.finditer(printed)}
@@ -46,7 +50,7 @@ def main() -> int:
         return 1
     for client_id, (name, base_url) in RELYING_PARTIES.items():
         _write(
-            EXAMPLES / "relying_party" / f".env.{client_id}",
+            examples / "relying_party" / f".env.{client_id}",
             {
                 "OIDC_ISSUER": ISSUER,
                 "OIDC_CLIENT_ID": client_id,
@@ -56,7 +60,7 @@ def main() -> int:
             },
         )
     _write(
-        EXAMPLES / "service_client.env",
+        examples / "service_client.env",
         {"OIDC_ISSUER": ISSUER, "SERVICE_CLIENT_ID": SERVICE_CLIENT, "SERVICE_CLIENT_SECRET": secrets[SERVICE_CLIENT]},
     )
     print("Demo apps: Mortgage app http://127.0.0.1:8001, Reporting tool http://127.0.0.1:8002")

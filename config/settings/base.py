@@ -145,6 +145,20 @@ CACHES = {
         "TIMEOUT": 300,
     },
 }
+# Managed Redis or Sentinel (docs/operations/scaling.md): bounded waits, so a Redis that stops
+# answering turns into a 503 (core.failsafe) instead of hung workers; TLS with a rediss:// URL.
+CACHES["default"]["OPTIONS"] = {
+    "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=5.0),
+    "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=2.0),
+    "health_check_interval": env.int("REDIS_HEALTH_CHECK_INTERVAL", default=30),
+}
+# Redis Sentinel: the Sentinels (host:port,...) and the service they watch; REDIS_URL then keeps the
+# password and database only (core/redis_sentinel.py). Celery follows unless CELERY_BROKER_URL is set.
+REDIS_SENTINELS = env.str("REDIS_SENTINELS", default="")
+REDIS_SENTINEL_SERVICE = env.str("REDIS_SENTINEL_SERVICE", default="mymaster")
+REDIS_SENTINEL_PASSWORD = env.str("REDIS_SENTINEL_PASSWORD", default="")
+if REDIS_SENTINELS:
+    CACHES["default"]["OPTIONS"]["pool_class"] = "core.redis_sentinel.SentinelPool"
 
 # A live sid confirmed by the session registry is trusted from Redis this long (accounts/revocation.py):
 # the most a revocation lost with a Redis failover can go unnoticed; also one registry read per sid per period.
@@ -302,6 +316,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+if REDIS_SENTINELS and not env.str("CELERY_BROKER_URL", default=""):
+    from urllib.parse import urlsplit as _urlsplit
+
+    _redis = _urlsplit(REDIS_URL)
+    _auth = f":{_redis.password}@" if _redis.password else ""
+    CELERY_BROKER_URL = ";".join(
+        f"sentinel://{_auth}{addr.strip()}{_redis.path}" for addr in REDIS_SENTINELS.split(",")
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_SERVICE
+    if REDIS_SENTINEL_PASSWORD:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
 CELERY_BEAT_SCHEDULE = {
     "outbox-resend-pending": {
         "task": "notifications.tasks.outbox_resend_pending",

@@ -49,6 +49,8 @@ class ClientAdmin(admin.ModelAdmin):
             obj.client_secret = ""
         obj.algorithm = Client.RS256_ALGORITHM
         super().save_model(request, obj, form, change)
+        if change and not obj.is_active:
+            services.client_tokens_revoke(client=obj)
         services.client_audit(
             client=obj,
             event=EventType.OAUTH_CLIENT_CHANGED if change else EventType.OAUTH_CLIENT_CREATED,
@@ -59,6 +61,7 @@ class ClientAdmin(admin.ModelAdmin):
             messages.warning(request, f"Client secret of {obj.name} (shown once, copy it now): {plaintext}")
 
     def delete_model(self, request: HttpRequest, obj: Client) -> None:
+        services.client_tokens_revoke(client=obj, reason="client_deleted")
         services.client_audit(client=obj, event=EventType.OAUTH_CLIENT_DELETED, actor=request.user)
         super().delete_model(request, obj)
 

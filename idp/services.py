@@ -290,6 +290,17 @@ def client_audit(*, client: Client, event: EventType, actor: Any = None, changed
     record(type=event, user=None, actor=actor, details=details)
 
 
+def client_tokens_revoke(*, client: Client, reason: str = "client_disabled") -> int:
+    """Every token of a client stops at once (before it is disabled or deleted: its JWTs would
+    otherwise verify until they expire)."""
+    with transaction.atomic():
+        return _tokens_revoke(
+            RefreshToken.objects.filter(application=client),
+            AccessToken.objects.filter(application=client),
+            reason=reason,
+        )
+
+
 def client_secret_rotate(*, client: Client, actor: Any = None) -> str:
     plaintext = generate_client_secret()
     with transaction.atomic():

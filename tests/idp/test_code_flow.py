@@ -182,6 +182,7 @@ def test_wrong_redirect_uri_is_refused_without_redirecting(
         response, _state, _verifier, _nonce = authorize(browser, rp, discovery)
         assert response.status_code == 400  # shown to the user, never sent to an unregistered URI
         assert not response.has_header("Location")
+        assert b"This sign-in request cannot be completed" in response.content
     assert not Grant.objects.exists()
 
 

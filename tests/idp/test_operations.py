@@ -159,3 +159,43 @@ def test_openapi_schema_shows_the_scope_requirements(client: DjangoClient) -> No
     assert {"oauth2": ["write:payments"]} in schema["paths"]["/api/v1/payments"]["post"]["security"]
     # Endpoints that declare no scope are not offered to provider tokens.
     assert schema["paths"]["/api/v1/sessions"]["get"]["security"] == [{"bearerAuth": []}]
+
+
+def test_deleting_or_disabling_a_client_in_the_admin_stops_its_tokens(
+    browser: DjangoClient, make_oidc_client: Any, http: Any, discovery: dict[str, Any]
+) -> None:
+    from django.contrib import admin
+    from rest_framework.test import APIClient
+
+    from tests.idp.conftest import authorize, rp_session
+
+    staff = User.objects.create_superuser("root2@example.com", "a long staff passphrase")
+    request = RequestFactory().post("/admin/idp/client/")
+    request.user = staff
+    model_admin = ClientAdmin(Client, admin.site)
+
+    def sign_in(client: Client, secret: str) -> str:
+        rp = rp_session(client, secret, http, scope="openid read:accounts")
+        response, _state, verifier, _nonce = authorize(browser, rp, discovery)
+        token = rp.fetch_token(
+            discovery["token_endpoint"], authorization_response=response["Location"], code_verifier=verifier
+        )
+        return str(token["access_token"])
+
+    def status(token: str) -> int:
+        return APIClient().get("/api/v1/accounts", HTTP_AUTHORIZATION=f"Bearer {token}").status_code
+
+    disabled, disabled_secret = make_oidc_client(name="To disable")
+    deleted, deleted_secret = make_oidc_client(name="To delete")
+    token_a, token_b = sign_in(disabled, disabled_secret), sign_in(deleted, deleted_secret)
+    assert status(token_a) == status(token_b) == 200
+
+    class Form:
+        changed_data = ["is_active"]
+
+    disabled.is_active = False
+    model_admin.save_model(request, disabled, form=Form(), change=True)
+    model_admin.delete_model(request, deleted)
+    assert status(token_a) == status(token_b) == 401
+    assert AuditEvent.objects.filter(type="oauth.client_deleted", details__client_id=deleted.client_id).exists()
+    assert AuditEvent.objects.get(type="oauth.client_changed").details["changed"] == ["is_active"]

@@ -566,6 +566,29 @@ _ORDER_IN = inline_serializer(
 )
 
 
+_STANDING_ORDER = inline_serializer(
+    name="StandingOrder",
+    fields={
+        "id": serializers.UUIDField(),
+        "status": serializers.ChoiceField(choices=StandingOrder.Status.values),
+        "from_account": serializers.UUIDField(),
+        "beneficiary": serializers.UUIDField(allow_null=True),
+        "to_iban": serializers.CharField(),
+        "payee_name": serializers.CharField(),
+        "amount": serializers.CharField(),
+        "currency": serializers.CharField(),
+        "reference": serializers.CharField(),
+        "frequency": serializers.ChoiceField(choices=StandingOrder.Frequency.values),
+        "next_run_at": serializers.DateTimeField(allow_null=True),
+        "executions": serializers.IntegerField(),
+        "created_at": serializers.DateTimeField(),
+        "sca": serializers.DictField(),
+        "step_up": serializers.DictField(required=False),
+    },
+)
+_STANDING_ORDER_LIST: Any = serializers.ListSerializer(child=_STANDING_ORDER)
+
+
 def _order_body(order: StandingOrder, pending: services.ConfirmationPending | None = None) -> dict[str, Any]:
     body = selectors.standing_order_representation(order)
     if pending is not None:
@@ -577,7 +600,7 @@ class StandingOrdersView(BankingView):
     required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
     required_acr = {"POST": "urn:bank-portal:acr:mfa"}
 
-    @extend_schema(summary="Your standing orders", responses={200: OpenApiTypes.OBJECT}, tags=["banking"])
+    @extend_schema(summary="Your standing orders", responses={200: _STANDING_ORDER_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         orders = selectors.standing_orders_for_user(user=_user(request))
         return Response([selectors.standing_order_representation(o) for o in orders])
@@ -590,7 +613,7 @@ class StandingOrdersView(BankingView):
             "confirmation; later ones run on schedule without SCA while the terms stay the same."
         ),
         request=_ORDER_IN,
-        responses={202: OpenApiTypes.OBJECT, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+        responses={202: _STANDING_ORDER, 400: _ERROR, 403: _ERROR, 404: _ERROR},
         tags=["banking"],
     )
     def post(self, request: Request) -> Response:
@@ -614,7 +637,7 @@ class StandingOrderDetailView(BankingView):
     required_acr = {"PATCH": "urn:bank-portal:acr:mfa"}
 
     @extend_schema(
-        summary="One of your standing orders", responses={200: OpenApiTypes.OBJECT, 404: _ERROR}, tags=["banking"]
+        summary="One of your standing orders", responses={200: _STANDING_ORDER, 404: _ERROR}, tags=["banking"]
     )
     def get(self, request: Request, order_id: str) -> Response:
         try:
@@ -633,7 +656,7 @@ class StandingOrderDetailView(BankingView):
                 "reference": serializers.CharField(required=False),
             },
         ),
-        responses={202: OpenApiTypes.OBJECT, 400: _ERROR, 404: _ERROR, 410: _ERROR},
+        responses={202: _STANDING_ORDER, 400: _ERROR, 404: _ERROR, 410: _ERROR},
         tags=["banking"],
     )
     def patch(self, request: Request, order_id: str) -> Response:
@@ -647,9 +670,7 @@ class StandingOrderDetailView(BankingView):
         )
         return Response(_order_body(order, pending), status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
-        summary="Cancel a standing order", responses={200: OpenApiTypes.OBJECT, 404: _ERROR}, tags=["banking"]
-    )
+    @extend_schema(summary="Cancel a standing order", responses={200: _STANDING_ORDER, 404: _ERROR}, tags=["banking"])
     def delete(self, request: Request, order_id: str) -> Response:
         order = services.standing_order_cancel(user=_user(request), order_id=order_id)
         return Response(_order_body(order))
@@ -683,7 +704,7 @@ class StandingOrderConfirmView(BankingView):
     @extend_schema(
         summary="Confirm a new or changed standing order with a second factor",
         request=_CONFIRM_IN,
-        responses={200: OpenApiTypes.OBJECT, 400: _ERROR, 404: _ERROR, 410: _ERROR, 429: _ERROR},
+        responses={200: _STANDING_ORDER, 400: _ERROR, 404: _ERROR, 410: _ERROR, 429: _ERROR},
         tags=["banking"],
     )
     def post(self, request: Request, order_id: str) -> Response:

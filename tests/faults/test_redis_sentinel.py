@@ -100,7 +100,12 @@ def test_the_cache_follows_the_primary_through_a_failover(cache_on_sentinel: Any
 
     redis_lib.Redis(port=SENTINEL).execute_command("SENTINEL", "FAILOVER", "bp-test")
     _wait(lambda: replica.info("replication")["role"] == "master")
-    _wait(lambda: redis_lib.Redis(port=SENTINEL).sentinel_get_master_addr_by_name("bp-test")[1] == REPLICA)
+    _wait(
+        lambda: (
+            redis_lib.Redis(port=SENTINEL).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "bp-test")[1]
+            == str(REPLICA).encode()
+        )
+    )
 
     def written_to_new_primary() -> bool:
         try:

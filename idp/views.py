@@ -379,6 +379,13 @@ class LogoutView(RPInitiatedLogoutView):
 
     template_name = "idp/logout_confirm.html"
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated and request.headers.get("Sec-Fetch-Site") == "cross-site":
+            # As at the authorization endpoint: the SameSite=Strict session cookie comes only
+            # with a same-origin navigation, and without it there would be no session to end.
+            return render(request, "idp/redirect.html", {"url": request.get_full_path(), "bounce": True})
+        return super().get(request, *args, **kwargs)
+
     def validate_logout_request_user(self, id_token_hint: str | None, client_id: str | None) -> Any:
         from oauth2_provider.exceptions import ClientIdMissmatch, InvalidIDTokenError
 

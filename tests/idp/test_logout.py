@@ -185,3 +185,17 @@ def test_revoking_needs_post_and_another_users_app_is_not_touched(
     assert browser.get(f"/security/apps/{client.pk}/revoke/").status_code == 405
     assert browser.post("/security/apps/999999/revoke/").status_code == 404
     assert query("https://x/?a=1") == {"a": "1"}
+
+
+def test_a_cross_site_logout_request_without_the_strict_cookie_gets_one_same_origin_hop(
+    browser: DjangoClient, user: User, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    client, secret = make_oidc_client()
+    token = _sign_in(browser, client, secret, http, discovery)
+    cookieless = DjangoClient(REMOTE_ADDR="203.0.113.10")
+    params = {"id_token_hint": token["id_token"], "post_logout_redirect_uri": RP_LOGOUT_DONE}
+    hop = cookieless.get("/o/logout/", params, secure=True, headers={"Sec-Fetch-Site": "cross-site"})
+    assert hop.status_code == 200 and hop.context["url"].startswith("/o/logout/?")
+    done = browser.get(hop.context["url"], secure=True, headers={"Sec-Fetch-Site": "same-origin"})
+    assert done.status_code == 302 and done["Location"] == RP_LOGOUT_DONE
+    assert not UserSession.objects.filter(user=user, ended_at__isnull=True).exists()

@@ -53,11 +53,19 @@ PUBLIC = {
     "api-schema",
     "api-docs",
     "jwks",
+    # The identity provider's protocol endpoints: each authenticates its caller (client, token or
+    # the portal login it redirects to) and answers a bare request with the protocol's own error.
+    "oidc-discovery",
+    "oauth2_provider:authorize",
+    "oauth2_provider:token",
+    "oauth2_provider:revoke-token",
+    "oauth2_provider:introspect",
+    "oauth2_provider:user-info",
 }
 PUBLIC_PREFIXES = (
     "mfa:login_",
     "accounts_api:login",
-    "accounts_api:mfa_",
+    "mfa_api:mfa_",
     "accounts_api:token_",
     "accounts_api:logout",
 )

@@ -83,6 +83,8 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
         user = self._user(claims)
         context.update(user_public_id=str(user.public_id))
         self._authorize(request, claims)
+        if claims.sid:
+            _touch(user=user, client_id=claims.client_id)
         return user, claims
 
     @staticmethod
@@ -148,12 +150,16 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
             )
 
 
-def has_scope(request: Any, scope: str) -> bool:
-    """For views: True for a mobile token (every customer scope) or a provider token with `scope`."""
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, ProviderClaims):
-        return scope in auth.scope
-    return scope in conf.CUSTOMER_SCOPES
+def _touch(*, user: User, client_id: str) -> None:
+    """ "Last used" of the connected app, written at most once per SESSION_TOUCH_INTERVAL."""
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from idp.models import Consent
+
+    if cache.add(f"idp-touch:{client_id}:{user.pk}", 1, timeout=max(1, int(settings.SESSION_TOUCH_INTERVAL))):
+        Consent.objects.filter(user=user, client__client_id=client_id).update(last_used_at=timezone.now())
 
 
 class ProviderTokenScheme(OpenApiAuthenticationExtension):

@@ -10,8 +10,6 @@ SCOPE_OFFLINE = "offline_access"
 SCOPE_READ_ACCOUNTS = "read:accounts"
 SCOPE_READ_PAYMENTS = "read:payments"
 SCOPE_WRITE_PAYMENTS = "write:payments"
-# What a mobile-app token may do: every customer scope (it is the customer's own app).
-CUSTOMER_SCOPES = frozenset({SCOPE_READ_ACCOUNTS, SCOPE_READ_PAYMENTS, SCOPE_WRITE_PAYMENTS})
 
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_TYPE = "logout+jwt"  # noqa: S105 (a JWT `typ`, not a secret)

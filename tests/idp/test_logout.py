@@ -166,6 +166,10 @@ def test_connected_apps_lists_and_revokes_an_app_and_its_tokens(
     assert "Reporting tool" in text and "See your bank accounts and their balances" in text
     consent = Consent.objects.get(user=user, client=client)
     assert consent.last_used_at is not None
+    Consent.objects.filter(pk=consent.pk).update(last_used_at=None)
+    assert _api_status(token["access_token"]) == 200  # using the API counts as using the app
+    consent.refresh_from_db()
+    assert consent.last_used_at is not None
     revoked = browser.post(f"/security/apps/{client.pk}/revoke/")
     assert revoked.status_code == 302
     assert not Consent.objects.filter(user=user, client=client).exists()

@@ -18,6 +18,7 @@ class EventType(models.TextChoices):
     LOGOUT = "auth.logout", "Logged out"
     SESSION_ENDED = "auth.session_ended", "Session ended"
     PASSWORD_CHANGED = "auth.password_changed", "Password changed"
+    PASSWORD_BREACHED = "auth.password_breached", "Signed in with a password found in a breach"
     PASSWORD_RESET_REQUESTED = "auth.password_reset_requested", "Password reset requested"
     PASSWORD_RESET_COMPLETED = "auth.password_reset_completed", "Password reset completed"
 

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from accounts import pipeline
 from accounts.api import serializers as s
-from accounts.api.responses import tokens_response
+from accounts.api.responses import login_response
 from accounts.api.throttles import ScopedIPThrottle
 from accounts.pipeline import LoginAttempt
 from core.api import api_error
@@ -177,4 +177,4 @@ class MfaVerifyView(_AuthView):
         if refusal is not None:
             raise refusal
         assert outcome.login is not None
-        return tokens_response(outcome.login.tokens)
+        return login_response(outcome.login)

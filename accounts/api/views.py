@@ -28,7 +28,7 @@ from accounts import pipeline, security, tokens
 from accounts import services as account_services
 from accounts.api import serializers as s
 from accounts.api import services
-from accounts.api.responses import tokens_response
+from accounts.api.responses import login_response, tokens_response
 from accounts.api.throttles import ScopedIPThrottle
 from accounts.models import User, UserSession
 from accounts.selectors import live_sessions
@@ -157,7 +157,7 @@ class LoginView(_AuthView):
                 headers={"Cache-Control": "no-store"},
             )
         assert outcome.login is not None
-        return tokens_response(outcome.login.tokens)
+        return login_response(outcome.login)
 
 
 # --- Refresh and logout ------------------------------------------------------------------------------

@@ -180,6 +180,16 @@ AUTHENTICATION_BACKENDS = [
     "accounts.backends.EmailBackend",
 ]
 LOGIN_URL = "accounts:login"
+# The login pipeline (accounts/pipeline.py): the stages every login runs, in order, after the password.
+# Each is a dotted path to an accounts.pipeline.Stage; the apps that own the steps provide them.
+LOGIN_STAGES = [
+    "accounts.stages.BreachedPasswordStage",
+    "risk.stages.RiskStage",
+    "mfa.stages.SecondFactorStage",
+    "mfa.stages.EnrolRequiredStage",
+]
+# What GET /api/v1/me adds to the user's id and email: functions(user=) -> dict, from the apps that own them.
+ACCOUNT_ME_FIELDS = ["mfa.selectors.me_fields"]
 # The re-authentication page (a step of its own: password or a second factor); accounts.authn.reauth_url.
 REAUTH_URL = "mfa:reauth"
 LOGIN_REDIRECT_URL = "payments:dashboard"
@@ -216,15 +226,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.validators.BreachedPasswordValidator"},
     {"NAME": "accounts.validators.StrengthValidator", "OPTIONS": {"min_score": PASSWORD_MIN_STRENGTH}},
 ]
-# The login pipeline (accounts/pipeline.py): the stages every login runs, in order, after the password.
-# Each is a dotted path to an accounts.pipeline.Stage; the apps that own the steps provide them.
-LOGIN_STAGES = [
-    "risk.stages.RiskStage",
-    "mfa.stages.SecondFactorStage",
-    "mfa.stages.EnrolRequiredStage",
-]
-# What GET /api/v1/me adds to the user's id and email: functions(user=) -> dict, from the apps that own them.
-ACCOUNT_ME_FIELDS = ["mfa.selectors.me_fields"]
 # The sorted SHA-1 prefix file of breached passwords (manage.py import_breached_passwords FILE);
 # unset: the small list shipped in accounts/data/ (Django's 20,000 common passwords and variants).
 BREACHED_PASSWORDS_FILE = env.str(
@@ -508,6 +509,8 @@ MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default=BANK_NAME)
 MFA_RECOVERY_CODE_COUNT = env.int("MFA_RECOVERY_CODE_COUNT", default=10)
 # A password-verified login waits this long for its second factor.
 MFA_PENDING_LOGIN_SECONDS = env.int("MFA_PENDING_LOGIN_SECONDS", default=10 * 60)
+# How long a login attempt may wait for its next step (web); the API's mfa_token has API_MFA_TOKEN_TTL_SECONDS.
+LOGIN_ATTEMPT_TTL_SECONDS = MFA_PENDING_LOGIN_SECONDS
 WEBAUTHN_CHALLENGE_TTL_SECONDS = env.int("WEBAUTHN_CHALLENGE_TTL_SECONDS", default=5 * 60)
 # Policy: staff and these groups must have a second factor and may only use these methods.
 MFA_REQUIRED_GROUPS: list[str] = env.list("MFA_REQUIRED_GROUPS", default=["security"])
@@ -544,8 +547,6 @@ JWT_ALGORITHM = "RS256"
 # Key rotation: PEM public keys of previous signing keys, still accepted and published in the JWKS
 # until their last access token has expired (concatenated PEMs, or a file holding them).
 JWT_PREVIOUS_PUBLIC_KEYS = env.str("JWT_PREVIOUS_PUBLIC_KEYS", default="", multiline=True)
-# How long a login attempt may wait for its next step (web); the API's mfa_token has API_MFA_TOKEN_TTL_SECONDS.
-LOGIN_ATTEMPT_TTL_SECONDS = MFA_PENDING_LOGIN_SECONDS
 JWT_PREVIOUS_PUBLIC_KEYS_FILE = env.str("JWT_PREVIOUS_PUBLIC_KEYS_FILE", default="")
 # Without JWT_PRIVATE_KEY(_FILE): "refuse" (prod), "file" (dev: generated once, kept in
 # JWT_DEV_KEY_FILE) or "generate" (test: a fresh key per process).

@@ -211,3 +211,41 @@ def test_concurrent_wrong_codes_never_exceed_the_mfa_token_limit(add_totp: Any, 
     )
     assert late.status_code in (401, 429)
     assert not AuditEvent.objects.filter(user=user, type=EventType.LOGIN_SUCCEEDED).exists()
+
+
+def _with_breached_password(password: str = "password123456") -> User:
+    user = UserFactory()
+    user.set_password(password)  # set before the breach list knew it: the validators are not asked
+    user.save(update_fields=["password"])
+    return user
+
+
+def test_a_breached_password_signs_in_then_must_be_changed_first(clock: Any) -> None:
+    user = _with_breached_password()
+    client = _web("203.0.113.10")
+    response = client.post("/accounts/login/", {"email": user.email, "password": "password123456"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/change/"
+    assert client.get("/")["Location"].startswith("/accounts/password/change/")
+    event = AuditEvent.objects.get(user=user, type=EventType.PASSWORD_BREACHED)
+    assert event.details["channel"] == "web" and "password" not in str(event.details).replace("_password", "")
+
+
+def test_a_breached_password_on_the_api_is_told_to_change_it() -> None:
+    user = _with_breached_password()
+    api = Client(REMOTE_ADDR="203.0.113.10", HTTP_USER_AGENT="BankPortalApp/1.0")
+    response = api.post(
+        "/api/v1/auth/login",
+        {"email": user.email, "password": "password123456", "device_id": "phone-0001"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["password_change_required"] is True and "access" in response.json()
+    assert AuditEvent.objects.filter(user=user, type=EventType.PASSWORD_BREACHED).count() == 1
+    # A password not in the list says nothing of the kind.
+    other = UserFactory()
+    fine = api.post(
+        "/api/v1/auth/login",
+        {"email": other.email, "password": DEFAULT_PASSWORD, "device_id": "phone-0002"},
+        content_type="application/json",
+    )
+    assert "password_change_required" not in fine.json()

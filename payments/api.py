@@ -285,13 +285,26 @@ class PaymentsView(BankingView):
             "Requires the `Idempotency-Key` header (1-255 characters). The same key with the same body returns the "
             "first response again (201 or 202); with another body `409 idempotency_conflict`. Refusals (4xx) are "
             "not remembered, so a retry with the same key after fixing the cause is processed. "
-            "Give `beneficiary` (a saved one) or `to_iban` (+ optional `payee_name`). At or below the step-up "
-            "threshold (STEP_UP_THRESHOLD, default 10000.00) and not unusual: `201` completed. Above it, or unusual "
-            "(over 5x the account's typical payment, or the first payment to a beneficiary added in the last 24 h): "
-            "`202 pending_step_up`; confirm with a second factor within 5 minutes. A source account that is not "
-            "yours is `404`."
+            "Give `beneficiary` (a saved one) or `to_iban` (+ optional `payee_name`). Whether strong customer "
+            "authentication applies is decided once (payments/sca.py) and stated in `sca` "
+            "(`required`, `exemption`, `article`): without it `201` completed; with it `202 pending_step_up`, "
+            "confirm with a second factor within 5 minutes. Default profile: SCA above STEP_UP_THRESHOLD "
+            "(10000.00) counting the payments made without SCA in the last 24 h, or when unusual; "
+            "`SECURITY_PROFILE=psd2`: SCA unless an RTS exemption applies (own accounts, trusted beneficiary, "
+            "standing order, low value, transaction risk analysis). A customer with no factor gets "
+            '`"methods": ["email"]` and `step_up.add_factor` unless the deployment forbids it '
+            "(`403 second_factor_required`). A source account that is not yours is `404`."
         ),
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter(
+                "X-Device-Id",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The device_id the app sent at login: a device known for a day lowers the risk score",
+            ),
+        ],
         request=_PAYMENT_IN,
         responses={
             201: _PAYMENT,

@@ -1063,9 +1063,10 @@ def _send_bound(*, user: User, method: str, purpose: str, binding: str, summary:
         ) from exc
 
 
-def _verify_bound(*, user: User, method: str, code: str, purpose: str, binding: str) -> str | None:
-    """Checks a code bound to `binding`; returns the failure ("invalid_code", "challenge_expired")
-    or None when it verified. Unavailable methods and the MFA lock raise."""
+def _verify_bound(*, user: User, method: str, code: str, purpose: str, binding: str) -> tuple[str, int] | None:
+    """Checks a code bound to `binding`; returns (failure, attempts left) for a wrong code
+    ("invalid_code") or none live ("challenge_expired"), None when it verified. Unavailable methods
+    and the MFA lock raise."""
     from mfa import services as mfa
 
     method = (method or "").strip().lower() or "totp"
@@ -1075,10 +1076,10 @@ def _verify_bound(*, user: User, method: str, code: str, purpose: str, binding: 
         raise PaymentError("Enter the code.", code="invalid_code", field="code")
     try:
         mfa.code_verify(user=user, method=method, code=str(code).strip(), purpose=purpose, binding=binding)
-    except mfa.InvalidCode:
-        return "invalid_code"
+    except mfa.InvalidCode as exc:
+        return "invalid_code", int(getattr(exc, "attempts_left", 0) or 0)
     except mfa.ChallengeExpired:
-        return "challenge_expired"
+        return "challenge_expired", 0
     except mfa.MethodUnavailable as exc:
         raise PaymentError("This method is not available for you.", code="method_unavailable", field="method") from exc
     except mfa.SecondFactorLocked as exc:
@@ -1188,10 +1189,11 @@ def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str
     with transaction.atomic():
         beneficiary = _own_beneficiary(user=user, beneficiary_id=beneficiary_id, lock=True)
         _trust_pending(beneficiary)
-        failure = _verify_bound(
+        failed = _verify_bound(
             user=user, method=method, code=code, purpose=TRUST_PURPOSE, binding=trust_digest(beneficiary)
         )
-        if failure is not None:
+        if failed is not None:
+            failure, left = failed
             record(
                 type=EventType.BENEFICIARY_TRUST_FAILED,
                 user=user,
@@ -1203,7 +1205,7 @@ def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str
                 "The code is not correct."
                 if failure == "invalid_code"
                 else "There is no valid code: ask for a new one.",
-                attempts_left=0 if failure == "challenge_expired" else 1,
+                attempts_left=left,
             )
         else:
             beneficiary.trusted_at = timezone.now()
@@ -1452,8 +1454,9 @@ def standing_order_confirm(*, user: User, order_id: object, method: str, code: s
         order = _own_order(user=user, order_id=order_id, lock=True)
         _order_check_pending(order)
         digest = sca.standing_order_digest(order)
-        failure = _verify_bound(user=user, method=method, code=code, purpose=STANDING_ORDER_PURPOSE, binding=digest)
-        if failure is not None:
+        failed = _verify_bound(user=user, method=method, code=code, purpose=STANDING_ORDER_PURPOSE, binding=digest)
+        if failed is not None:
+            failure, left = failed
             record(
                 type=EventType.STANDING_ORDER_SCA_FAILED,
                 user=user,
@@ -1465,7 +1468,7 @@ def standing_order_confirm(*, user: User, order_id: object, method: str, code: s
                 "The code is not correct."
                 if failure == "invalid_code"
                 else "There is no valid code: ask for a new one.",
-                attempts_left=0 if failure == "challenge_expired" else 1,
+                attempts_left=left,
             )
         else:
             now = timezone.now()

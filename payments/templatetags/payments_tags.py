@@ -32,3 +32,18 @@ REASON_TEXT = {
 def sca_reason(code: str) -> str:
     """Why a payment needs strong customer authentication, in words."""
     return REASON_TEXT.get(str(code), str(code).replace("_", " "))
+
+
+EXEMPTION_SHORT = {
+    "own_accounts": "own accounts",
+    "trusted_beneficiary": "trusted beneficiary",
+    "recurring": "standing order",
+    "low_value": "low value",
+    "transaction_risk_analysis": "low risk",
+}
+
+
+@register.filter
+def exemption_label(code: str) -> str:
+    """The RTS exemption a payment used, in a few words."""
+    return EXEMPTION_SHORT.get(str(code), str(code).replace("_", " "))

@@ -446,7 +446,20 @@ def threshold_for(rate_percent: Decimal) -> Decimal | None:
 
 
 def tra_threshold(*, until: datetime | None = None) -> Decimal | None:
-    return threshold_for(fraud_rate(until=until).percent)
+    """The TRA threshold the fraud rate allows now. Every fraud report re-measures it at once
+    (payments.services.fraud_monitor_check); between reports the measure is reused for
+    SCA_FRAUD_RATE_REFRESH_SECONDS, so a payment does not aggregate 90 days of payments."""
+    if until is not None:
+        return threshold_for(fraud_rate(until=until).percent)
+    from payments.models import FraudMonitor
+
+    monitor = FraudMonitor.objects.filter(id=1).first()
+    fresh = timezone.now() - timedelta(seconds=settings.SCA_FRAUD_RATE_REFRESH_SECONDS)
+    if monitor is not None and monitor.measured_at is not None and monitor.measured_at >= fresh:
+        return monitor.allowed_threshold
+    from payments.services import fraud_monitor_check
+
+    return fraud_monitor_check()
 
 
 def bands(*, until: datetime | None = None) -> list[dict[str, Any]]:

@@ -1633,7 +1633,8 @@ def fraud_monitor_check() -> Decimal | None:
     rate = sca.fraud_rate()
     allowed = sca.threshold_for(rate.percent)
     FraudMonitor.objects.bulk_create(
-        [FraudMonitor(id=1, allowed_threshold=max(e for e, _ in settings.SCA_TRA_BANDS))], ignore_conflicts=True
+        [FraudMonitor(id=1, allowed_threshold=max((e for e, _ in settings.SCA_TRA_BANDS), default=None))],
+        ignore_conflicts=True,
     )
     monitor = FraudMonitor.objects.select_for_update().get(id=1)
     previous = monitor.allowed_threshold

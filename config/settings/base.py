@@ -673,6 +673,8 @@ SCA_TRA_BANDS = [
     (Decimal("100.00"), Decimal("0.015")),
 ]
 SCA_FRAUD_WINDOW_DAYS = env.int("SCA_FRAUD_WINDOW_DAYS", default=90)
+# Between fraud reports (each re-measures at once) the measured rate is reused this long.
+SCA_FRAUD_RATE_REFRESH_SECONDS = env.int("SCA_FRAUD_RATE_REFRESH_SECONDS", default=300)
 # Art. 10 (PSD2 profile): balances and this many days of payments without a second-factor session,
 # if SCA was applied within as many days (the RTS allows 90; 180 since Delegated Regulation 2022/2360).
 SCA_ACCOUNT_ACCESS_DAYS = env.int("SCA_ACCOUNT_ACCESS_DAYS", default=90)

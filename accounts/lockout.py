@@ -14,6 +14,7 @@ from typing import Any
 
 from axes.handlers.cache import AxesCacheHandler
 from axes.helpers import get_client_cache_keys, get_client_username, get_cool_off
+from django.conf import settings
 from django.utils import timezone
 
 from core.crypto import keyed_hash
@@ -47,7 +48,16 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
     def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
         keys = self._forget_spent(request, credentials)
         values = self.cache.get_many(keys)
-        return max([int(values.get(k) or 0) for k in keys] or [0])
+        counted = max([int(values.get(k) or 0) for k in keys] or [0])
+        # Counters that Redis lost (restarted empty, flushed, failed over) come back from the audit
+        # log for the cool-off after the loss (accounts.security.lockout_failures_forgotten).
+        if counted >= settings.AXES_FAILURE_LIMIT:
+            return counted
+        from accounts.security import lockout_failures_forgotten
+        from core.net import client_ip
+
+        username = get_client_username(request, credentials) or ""
+        return max(counted, lockout_failures_forgotten(email=username, ip=client_ip(request)))
 
     def user_login_failed(self, sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
         if request is None:

@@ -120,6 +120,32 @@ def _failures_in_audit_log(*, email: str, ip: str, since: float) -> tuple[int, i
     return int(counts["account"] or 0), int(counts["ip"] or 0)
 
 
+def lockout_failures_forgotten(*, email: str, ip: str) -> int:
+    """Failed passwords for (account, IP) that a Redis loss may have wiped from lockout counters kept
+    in Redis: those of the audit log since the pair's last successful login, within the lockout's
+    cool-off, while Redis's data is younger than that cool-off; otherwise 0 (one Redis read).
+
+    A Redis-backed lockout handler takes max(its count, this), so a lockout resumes after Redis
+    restarts empty, fails over or is flushed, instead of granting a fresh set of guesses.
+    """
+    from datetime import UTC, datetime
+
+    from audit.events import EventType, Outcome
+    from audit.models import AuditEvent
+
+    cool_off = settings.AXES_COOLOFF_TIME.total_seconds()
+    now = timezone.now().timestamp()
+    if not email or now - redis_epoch() >= cool_off:
+        return 0
+    since = datetime.fromtimestamp(now - cool_off, tz=UTC)
+    events = AuditEvent.objects.filter(user__email=email, ip=ip, occurred_at__gte=since)
+    last_ok = events.filter(type=EventType.LOGIN_SUCCEEDED).order_by("-id").values_list("id", flat=True).first()
+    failed = events.filter(type=EventType.LOGIN_FAILED, outcome=Outcome.FAILURE)
+    if last_ok is not None:
+        failed = failed.filter(id__gt=last_ok)
+    return failed.count()
+
+
 def rate_limited(request: HttpRequest, *, name: str) -> bool:
     """Counts this request against the per-IP limit `name` of settings.RATE_LIMITS."""
     if not settings.RATELIMIT_ENABLE:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -176,3 +177,25 @@ def test_a_captcha_demand_survives_redis_coming_back_empty(
 
     fresh = web.post("/accounts/login/", {"email": user.email, "password": password, "altcha": solve_captcha(web)})
     assert fresh.status_code == 302
+
+
+def test_the_audit_log_remembers_the_failures_a_redis_lockout_counter_forgot(
+    redis: Any, settings: Any, user: Any, password: str, time_machine: Any
+) -> None:
+    """For a lockout handler that keeps its counters in Redis: what it lost with Redis, and for how long."""
+    from django.utils import timezone
+
+    from accounts.security import lockout_failures_forgotten
+
+    settings.CAPTCHA_AFTER_FAILURES = 100
+    time_machine.move_to(timezone.now(), tick=False)
+    web = _web("203.0.113.50")
+    assert web.post("/accounts/login/", {"email": user.email, "password": password}).status_code == 302
+    web = _web("203.0.113.50")
+    for _ in range(3):
+        web.post("/accounts/login/", {"email": user.email, "password": "not-the-password-1"})
+    _wipe(redis)
+    assert lockout_failures_forgotten(email=user.email, ip="203.0.113.50") == 3  # not the success before them
+    assert lockout_failures_forgotten(email=user.email, ip="198.51.100.50") == 0  # another IP: its own pair
+    time_machine.shift(settings.AXES_COOLOFF_TIME + timedelta(seconds=1))
+    assert lockout_failures_forgotten(email=user.email, ip="203.0.113.50") == 0  # the cool-off has passed

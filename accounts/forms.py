@@ -115,12 +115,6 @@ class PasswordChangeForm(_NewPasswordMixin):
     def password_user(self) -> User:
         return self.user
 
-    def clean_old_password(self) -> str:
-        value = self.cleaned_data["old_password"]
-        if not self.user.check_password(value):
-            raise forms.ValidationError("Your current password is not correct.", code="password_incorrect")
-        return str(value)
-
 
 class SetPasswordForm(_NewPasswordMixin):
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:

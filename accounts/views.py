@@ -228,11 +228,34 @@ def password_reset_complete_view(request: HttpRequest) -> HttpResponse:
 def password_change_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     form = PasswordChangeForm(request.user, request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        services.password_change(request=request, user=request.user, new_password=form.cleaned_data["new_password1"])
-        messages.success(request, "Your password has been changed. Your other sessions have been signed out.")
-        return redirect("accounts:security")
-    return render(request, "accounts/password_change.html", {"form": form})
+        # The current password through the login's own check: its lockout and rate limit count it.
+        check = services.password_check(
+            request=request,
+            email=request.user.email,
+            password=form.cleaned_data["old_password"],
+            user=request.user,
+            captcha=False,
+            failure_event=EventType.REAUTHENTICATED,
+        )
+        if check.status == "locked":
+            services.session_logout(request=request)
+            return HttpResponseRedirect(reverse("accounts:login") + "?reason=ended")
+        if check.ok:
+            services.password_change(
+                request=request, user=request.user, new_password=form.cleaned_data["new_password1"]
+            )
+            messages.success(request, "Your password has been changed. Your other sessions have been signed out.")
+            return redirect("accounts:security")
+        form.add_error(
+            "old_password",
+            "Too many attempts. Please wait a minute and try again."
+            if check.status == "rate_limited"
+            else "Your current password is not correct.",
+        )
+        status = 429 if check.status == "rate_limited" else 200
+    return render(request, "accounts/password_change.html", {"form": form}, status=status)
 
 
 @never_cache

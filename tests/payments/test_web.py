@@ -178,7 +178,7 @@ def test_beneficiary_add_needs_recent_auth_emails_and_audits(
 def test_beneficiary_service_refuses_without_recent_auth(rf: Any, customer: User) -> None:
     from django.contrib.sessions.backends.cache import SessionStore
 
-    from mfa.reauth import ReauthRequired
+    from accounts.authn import ReauthRequired
 
     request = rf.post("/")
     request.user = customer

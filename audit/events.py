@@ -55,6 +55,10 @@ class EventType(models.TextChoices):
         "oauth.refresh_reuse_detected",
         "Used app refresh token presented again (grant revoked)",
     )
+    OAUTH_CODE_REUSE_DETECTED = (
+        "oauth.code_reuse_detected",
+        "Used authorization code presented again (its tokens revoked)",
+    )
     OAUTH_TOKEN_REVOKED = "oauth.token_revoked", "App token revoked"
     OAUTH_GRANT_REVOKED = "oauth.grant_revoked", "App access revoked"
     OIDC_LOGOUT = "oidc.logout", "Signed out from an app (RP-initiated logout)"

@@ -101,7 +101,9 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
     @staticmethod
     def _user(claims: ProviderClaims) -> User:
         if claims.sid:
-            user = User.objects.filter(public_id=claims.sub).first()
+            from accounts.usercache import user_by_public_id
+
+            user = user_by_public_id(claims.sub)  # Redis when warm, as for mobile tokens
         else:
             client = Client.objects.select_related("user").filter(client_id=claims.client_id, is_active=True).first()
             user = client.user if client is not None else None

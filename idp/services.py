@@ -56,6 +56,44 @@ def token_revoked_reason(*, jti: str, sid: str) -> str | None:
     return None
 
 
+# --- Authorization codes presented twice (RFC 6749 4.1.2, OAuth 2.1 4.1.3) --------------------
+
+_SPENT_PREFIX = "idp-spent-code:"
+
+
+def _code_key(code: str) -> str:
+    import hashlib
+
+    return _SPENT_PREFIX + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def code_spent(*, code: str, jti: str, family: str) -> None:
+    cache.set(_code_key(code), {"jti": jti, "family": family}, timeout=max(600, _jti_ttl()))
+
+
+def code_reuse_check(*, code: str, client: Client) -> None:
+    """A code that was already exchanged is presented again: someone else has it, so the tokens
+    it gave are revoked (the access token by jti, the refresh token's whole family)."""
+    spent = cache.get(_code_key(code))
+    if not spent:
+        return
+    cache.delete(_code_key(code))
+    with transaction.atomic():
+        user = None
+        family = spent.get("family") or ""
+        if family:
+            user = RefreshToken.objects.filter(token_family=family).values_list("user", flat=True).first()
+            RefreshToken.revoke_family(family)
+        revoke_jtis([spent.get("jti") or ""], reason="code_reused")
+        AccessToken.objects.filter(jti=spent.get("jti") or "-").delete()
+        record(
+            type=EventType.OAUTH_CODE_REUSE_DETECTED,
+            outcome=Outcome.DENIED,
+            user=User.objects.filter(pk=user).first() if user else None,
+            details={"client_id": client.client_id, "client": client.name},
+        )
+
+
 # --- Consent and connected apps -------------------------------------------------------------
 
 

@@ -63,7 +63,10 @@ class Validator(OAuth2Validator):
 
     def validate_code(self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
         grant = Grant.objects.filter(code=code, application=client).select_related("user").first()
-        if grant is None or grant.is_expired() or not grant.user.is_active:
+        if grant is None:
+            services.code_reuse_check(code=code, client=client)
+            return False
+        if grant.is_expired() or not grant.user.is_active:
             return False
         request.scopes = grant.scope.split(" ")
         request.user = grant.user
@@ -74,6 +77,13 @@ class Validator(OAuth2Validator):
         request.idp_login = LoginContext(sid=grant.sid, auth_time=grant.auth_time, amr=tuple(grant.amr or ()))
         # Refused when the web login that approved it has ended since.
         return not (grant.sid and services.token_revoked_reason(jti="", sid=grant.sid))
+
+    def invalidate_authorization_code(self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        # Remembered a while: presented again, the code revokes what it was exchanged for.
+        services.code_spent(
+            code=code, jti=getattr(request, "idp_jti", ""), family=str(getattr(request, "idp_family", "") or "")
+        )
 
     # --- Token issue ------------------------------------------------------------------------
 
@@ -130,6 +140,7 @@ class Validator(OAuth2Validator):
         RefreshToken.objects.filter(pk=refresh_token.pk).update(
             sid=login.sid, auth_time=login.auth_time, amr=list(login.amr)
         )
+        request.idp_family = refresh_token.token_family
         return refresh_token
 
     def validate_refresh_token(self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:

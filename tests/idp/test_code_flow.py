@@ -30,6 +30,12 @@ def _at_hash(access_token: str) -> str:
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
 
+def _api_status(token: str) -> int:
+    from rest_framework.test import APIClient
+
+    return APIClient().get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {token}").status_code
+
+
 def validate_id_token(raw: str, *, keys: KeySet, issuer: str, client_id: str, nonce: str) -> dict[str, Any]:
     token = jwt.decode(raw, keys, algorithms=["RS256"])
     registry = jwt.JWTClaimsRegistry(
@@ -193,10 +199,16 @@ def test_code_works_once_and_only_within_60_seconds(
     rp = rp_session(client, secret, http)
     response, _state, verifier, _nonce = authorize(browser, rp, discovery)
     callback = response["Location"]
-    rp.fetch_token(discovery["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    first = rp.fetch_token(discovery["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    assert _api_status(first["access_token"]) == 200
     with pytest.raises(OAuthError) as reused:
         rp.fetch_token(discovery["token_endpoint"], authorization_response=callback, code_verifier=verifier)
     assert reused.value.error == "invalid_grant"
+    # Presented twice: someone else has the code, so what it was exchanged for is revoked.
+    assert _api_status(first["access_token"]) == 401
+    with pytest.raises(OAuthError):
+        rp.refresh_token(discovery["token_endpoint"], refresh_token=first["refresh_token"])
+    assert AuditEvent.objects.filter(type="oauth.code_reuse_detected", details__client_id=client.client_id).exists()
 
     response, _state, verifier, _nonce = authorize(browser, rp, discovery)
     with time_machine.travel(Grant.objects.get().expires, tick=False), pytest.raises(OAuthError) as expired:

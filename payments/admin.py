@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 from accounts.models import User
 from core.admin import ReadOnlyAdminMixin
 from payments import services
-from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment, Posting
+from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment, Posting, StandingOrder
 
 OPEN_PERMISSION = "payments.add_bankaccount"
 
@@ -188,6 +188,15 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(Beneficiary)
 class BeneficiaryAdmin(ReadOnlyAdmin):
-    list_display = ("name", "iban", "owner", "created_at")
+    list_display = ("name", "iban", "owner", "created_at", "trusted_at")
     search_fields = ("iban", "owner__email", "name")
     list_select_related = ("owner",)
+
+
+@admin.register(StandingOrder)
+class StandingOrderAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "owner", "amount", "currency", "payee_iban", "frequency", "status", "executions")
+    list_filter = ("status", "frequency", "currency")
+    search_fields = ("id", "owner__email", "payee_iban")
+    list_select_related = ("owner",)
+    exclude = ("authorised_digest",)

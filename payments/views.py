@@ -142,6 +142,7 @@ def payment_new_view(request: HttpRequest) -> HttpResponse:
             "form": form,
             "has_accounts": bool(cast(ChoiceField, form.fields["from_account"]).choices),
             "threshold": f"{settings.STEP_UP_THRESHOLD}",
+            "psd2": str(settings.SECURITY_PROFILE) == "psd2",
         },
     )
 

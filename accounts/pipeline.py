@@ -225,6 +225,7 @@ def begin(
         device_label=device_label[:120],
         request=request,
     )
+    attempt.audit["channel"] = channel
     if password:
         attempt.facts["_password"] = password
     return attempt

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -71,11 +72,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
             captcha_payload=form.cleaned_data.get("altcha"),
         )
         if check.ok and check.user is not None:
+            next_url = safe_next(request)
             attempt = pipeline.begin(
                 request,
                 user=check.user,
-                channel="web",
-                next_url=safe_next(request),
+                # Signing in for another app of the bank (the provider's authorize endpoint sent the
+                # browser here) is the "oidc" channel of the same pipeline.
+                channel="oidc" if next_url.startswith(tuple(settings.LOGIN_OIDC_NEXT_PREFIXES)) else "web",
+                next_url=next_url,
                 password=form.cleaned_data["password"],
             )
             try:

@@ -188,6 +188,8 @@ LOGIN_STAGES = [
     "mfa.stages.SecondFactorStage",
     "mfa.stages.EnrolRequiredStage",
 ]
+# A web login whose `next` is one of these paths is the identity provider's ("oidc" channel, audited so).
+LOGIN_OIDC_NEXT_PREFIXES = ["/o/authorize/"]
 # What GET /api/v1/me adds to the user's id and email: functions(user=) -> dict, from the apps that own them.
 ACCOUNT_ME_FIELDS = ["mfa.selectors.me_fields"]
 # The re-authentication page (a step of its own: password or a second factor); accounts.authn.reauth_url.
@@ -622,6 +624,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Strong customer authentication: the PSD2 profile and the RTS exemptions (issue 16) ----
 # SECURITY_PROFILE=psd2 is the one switch of a PSD2 deployment (docs/security/psd2-rts.md): SCA
+        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
 # on every remote payment unless an exemption of payments/sca.py applies, at most 5 minutes of
 # inactivity (web session and app refresh token), at most 5 failed attempts (password lockout
 # and second factor), no email fallback for step-up. The default profile keeps the threshold.

@@ -185,21 +185,39 @@ class Problem:
 @dataclass
 class VerifyResult:
     ok: bool
-    checkpoints: int
-    events: int
+    checkpoints: int  # checkpoints known good through `last_checkpoint` (in total, not only this run's)
+    events: int  # events sealed in them
     last_checkpoint: AuditCheckpoint | None
     problem: Problem | None = None
     unsealed: int = 0
+    full: bool = True
+    start_seq: int = 0  # incremental: the already verified checkpoint this run started after
+    checkpoints_read: int = 0
+    events_read: int = 0  # audit rows this run read: what its cost grows with
 
     def describe(self) -> str:
         if self.problem is not None:
             return self.problem.message
         last = self.last_checkpoint
         through = f" through event {last.last_event_id} (checkpoint #{last.seq})" if last else ""
+        how = "full check" if self.full else f"incremental from checkpoint #{self.start_seq}"
         return (
-            f"OK: {self.checkpoints} checkpoints, {self.events} events verified{through}; "
-            f"{self.unsealed} not sealed yet."
+            f"OK ({how}, {self.events_read} events read): {self.checkpoints} checkpoints, {self.events} events "
+            f"verified{through}; {self.unsealed} not sealed yet."
         )
+
+
+class _Counted:
+    """Counts the rows an iterator yields (what verification read from the audit table)."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.n = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self.rows:
+            self.n += 1
+            yield row
 
 
 def _check_checkpoint(
@@ -231,19 +249,65 @@ def _check_checkpoint(
     return None
 
 
-def verify(*, record_result: bool = True, anchors: dict[int, str] | None = None) -> VerifyResult:
-    """Recomputes the whole chain; stops at the first altered, inserted or missing event.
+@dataclass
+class _Start:
+    checkpoint: AuditCheckpoint | None = None
+    checkpoints: int = 0
+    events: int = 0
+    problem: Problem | None = None
 
+
+def _incremental_start() -> _Start | None:
+    """Where an incremental run starts: the checkpoint the latest verification ended on, provided
+    that verification passed and the checkpoint still has the hash it had then. None: a full run
+    is needed (no verification yet, or the latest one failed: a broken chain stays reported as
+    broken until a full run says otherwise)."""
+    latest = ChainVerification.objects.order_by("-ran_at", "-id").first()
+    if latest is None or not latest.ok or latest.last_checkpoint_seq is None or not latest.last_checkpoint_hash:
+        return None
+    seq = latest.last_checkpoint_seq
+    checkpoint = AuditCheckpoint.objects.filter(seq=seq).defer("entries").first()
+    if checkpoint is None:
+        return _Start(problem=Problem("checkpoint", f"checkpoint #{seq} is missing (chain truncated)", None, seq))
+    if checkpoint.hash != latest.last_checkpoint_hash or checkpoint.last_event_id != latest.last_event_id:
+        return _Start(
+            problem=Problem(
+                "checkpoint", f"checkpoint #{seq} changed since it was verified (chain rewritten)", None, seq
+            )
+        )
+    return _Start(checkpoint=checkpoint, checkpoints=latest.checkpoints, events=latest.events)
+
+
+def verify(*, record_result: bool = True, anchors: dict[int, str] | None = None, full: bool = False) -> VerifyResult:
+    """Recomputes the chain; stops at the first altered, inserted or missing event.
+
+    Incremental by default: from the checkpoint the last passing verification ended on, so its
+    cost grows with the events sealed since, not with the whole log. `full=True` recomputes
+    everything from the genesis hash (what finds an old event altered after it was verified).
     `anchors` (checkpoint seq -> hash, e.g. from the logs) must match the stored checkpoints.
     """
-    prev_hash = GENESIS_HASH
-    after_id = 0
-    checkpoints = 0
-    events = 0
-    last: AuditCheckpoint | None = None
-    problem: Problem | None = None
-    for checkpoint in AuditCheckpoint.objects.order_by("seq").iterator(chunk_size=20):
-        expected = checkpoints + 1
+    start = None if full else _incremental_start()
+    problem: Problem | None = start.problem if start else None
+    last: AuditCheckpoint | None = start.checkpoint if start else None
+    prev_hash = last.hash if last else GENESIS_HASH
+    after_id = last.last_event_id if last else 0
+    start_seq = last.seq if last else 0
+    checkpoints = start.checkpoints if start and last else 0
+    events = start.events if start and last else 0
+    checkpoints_read = events_read = 0
+    if problem is None and anchors and start_seq:
+        # Anchors of checkpoints verified before: compared with the stored hashes, no event read.
+        earlier = [seq for seq in anchors if seq <= start_seq]
+        stored = dict(AuditCheckpoint.objects.filter(seq__in=earlier).values_list("seq", "hash"))
+        for seq in sorted(earlier):
+            if stored.get(seq) != anchors[seq]:
+                problem = Problem(
+                    "checkpoint", f"checkpoint #{seq} differs from its anchor (chain rewritten)", None, seq
+                )
+                break
+    queryset = AuditCheckpoint.objects.filter(seq__gt=start_seq).order_by("seq")
+    for checkpoint in queryset.iterator(chunk_size=20) if problem is None else ():
+        expected = start_seq + checkpoints_read + 1
         if checkpoint.seq != expected:
             problem = Problem("checkpoint", f"checkpoint #{expected} is missing", None, expected)
             break
@@ -261,16 +325,19 @@ def verify(*, record_result: bool = True, anchors: dict[int, str] | None = None)
                 checkpoint.seq,
             )
             break
-        rows = _event_rows(after_id=after_id, up_to_id=checkpoint.last_event_id)
+        rows = _Counted(_event_rows(after_id=after_id, up_to_id=checkpoint.last_event_id))
         problem = _check_checkpoint(checkpoint, prev_hash=prev_hash, after_id=after_id, rows=rows)
+        events_read += rows.n
         if problem is not None:
             break
+        checkpoints_read += 1
         checkpoints += 1
         events += checkpoint.event_count
         prev_hash = checkpoint.hash
         after_id = checkpoint.last_event_id
         last = checkpoint
-    if problem is None and anchors and max(anchors) > checkpoints:
+    last_seq = last.seq if last else 0
+    if problem is None and anchors and max(anchors) > last_seq:
         missing = max(anchors)
         problem = Problem(
             "checkpoint", f"checkpoint #{missing} is anchored but missing (chain truncated)", None, missing
@@ -283,6 +350,10 @@ def verify(*, record_result: bool = True, anchors: dict[int, str] | None = None)
         last_checkpoint=last,
         problem=problem,
         unsealed=unsealed,
+        full=start is None,
+        start_seq=start_seq,
+        checkpoints_read=checkpoints_read,
+        events_read=events_read,
     )
     if record_result:
         _record(result)
@@ -301,6 +372,10 @@ def _record(result: VerifyResult) -> None:
             events=result.events,
             last_checkpoint_seq=result.last_checkpoint.seq if result.last_checkpoint else None,
             last_event_id=result.last_checkpoint.last_event_id if result.last_checkpoint else None,
+            last_checkpoint_hash=result.last_checkpoint.hash if result.last_checkpoint else "",
+            full=result.full,
+            started_at_seq=result.start_seq if not result.full else None,
+            events_read=result.events_read,
             problem=problem.kind if problem else "",
             event_id=problem.event_id if problem else None,
             message=result.describe()[:2000],

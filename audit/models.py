@@ -125,6 +125,14 @@ class ChainVerification(models.Model):
     events = models.PositiveBigIntegerField(default=0)
     last_checkpoint_seq = models.PositiveBigIntegerField(null=True, blank=True)
     last_event_id = models.BigIntegerField(null=True, blank=True)
+    # The hash of the last verified checkpoint: the next incremental run starts from that
+    # checkpoint only if it still has this hash.
+    last_checkpoint_hash = models.CharField(max_length=64, blank=True)
+    full = models.BooleanField(default=True, help_text="Whole chain (True) or from the last verified checkpoint.")
+    started_at_seq = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Incremental runs: the verified checkpoint the run started after."
+    )
+    events_read = models.PositiveBigIntegerField(default=0)
     problem = models.CharField(max_length=32, blank=True)
     event_id = models.BigIntegerField(null=True, blank=True)
     message = models.TextField(blank=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audit import chain
+from audit import chain, partitions
 
 
 @shared_task
@@ -13,5 +13,19 @@ def audit_seal() -> int:
 
 @shared_task
 def audit_verify() -> bool:
-    """Beat task: recomputes the chain and records the result (shown on the reports page)."""
+    """Beat task: verifies the chain from the last verified checkpoint and records the result
+    (shown on the reports page)."""
     return chain.verify().ok
+
+
+@shared_task
+def audit_verify_full() -> bool:
+    """Beat task (daily): recomputes the whole chain, which also finds an old event altered after
+    an incremental run had passed it."""
+    return chain.verify(full=True).ok
+
+
+@shared_task
+def audit_partitions_ensure() -> list[str]:
+    """Beat task (daily): creates the audit log's monthly partitions ahead of time (PostgreSQL)."""
+    return partitions.ensure_partitions()

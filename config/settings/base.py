@@ -69,18 +69,21 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # config.stack: the web-only middleware below pass API_LEAN_PATH_PREFIX requests straight through.
+    "config.stack.CSPMiddleware",  # django-csp for pages; a fixed strict policy for the API's JSON
+    "config.stack.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.SessionRegistryMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "mfa.middleware.PendingLoginMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.password_change.PasswordChangeRequiredMiddleware",  # session flag password_change_required
+    "config.stack.CsrfViewMiddleware",
+    "config.stack.AuthenticationMiddleware",
+    "config.stack.SessionRegistryMiddleware",
+    "config.stack.OTPMiddleware",
+    "config.stack.PendingLoginMiddleware",
+    "config.stack.MessageMiddleware",
+    "config.stack.PasswordChangeRequiredMiddleware",  # session flag password_change_required
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The bearer-token JSON API: no session, CSRF, cookie auth, messages or page redirects (config/stack.py).
+API_LEAN_PATH_PREFIX = "/api/v1/"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -338,6 +341,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "audit-seal": {"task": "audit.tasks.audit_seal", "schedule": 60.0},
     "audit-verify": {"task": "audit.tasks.audit_verify", "schedule": 3600.0},
+    "audit-verify-full": {"task": "audit.tasks.audit_verify_full", "schedule": 24 * 3600.0},
+    "audit-partitions-ensure": {"task": "audit.tasks.audit_partitions_ensure", "schedule": 24 * 3600.0},
     "payments-expire-pending": {
         "task": "payments.tasks.payments_expire_pending",
         "schedule": 60.0,
@@ -531,6 +536,9 @@ STEP_UP_EMAIL_FALLBACK = env.bool("STEP_UP_EMAIL_FALLBACK", default=True)
 # Events are sealed into the hash chain once they are this old (slow commits settle first).
 AUDIT_SEAL_SETTLE_SECONDS = env.int("AUDIT_SEAL_SETTLE_SECONDS", default=30)
 AUDIT_SEAL_BATCH_SIZE = env.int("AUDIT_SEAL_BATCH_SIZE", default=5000)
+# PostgreSQL: the audit log is partitioned by month (audit/partitions.py); partitions are
+# created this many months ahead (at migrate time and by a daily beat task).
+AUDIT_PARTITION_MONTHS_AHEAD = env.int("AUDIT_PARTITION_MONTHS_AHEAD", default=3)
 # Reports: default time range, page size of the audit API, the "IP failing across many
 # accounts" threshold of the suspicious-activity view.
 REPORTS_DEFAULT_HOURS = env.int("REPORTS_DEFAULT_HOURS", default=24)
@@ -619,12 +627,12 @@ SPECTACULAR_SETTINGS = {
         "MfaMethodEnum": "accounts.api.serializers.API_MFA_METHODS",
         "CodeChannelEnum": "accounts.api.serializers.CODE_CHANNELS",
         "MfaChallengeMethodEnum": "accounts.api.serializers.CHALLENGE_METHODS",
+        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
     },
 }
 
 # --- Strong customer authentication: the PSD2 profile and the RTS exemptions (issue 16) ----
 # SECURITY_PROFILE=psd2 is the one switch of a PSD2 deployment (docs/security/psd2-rts.md): SCA
-        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
 # on every remote payment unless an exemption of payments/sca.py applies, at most 5 minutes of
 # inactivity (web session and app refresh token), at most 5 failed attempts (password lockout
 # and second factor), no email fallback for step-up. The default profile keeps the threshold.

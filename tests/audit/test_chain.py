@@ -160,7 +160,10 @@ def test_a_rewritten_chain_disagrees_with_its_anchor(caplog: pytest.LogCaptureFi
     with trigger_disabled() as cursor:
         cursor.execute("UPDATE audit_auditevent SET reason = 'rewritten'")
     chain.seal_pending()  # the insider re-seals: the chain itself is consistent again
-    assert chain.verify().ok
+    # An incremental run notices that the checkpoint it would start from is not the one verified.
+    incremental = chain.verify()
+    assert incremental.problem is not None and "changed since it was verified" in incremental.problem.message
+    assert chain.verify(full=True).ok
     with pytest.raises(CommandError, match="differs from its anchor"):
         call_command("audit_verify", anchor=[f"{seq}:{digest}"])
     with pytest.raises(CommandError, match="SEQ:HASH"):
@@ -173,3 +176,69 @@ def test_an_event_dated_far_in_the_future_does_not_stop_sealing() -> None:
     make_events(2, start=timezone.now() - timedelta(minutes=5))
     assert chain.seal_pending() == 5
     assert chain.verify().ok
+
+
+# --- Incremental verification: from the last verified checkpoint --------------------------------
+
+
+def test_incremental_run_starts_at_the_last_verified_checkpoint(settings: Any) -> None:
+    settings.AUDIT_SEAL_BATCH_SIZE = 10
+    _sealed_log(30)
+    first = chain.verify()
+    assert first.ok and first.full and first.events_read == 30 and first.checkpoints == 3
+    make_events(7, start=timezone.now() - timedelta(minutes=5))
+    assert chain.seal_pending() == 7
+    second = chain.verify()
+    assert second.ok, second.describe()
+    # Only the 7 new events were read, starting after checkpoint #3; the totals still cover all.
+    assert (second.full, second.start_seq, second.checkpoints_read, second.events_read) == (False, 3, 1, 7)
+    assert (second.checkpoints, second.events) == (4, 37)
+    recorded = ChainVerification.objects.order_by("-ran_at", "-id").first()
+    assert recorded is not None and not recorded.full and recorded.started_at_seq == 3
+    assert recorded.events_read == 7 and recorded.events == 37 and recorded.last_checkpoint_seq == 4
+    # Nothing new: nothing read.
+    third = chain.verify()
+    assert third.ok and third.events_read == 0 and third.start_seq == 4
+
+
+def test_a_tampered_old_event_is_found_by_full_not_by_incremental(settings: Any) -> None:
+    settings.AUDIT_SEAL_BATCH_SIZE = 10
+    events = _sealed_log(20)
+    call_command("audit_verify")  # passes; the next runs start after checkpoint #2
+    victim = events[3]
+    with trigger_disabled() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'rewritten later' WHERE id = %s", [victim.id])
+    make_events(5, start=timezone.now() - timedelta(minutes=5))
+    chain.seal_pending()
+    incremental = chain.verify()
+    assert incremental.ok and incremental.events_read == 5  # the old rows are not read again
+    with pytest.raises(CommandError, match=f"event {victim.id} was altered"):
+        call_command("audit_verify", full=True)
+    # Once a run has failed, the next one is a full run again: the failure is not forgotten.
+    after = chain.verify()
+    assert not after.ok and after.full and after.problem is not None and after.problem.event_id == victim.id
+
+
+def test_full_is_the_daily_beat_task() -> None:
+    from django.conf import settings as django_settings
+
+    from audit.tasks import audit_verify_full
+
+    tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "audit.tasks.audit_verify_full" in tasks
+    _sealed_log(4)
+    assert audit_verify_full.delay().get() is True
+    latest = ChainVerification.objects.order_by("-ran_at", "-id").first()
+    assert latest is not None and latest.full and latest.events_read == 4
+
+
+def test_incremental_run_notices_a_deleted_starting_checkpoint() -> None:
+    _sealed_log(5)
+    assert chain.verify().ok
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE audit_auditcheckpoint DISABLE TRIGGER audit_checkpoint_append_only")
+        cursor.execute("DELETE FROM audit_auditcheckpoint")
+        cursor.execute("ALTER TABLE audit_auditcheckpoint ENABLE TRIGGER audit_checkpoint_append_only")
+    result = chain.verify()
+    assert result.problem is not None and "chain truncated" in result.problem.message

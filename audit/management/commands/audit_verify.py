@@ -1,4 +1,7 @@
-"""`manage.py audit_verify`: recomputes the audit hash chain; non-zero exit on the first bad event."""
+"""`manage.py audit_verify`: checks the audit hash chain; non-zero exit on the first bad event.
+
+Incremental by default (from the checkpoint the last passing verification ended on); `--full`
+recomputes the whole chain from the genesis hash."""
 
 from __future__ import annotations
 
@@ -14,6 +17,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seal", action="store_true", help="Seal settled events into checkpoints first.")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Recompute the whole chain (default: from the last verified checkpoint onwards).",
+        )
         parser.add_argument(
             "--anchor",
             action="append",
@@ -32,7 +40,7 @@ class Command(BaseCommand):
             if not seq.isdigit() or len(digest) != 64:
                 raise CommandError(f"--anchor wants SEQ:HASH (64 hex digits), not {value!r}")
             anchors[int(seq)] = digest.lower()
-        result = chain.verify(anchors=anchors)
+        result = chain.verify(anchors=anchors, full=options["full"])
         if result.ok:
             self.stdout.write(self.style.SUCCESS(result.describe()))
             return

@@ -69,21 +69,18 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
-    # config.stack: the web-only middleware below pass API_LEAN_PATH_PREFIX requests straight through.
-    "config.stack.CSPMiddleware",  # django-csp for pages; a fixed strict policy for the API's JSON
-    "config.stack.SessionMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "config.stack.CsrfViewMiddleware",
-    "config.stack.AuthenticationMiddleware",
-    "config.stack.SessionRegistryMiddleware",
-    "config.stack.OTPMiddleware",
-    "config.stack.PendingLoginMiddleware",
-    "config.stack.MessageMiddleware",
-    "config.stack.PasswordChangeRequiredMiddleware",  # session flag password_change_required
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.SessionRegistryMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "mfa.middleware.PendingLoginMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.password_change.PasswordChangeRequiredMiddleware",  # session flag password_change_required
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# The bearer-token JSON API: no session, CSRF, cookie auth, messages or page redirects (config/stack.py).
-API_LEAN_PATH_PREFIX = "/api/v1/"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -627,12 +624,12 @@ SPECTACULAR_SETTINGS = {
         "MfaMethodEnum": "accounts.api.serializers.API_MFA_METHODS",
         "CodeChannelEnum": "accounts.api.serializers.CODE_CHANNELS",
         "MfaChallengeMethodEnum": "accounts.api.serializers.CHALLENGE_METHODS",
-        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
     },
 }
 
 # --- Strong customer authentication: the PSD2 profile and the RTS exemptions (issue 16) ----
 # SECURITY_PROFILE=psd2 is the one switch of a PSD2 deployment (docs/security/psd2-rts.md): SCA
+        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
 # on every remote payment unless an exemption of payments/sca.py applies, at most 5 minutes of
 # inactivity (web session and app refresh token), at most 5 failed attempts (password lockout
 # and second factor), no email fallback for step-up. The default profile keeps the threshold.

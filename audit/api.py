@@ -112,6 +112,7 @@ _PARAMS = [
     OpenApiParameter("outcome", OpenApiTypes.STR, enum=["success", "failure", "denied", "info"]),
     OpenApiParameter("ip", OpenApiTypes.STR),
     OpenApiParameter("country", OpenApiTypes.STR, description="ISO 3166 alpha-2"),
+    OpenApiParameter("client", OpenApiTypes.STR, description="An app's OAuth client id (the provider's events)"),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 100, at most 1000)"),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` or `previous` link's cursor"),
 ]

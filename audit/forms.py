@@ -29,6 +29,7 @@ class EventFilters:
     ip: str = ""
     country: str = ""
     outcome: str = ""
+    client: str = ""  # an OAuth client id: the provider's events carry it in their details
 
     def as_details(self) -> dict[str, Any]:
         """For the audit row of an export (no secrets here)."""
@@ -40,6 +41,7 @@ class EventFilters:
             "ip": self.ip,
             "country": self.country,
             "outcome": self.outcome,
+            "client": self.client,
         }
 
 
@@ -89,6 +91,13 @@ class EventFilterForm(forms.Form):
     ip = forms.GenericIPAddressField(required=False, label="IP address")
     country = forms.CharField(required=False, max_length=2, min_length=2, label="Country (ISO code)")
     outcome = forms.ChoiceField(required=False, choices=[("", "Any"), *Outcome.choices], label="Outcome")
+    client = forms.RegexField(
+        required=False,
+        max_length=100,
+        regex=r"^[A-Za-z0-9._~-]+$",
+        label="App (OAuth client id)",
+        error_messages={"invalid": "Client ids are letters, digits and . _ ~ -"},
+    )
 
     def __init__(self, *args: Any, default_hours: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,6 +149,7 @@ class EventFilterForm(forms.Form):
             ip=data.get("ip") or "",
             country=data.get("country") or "",
             outcome=data.get("outcome") or "",
+            client=data.get("client") or "",
         )
 
 

@@ -45,6 +45,8 @@ def filter_events(
         qs = qs.filter(country=filters.country)
     if filters.outcome:
         qs = qs.filter(outcome=filters.outcome)
+    if filters.client:
+        qs = qs.filter(details__client_id=filters.client)
     return qs
 
 

@@ -629,7 +629,6 @@ SPECTACULAR_SETTINGS = {
 
 # --- Strong customer authentication: the PSD2 profile and the RTS exemptions (issue 16) ----
 # SECURITY_PROFILE=psd2 is the one switch of a PSD2 deployment (docs/security/psd2-rts.md): SCA
-        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
 # on every remote payment unless an exemption of payments/sca.py applies, at most 5 minutes of
 # inactivity (web session and app refresh token), at most 5 failed attempts (password lockout
 # and second factor), no email fallback for step-up. The default profile keeps the threshold.

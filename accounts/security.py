@@ -122,13 +122,16 @@ def _failures_in_audit_log(*, email: str, ip: str, since: float) -> tuple[int, i
 
 def lockout_failures_forgotten(*, email: str, ip: str) -> int:
     """Failed passwords for (account, IP) that a Redis loss may have wiped from lockout counters kept
-    in Redis: those of the audit log since the pair's last successful login, within the lockout's
-    cool-off, while Redis's data is younger than that cool-off; otherwise 0 (one Redis read).
+    in Redis: those of the audit log since the pair's last successful login (or the account's last
+    unlock or password reset), within the lockout's cool-off, while Redis's data is younger than
+    that cool-off; otherwise 0 (one Redis read).
 
     A Redis-backed lockout handler takes max(its count, this), so a lockout resumes after Redis
     restarts empty, fails over or is flushed, instead of granting a fresh set of guesses.
     """
     from datetime import UTC, datetime
+
+    from django.db.models import Q
 
     from audit.events import EventType, Outcome
     from audit.models import AuditEvent
@@ -138,11 +141,16 @@ def lockout_failures_forgotten(*, email: str, ip: str) -> int:
     if not email or now - redis_epoch() >= cool_off:
         return 0
     since = datetime.fromtimestamp(now - cool_off, tz=UTC)
-    events = AuditEvent.objects.filter(user__email=email, ip=ip, occurred_at__gte=since)
-    last_ok = events.filter(type=EventType.LOGIN_SUCCEEDED).order_by("-id").values_list("id", flat=True).first()
-    failed = events.filter(type=EventType.LOGIN_FAILED, outcome=Outcome.FAILURE)
-    if last_ok is not None:
-        failed = failed.filter(id__gt=last_ok)
+    events = AuditEvent.objects.filter(user__email=email, occurred_at__gte=since)
+    # What resets the pair's counter: a login from that IP; a staff unlock or a password reset, any IP.
+    resets = events.filter(
+        Q(type=EventType.LOGIN_SUCCEEDED, ip=ip)
+        | Q(type__in=[EventType.ADMIN_ACCOUNT_UNLOCKED, EventType.PASSWORD_RESET_COMPLETED])
+    )
+    last_reset = resets.order_by("-id").values_list("id", flat=True).first()
+    failed = events.filter(type=EventType.LOGIN_FAILED, outcome=Outcome.FAILURE, ip=ip)
+    if last_reset is not None:
+        failed = failed.filter(id__gt=last_reset)
     return failed.count()
 
 

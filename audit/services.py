@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -69,8 +68,8 @@ def record(
             request_id=ctx.request_id,
             details=_clean_details(details),
         )
-        # Counted once the row is committed: the metric never counts an event that rolled back.
-        transaction.on_commit(
-            partial(metrics.security_event, str(type), str(outcome), detail=_metric_detail(type, reason, details))
-        )
+        # Counted where the row is written (no on-commit hook: callers and tests see only their own);
+        # an event whose transaction later rolls back is counted too, which only happens when the
+        # action itself failed.
+        metrics.security_event(str(type), str(outcome), detail=_metric_detail(type, reason, details))
         return event

@@ -3,11 +3,11 @@
 * Requests: `MetricsMiddleware` (first in MIDDLEWARE) counts every request by view name, method
   and status, and observes its latency; a few microseconds per request, no I/O.
 * Security events: counted in one place, where every audit event is written
-  (`audit.services.record` calls `security_event` once the event's transaction commits), so a
-  login, lockout, second factor, step-up, exemption, token reuse or revocation is counted
-  exactly when its audit row exists, by type, outcome and detail (the second-factor method, the
-  SCA exemption or the reason code, when the event has one). The CAPTCHA has its own counter
-  (`captcha_checked`), since demanding one is not an audit event.
+  (`audit.services.record` calls `security_event` as it inserts the row), so a login, lockout,
+  second factor, step-up, exemption, token reuse or revocation is counted as it is audited, by
+  type, outcome and detail (the second-factor method, the SCA exemption or the reason code, when
+  the event has one). The CAPTCHA has its own counter (`captcha_checked`), since demanding one
+  is not an audit event.
 * Gauges read at scrape time: apps register cheap readers (`register_reader`) in their
   AppConfig.ready, e.g. the outbox backlog (notifications) and the audit chain status (audit),
   so `core` imports no business app and the request path pays nothing for them.

@@ -54,6 +54,8 @@ _BENEFICIARY = inline_serializer(
         "name": serializers.CharField(),
         "iban": serializers.CharField(),
         "created_at": serializers.DateTimeField(),
+        "trusted": serializers.BooleanField(help_text="Trusted with SCA (RTS Art. 13): payments to it skip SCA"),
+        "trusted_at": serializers.DateTimeField(allow_null=True),
     },
 )
 _STEP_UP = inline_serializer(

@@ -1009,13 +1009,19 @@ def default_confirm_method(*, user: User, payment_id: object) -> str:
     return "totp"
 
 
+def _first_code_method(user: User) -> str:
+    """Without a live code: TOTP if enrolled, else the first method that can confirm with a code."""
+    methods = _code_methods(user)
+    return "totp" if "totp" in methods or not methods else methods[0]
+
+
 def default_trust_method(*, user: User, beneficiary_id: object) -> str:
     beneficiary = Beneficiary.objects.filter(owner=user, id=_as_uuid(beneficiary_id)).first()
     if beneficiary is not None:
         live = _live_code_method(user=user, purpose=TRUST_PURPOSE, binding=trust_digest(beneficiary))
         if live:
             return live
-    return "totp"
+    return _first_code_method(user)
 
 
 def default_order_method(*, user: User, order_id: object) -> str:
@@ -1024,7 +1030,7 @@ def default_order_method(*, user: User, order_id: object) -> str:
         live = _live_code_method(user=user, purpose=STANDING_ORDER_PURPOSE, binding=sca.standing_order_digest(order))
         if live:
             return live
-    return "totp"
+    return _first_code_method(user)
 
 
 def idempotency_prune() -> int:

@@ -597,3 +597,50 @@ def test_good_query_parameters_filter(api: APIClient, customer: User, account: B
     pay(customer, account, "10.00")
     assert len(api.get("/api/v1/payments?status=completed&limit=1").json()) == 1
     assert api.get("/api/v1/payments?status=refused").json() == []
+
+
+def test_trust_through_the_api_with_an_emailed_code_and_no_method_named(
+    api: APIClient, customer: User, email_factor: Any, last_email_code: Callable[[], tuple[str, str]]
+) -> None:
+    beneficiary = Beneficiary.objects.create(owner=customer, name="Landlord", iban=EXTERNAL_IBAN)
+    begun = api.post(f"/api/v1/beneficiaries/{beneficiary.id}/trust", {"method": "email"}, format="json")
+    assert begun.status_code == 202, begun.content
+    assert begun.json()["step_up"]["sent_to"] and begun.json()["step_up"]["methods"] == ["email"]
+    code, text = last_email_code()
+    assert "Landlord" in text and "no longer ask for a code" in text
+    again = api.post(f"/api/v1/beneficiaries/{beneficiary.id}/trust/challenge", {"method": "sms"}, format="json")
+    assert again.status_code == 400 and again.json()["code"] == "method_unavailable"
+    done = api.post(f"/api/v1/beneficiaries/{beneficiary.id}/trust/confirm", {"code": code}, format="json")
+    assert done.status_code == 200 and done.json()["trusted"] is True
+    listed = api.get("/api/v1/beneficiaries").json()
+    assert listed[0]["trusted"] is True and listed[0]["trusted_at"]
+    twice = api.post(f"/api/v1/beneficiaries/{beneficiary.id}/trust", {}, format="json")
+    assert twice.status_code == 400 and twice.json()["code"] == "already_trusted"
+
+
+def test_standing_orders_api_refuses_bad_input_and_lists_and_cancels(
+    api: APIClient, customer: User, account: BankAccount, other_customer: User, email_factor: Any
+) -> None:
+    body = {"from_account": str(account.id), "to_iban": EXTERNAL_IBAN, "amount": "10.00", "currency": "EUR"}
+    for bad, code in (
+        ({**body, "frequency": "hourly"}, "invalid_frequency"),
+        ({**body, "frequency": "weekly", "amount": "1.001"}, "invalid_amount"),
+        ({**body, "frequency": "weekly", "currency": "USD"}, "currency_mismatch"),
+        ({**body, "frequency": "weekly", "to_iban": "DE00"}, "invalid_iban"),
+    ):
+        refused = api.post("/api/v1/standing-orders", bad, format="json")
+        assert refused.status_code == 400 and refused.json()["code"] == code, refused.content
+    created = api.post("/api/v1/standing-orders", {**body, "frequency": "weekly"}, format="json").json()
+    assert [o["id"] for o in api.get("/api/v1/standing-orders").json()] == [created["id"]]
+    wrong = api.post(f"/api/v1/standing-orders/{created['id']}/confirm", {"code": "000000"}, format="json")
+    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_code"
+    assert AuditEvent.objects.filter(type="standing_order.sca_failed").count() == 1
+    cancelled = api.delete(f"/api/v1/standing-orders/{created['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    gone = api.post(f"/api/v1/standing-orders/{created['id']}/confirm", {"code": "123456"}, format="json")
+    assert gone.status_code == 410
+    theirs = services.account_open(owner=other_customer, currency="EUR")
+    assert api.get("/api/v1/standing-orders/not-a-uuid").status_code == 404
+    foreign = api.post("/api/v1/standing-orders", {**body, "frequency": "weekly", "from_account": str(theirs.id)})
+    assert foreign.status_code == 404
+    assert not Payment.objects.exists()

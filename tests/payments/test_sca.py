@@ -644,3 +644,44 @@ def test_standing_orders_api_refuses_bad_input_and_lists_and_cancels(
     foreign = api.post("/api/v1/standing-orders", {**body, "frequency": "weekly", "from_account": str(theirs.id)})
     assert foreign.status_code == 404
     assert not Payment.objects.exists()
+
+
+def test_the_risk_score_uses_every_factor_art_18_names(
+    customer: User, account: BankAccount, settings: Any, time_machine: Any
+) -> None:
+    """Spending pattern and history, payer location, payee location and a new payee, device,
+    abnormal patterns (velocity): each adds its weight."""
+    from risk.models import RiskProfile
+
+    time_machine.move_to(timezone.now(), tick=False)
+    RiskProfile.objects.create(user=customer, seen_countries=["NL"])
+    state = ScaState.objects.create(user=customer)
+
+    def facts(amount: str, iban: str = EXTERNAL_IBAN, device: str = "known", country: str = "NL") -> sca.PaymentFacts:
+        return sca.PaymentFacts(
+            user=customer,
+            account=account,
+            amount=Decimal(amount),
+            currency="EUR",
+            payee_iban=iban,
+            payee_account=None,
+            beneficiary=None,
+            state=state,
+            device=device,
+            country=country,
+        )
+
+    score, factors = sca.risk_assessment(facts("10.00"))
+    assert set(factors) == {"new_payee", "short_history", "payee_location"}
+    assert score == sum(settings.SCA_TRA_WEIGHTS[f] for f in factors)
+    for _ in range(3):
+        pay(customer, account, "10.00")
+    time_machine.shift(timedelta(hours=2))
+    assert sca.risk_assessment(facts("10.00")) == (0, [])  # a known payee, pattern, place and device
+    assert sca.risk_assessment(facts("10.00", device="new"))[1] == ["new_device"]
+    assert sca.risk_assessment(facts("10.00", country="BR"))[1] == ["payer_location"]
+    assert sca.risk_assessment(facts("51.00"))[1] == ["unusual_amount"]  # over 5 x the median of 10.00
+    assert sca.risk_assessment(facts("10.00", iban=OTHER_IBAN))[1] == ["new_payee", "payee_location"]
+    for _ in range(settings.SCA_TRA_VELOCITY_PER_HOUR):
+        pay(customer, account, "10.00")
+    assert sca.risk_assessment(facts("10.00"))[1] == ["velocity"]

@@ -218,9 +218,25 @@ CSV_COLUMNS = (
 
 
 def export_rows(*, filters: EventFilters, chunk_size: int = 2000) -> Iterator[tuple[Any, ...]]:
-    """Rows in time order, fetched through a server-side cursor chunk by chunk (never all at once)."""
-    qs = filter_events(filters=filters).order_by("occurred_at", "id")
-    return qs.values_list(*(field for _, field in CSV_COLUMNS)).iterator(chunk_size=chunk_size)
+    """Rows in time order, read in keyset pages of `chunk_size`: each page is the next rows after
+    the (occurred_at, id) of the last one sent, a short query on the occurred_at index of the
+    partitions it touches. Memory stays flat whatever the range, and no cursor is held open for
+    the whole download, so the export streams the same way through PgBouncer in transaction mode
+    (DISABLE_SERVER_SIDE_CURSORS, where .iterator() would fetch the whole result at once)."""
+    base = filter_events(filters=filters)
+    columns = [field for _, field in CSV_COLUMNS]
+    after: tuple[datetime, int] | None = None
+    while True:
+        qs = base
+        if after is not None:
+            moment, last_id = after
+            qs = qs.filter(occurred_at__gte=moment).filter(Q(occurred_at__gt=moment) | Q(id__gt=last_id))
+        page = list(qs.order_by("occurred_at", "id").values_list("occurred_at", "id", *columns)[:chunk_size])
+        for row in page:
+            yield row[2:]
+        if len(page) < chunk_size:
+            return
+        after = (page[-1][0], page[-1][1])
 
 
 # --- Strong customer authentication (issue 16): decisions, exemptions, fraud rate per band ---------

@@ -5,7 +5,7 @@
 # recorded in bench/.work/pids, and only those groups are signalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=bench/.work
+WORK=${BENCH_WORK:-bench/.work}  # one per concurrent run (bench/runner.py reads the same variable)
 mkdir -p "$WORK" bench/results
 
 teardown() {

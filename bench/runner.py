@@ -18,6 +18,8 @@ Settings (environment, with defaults):
     BENCH_PAYEE=internal   internal (own payee per connection) or external (through the clearing account)
     BENCH_CENSUS_REPEAT=50 repeatable census requests are timed this many times (mean CPU)
     BENCH_CENSUS=1         count SQL queries / Redis commands / CPU of one request per scenario
+    BENCH_SCALE=0          1: then grow the database to bank size and measure again (bench/scale.py)
+    BENCH_WORK=bench/.work where the run keeps its pids, keys, logs and wrk data (one per concurrent run)
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-WORK = BENCH / ".work"
+WORK = Path(os.environ.get("BENCH_WORK") or BENCH / ".work").resolve()
 RESULTS = BENCH / "results"
 LUA = BENCH / "lua"
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -68,6 +70,7 @@ ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG", "1") != "0"
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 PROFILE_MODE = os.environ.get("BENCH_PROFILE_MODE", "gil")  # gil (CPU) or wall (includes I/O waits)
 CENSUS = os.environ.get("BENCH_CENSUS", "1") != "0"
+SCALE = os.environ.get("BENCH_SCALE", "0") == "1"  # bench/scale.py: cost as the data grows
 # internal: each connection pays its own payee at the bank; external: every payment goes to
 # another bank through the bank's clearing account (one row that every such payment locks).
 PAYEE = os.environ.get("BENCH_PAYEE", "internal")
@@ -861,6 +864,14 @@ def main() -> int:
             report["ledger"] = json.loads(out.strip().splitlines()[-1])
         out = stack.run([PY, str(BENCH / "stack_tasks.py"), "outbox"], timeout=120)
         report["outbox"] = json.loads(out.strip().splitlines()[-1])
+        if SCALE:
+            import scale  # bench/scale.py
+
+            try:
+                report["scale"] = scale.run(stack, bench, report, SCENARIO_DEFS, log)
+            except Exception as exc:
+                log(f"scale: failed: {str(exc)[-1500:]}")
+                report["scale"] = {"failed": str(exc)[-3000:]}
     finally:
         log("tearing the stack down")
         stack.stop()
@@ -894,6 +905,10 @@ def main() -> int:
         print(f"\nledger after payments: {verdict} {report['ledger']}")
     if report["targets"]:
         print("\ntargets (per server core):\n  " + "\n  ".join(report["targets"]))
+    if SCALE and "failed" not in report.get("scale", {"failed": 1}):
+        import scale
+
+        print(scale.summary(report["scale"]))
     print(f"\nresults: {path.relative_to(ROOT)}")
     failed = [n for n, r in report["scenarios"].items() if "failed" in r]
     return 1 if failed else 0

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup run test test-fast lint typecheck check services migrate clean e2e-deps screenshots bench fuzz soak
+.PHONY: setup run test test-fast lint typecheck check services migrate clean e2e-deps screenshots bench fuzz soak deploy
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -64,6 +64,12 @@ check: lint typecheck test
 # Load test of a production-like stack on 127.0.0.1 (gunicorn, Celery, PostgreSQL, Redis): see bench/README.md.
 bench: setup services
 	bash bench/run.sh
+
+# The production profile of docker-compose.yml (README "Deploy"): secrets in ./secrets (created when
+# missing, never replaced), then Caddy on :80/:443, two web replicas, worker, beat, PostgreSQL, Redis.
+deploy:
+	sh deploy/make-secrets.sh secrets
+	docker compose --profile prod up -d --build
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache staticfiles dev.sqlite3

@@ -7,6 +7,7 @@ import io
 import re
 import time
 from base64 import b32encode
+from datetime import UTC, datetime
 from typing import cast
 
 import pyotp
@@ -54,13 +55,17 @@ def test_security_analyst_filters_reports_and_downloads_csv(browsing: Browsing) 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
     expect(page.get_by_role("heading", name="Security reports", level=1)).to_be_visible()
     tab.check()
-    page.get_by_label("Event type").fill("auth.login_failed")
+    # Dates from the browser's date picker, the event type from the list (issue 16).
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    page.get_by_label("From (UTC)").fill(today)
+    page.get_by_label("Until (UTC)").fill(today)
+    page.get_by_label("Event type").select_option("auth.login_failed")
     page.get_by_label("Outcome").select_option("failure")
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(re.compile(r"type=auth\.login_failed"))
     tab.check()
 
-    rows = page.locator(".report-table tbody tr")
+    rows = page.locator("section[aria-labelledby=events-title] .report-table tbody tr")
     expect(rows).to_have_count(2)
     for i in range(2):
         expect(rows.nth(i)).to_contain_text("auth.login_failed")

@@ -8,4 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Customers and sign-in"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401 (registers the system checks)
+        from accounts import (
+            checks,  # noqa: F401 (registers the system checks)
+            usercache,  # noqa: F401 (connects the user cache's invalidation)
+        )

@@ -7,3 +7,6 @@ class MfaConfig(AppConfig):
     name = "mfa"
     verbose_name = "Second factors"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from mfa import cache  # noqa: F401 (connects the factor caches' invalidation)

@@ -116,6 +116,21 @@ def factor_summary(*, user: Any) -> FactorSummary:
     cached = getattr(user, _SUMMARY_ATTR, None)
     if isinstance(cached, FactorSummary):
         return cached
+    from mfa.cache import summaries
+
+    shared, generation = summaries.get(user.pk)
+    if isinstance(shared, FactorSummary):
+        if getattr(user, MEMO_ATTR, False) or getattr(user, "_loaded_for_login", False):
+            setattr(user, _SUMMARY_ATTR, shared)
+        return shared
+    summary = _factor_summary_query(user)
+    summaries.put(user.pk, generation, summary)
+    if getattr(user, MEMO_ATTR, False) or getattr(user, "_loaded_for_login", False):
+        setattr(user, _SUMMARY_ATTR, summary)
+    return summary
+
+
+def _factor_summary_query(user: Any) -> FactorSummary:
     staff = bool(getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
     groups = sorted(set(settings.MFA_REQUIRED_GROUPS)) if not staff else []
     kinds = [m for m in FACTOR_MODELS if m != "recovery"]
@@ -132,10 +147,7 @@ def factor_summary(*, user: Any) -> FactorSummary:
     if methods and has["recovery"]:
         methods.append("recovery")
     strong = any(has[m] for m in ("totp", "webauthn") if m in settings.MFA_STRONG_METHODS)
-    summary = FactorSummary(methods=methods, policy=policy, strong=strong)
-    if getattr(user, MEMO_ATTR, False) or getattr(user, "_loaded_for_login", False):
-        setattr(user, _SUMMARY_ATTR, summary)
-    return summary
+    return FactorSummary(methods=methods, policy=policy, strong=strong)
 
 
 def summary_seed(*, user: Any, data: dict[str, Any]) -> FactorSummary:
@@ -150,9 +162,12 @@ def summary_seed(*, user: Any, data: dict[str, Any]) -> FactorSummary:
 
 
 def factors_changed(*, user: Any) -> None:
-    """Forgets the summary kept on this user object (after enrolment, removal, reset)."""
+    """Forgets the summary kept on this user object and, on every node, in Redis (mfa.cache)."""
     if hasattr(user, _SUMMARY_ATTR):
         delattr(user, _SUMMARY_ATTR)
+    from mfa import cache
+
+    cache.factors_changed(user_id=getattr(user, "pk", None))
 
 
 def methods_for(*, user: Any) -> list[str]:
@@ -260,5 +275,12 @@ def factor_rows(*, user: Any) -> list[FactorRow]:
 
 
 def me_fields(*, user: Any) -> dict[str, Any]:
-    """The factor fields of GET /api/v1/me (settings.ACCOUNT_ME_FIELDS)."""
-    return {"mfa_methods": methods_for(user=user), "preferred_mfa_method": preferred_method(user=user)}
+    """The factor fields of GET /api/v1/me (settings.ACCOUNT_ME_FIELDS); from Redis when warm (mfa.cache)."""
+    from mfa import cache
+
+    fields, generation = cache.me_fields.get(user.pk)
+    if isinstance(fields, dict):
+        return dict(fields)
+    fields = {"mfa_methods": methods_for(user=user), "preferred_mfa_method": preferred_method(user=user)}
+    cache.me_fields.put(user.pk, generation, fields)
+    return dict(fields)

@@ -772,6 +772,9 @@ def code_factor_enrol_confirm(
         factor.save(update_fields=["confirmed", "name"])
         if method == "sms":
             get_user_model().objects.filter(pk=user.pk, phone=factor.phone).update(phone_verified=True)
+            from accounts.usercache import user_changed
+
+            user_changed(user)  # an update() sends no signal: the cached row (bearer requests) goes stale now
         _enrolled(user=user, method=method, device=factor)
     return factor
 

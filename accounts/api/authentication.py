@@ -4,7 +4,8 @@ Every request: the signature, algorithm, kid, iss, aud, exp and iat of the acces
 (accounts.tokens), then whether its login (`sid`) is live and belongs to `sub`
 (accounts.revocation: Redis when warm, the session registry when Redis does not know the sid,
 so neither a flushed Redis nor a forged-but-signed sid gets through), then the user by `sub`
-(one indexed lookup; a disabled account is refused at once).
+(accounts.usercache: Redis when warm, invalidated on every change of the user, so a disabled
+account is refused at once).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from accounts import revocation, tokens
 from accounts.models import User, UserSession
+from accounts.usercache import user_by_public_id
 from core import context
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
         return claims
 
     def get_user(self, validated_token: Any) -> User:  # type: ignore[override]
-        user = User.objects.filter(public_id=validated_token.sub).first()
+        user = user_by_public_id(validated_token.sub)  # Redis when warm (accounts.usercache)
         if user is None or not user.is_active:
             raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
         return user

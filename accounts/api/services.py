@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -68,6 +68,25 @@ def _refresh_create(*, family: UserSession, device_id: str) -> tuple[str, Refres
         expires_at=_refresh_expiry(family),
     )
     return raw, row
+
+
+def _spend(*, token: RefreshToken, successor: RefreshToken, family: UserSession, now: datetime) -> None:
+    """Marks the token spent (replaced by its successor) and the family seen now.
+
+    PostgreSQL: one statement (the family's UPDATE in a data-modifying CTE); elsewhere two.
+    """
+    token.used_at, token.replaced_by, family.last_seen_at = now, successor, now
+    if connection.vendor != "postgresql":
+        token.save(update_fields=["used_at", "replaced_by"])
+        family.save(update_fields=["last_seen_at"])
+        return
+    tokens_table, families_table = RefreshToken._meta.db_table, UserSession._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'WITH seen AS (UPDATE "{families_table}" SET "last_seen_at" = %s WHERE "id" = %s) '  # noqa: S608  # nosec B608 - table names from model metadata; values are parameters
+            f'UPDATE "{tokens_table}" SET "used_at" = %s, "replaced_by_id" = %s WHERE "id" = %s',
+            [now, family.pk, now, successor.pk, token.pk],
+        )
 
 
 def _access(user: User, family: UserSession) -> tuple[str, int]:
@@ -158,10 +177,13 @@ def refresh_rotate(*, raw: str) -> TokenPair:
     token_hash = tokens.refresh_token_hash(raw)
     reused: RefreshToken | None = None
     with transaction.atomic():
+        # One statement locks the token and its family (of two refreshes of one family, the
+        # second waits here) and reads the user.
         token = (
-            RefreshToken.objects.select_for_update(of=("self",))
+            RefreshToken.objects.select_for_update(of=("self", "family"))
             .select_related("family", "user")
             .filter(token_hash=token_hash)
+            .order_by()
             .first()
         )
         if token is None:
@@ -169,7 +191,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
         if token.used_at is not None:
             reused = token
         else:
-            family = UserSession.objects.select_for_update().get(pk=token.family_id)
+            family = token.family
             user = token.user
             now = timezone.now()
             if token.revoked_at is not None or family.ended_at is not None:
@@ -180,11 +202,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
                 account_services.session_end(user_session=family, reason="account_disabled")
                 raise TokenRefused("token_revoked", "This login has ended. Please log in again.")
             raw_new, successor = _refresh_create(family=family, device_id=token.device_id)
-            token.used_at = now
-            token.replaced_by = successor
-            token.save(update_fields=["used_at", "replaced_by"])
-            family.last_seen_at = now
-            family.save(update_fields=["last_seen_at"])
+            _spend(token=token, successor=successor, family=family, now=now)
             access, lifetime = _access(user, family)
             record(type=EventType.TOKEN_REFRESHED, user=user, details={"sid": str(family.id)})
             return TokenPair(access=access, refresh=raw_new, expires_in=lifetime, sid=str(family.id))

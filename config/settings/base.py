@@ -69,18 +69,21 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # config.stack: the web-only middleware below pass API_LEAN_PATH_PREFIX requests straight through.
+    "config.stack.CSPMiddleware",  # django-csp for pages; a fixed strict policy for the API's JSON
+    "config.stack.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.SessionRegistryMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "mfa.middleware.PendingLoginMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.password_change.PasswordChangeRequiredMiddleware",  # session flag password_change_required
+    "django.middleware.csrf.CsrfViewMiddleware",  # stock (checks look for it); DRF's views are csrf_exempt
+    "config.stack.AuthenticationMiddleware",
+    "config.stack.SessionRegistryMiddleware",
+    "config.stack.OTPMiddleware",
+    "config.stack.PendingLoginMiddleware",
+    "config.stack.MessageMiddleware",
+    "config.stack.PasswordChangeRequiredMiddleware",  # session flag password_change_required
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The bearer-token JSON API: no session, CSRF, cookie auth, messages or page redirects (config/stack.py).
+API_LEAN_PATH_PREFIX = "/api/v1/"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

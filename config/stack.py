@@ -1,0 +1,80 @@
+"""The web-only middleware, skipped on the JSON API (settings.API_LEAN_PATH_PREFIX, /api/v1/).
+
+An API request authenticates with a bearer token in DRF (never a cookie), sends no form, renders
+no template and sees no flash message, so sessions, Django's cookie authentication, the
+session registry, django-otp, the pending-login and password-change redirects and messages have
+nothing to do there; under load they cost as much CPU as the view itself. Each class here is the
+named middleware, passing /api/v1/ requests straight through (its process_view too), so
+settings.MIDDLEWARE keeps one ordered list and the test client runs the same stack as gunicorn.
+CSRF stays the stock middleware (Django's checks look for it by name): DRF's views are
+csrf_exempt, so on the API it returns at its first test.
+
+The API's answers still get every security header: SecurityMiddleware, SecurityHeadersMiddleware,
+X-Frame-Options, and a fixed Content-Security-Policy (`default-src 'none'; frame-ancestors
+'none'`: JSON loads nothing) instead of the nonce-carrying page policy. The Swagger UI under
+/api/docs/ is a page and keeps the whole stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import csp.middleware
+import django.contrib.auth.middleware
+import django.contrib.messages.middleware
+import django.contrib.sessions.middleware
+import django_otp.middleware
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+import accounts.middleware
+import accounts.password_change
+import mfa.middleware
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def is_api(request: HttpRequest) -> bool:
+    prefix = settings.API_LEAN_PATH_PREFIX
+    return bool(prefix) and request.path_info.startswith(prefix)
+
+
+def web_only(cls: type) -> type:
+    """`cls`, passing API requests straight to the next middleware."""
+
+    def __call__(self: Any, request: HttpRequest) -> HttpResponse:
+        if is_api(request):
+            return self.get_response(request)  # type: ignore[no-any-return]
+        return cls.__call__(self, request)  # type: ignore[operator,no-any-return]
+
+    namespace: dict[str, Any] = {"__call__": __call__, "__doc__": f"{cls.__doc__ or cls.__name__} (not on the API)"}
+    if hasattr(cls, "process_view"):
+
+        def process_view(self: Any, request: HttpRequest, *args: Any) -> Any:
+            if is_api(request):
+                return None
+            return cls.process_view(self, request, *args)  # type: ignore[attr-defined]
+
+        namespace["process_view"] = process_view
+    namespace["__module__"] = __name__
+    return type(cls.__name__, (cls,), namespace)
+
+
+SessionMiddleware = web_only(django.contrib.sessions.middleware.SessionMiddleware)
+AuthenticationMiddleware = web_only(django.contrib.auth.middleware.AuthenticationMiddleware)
+SessionRegistryMiddleware = web_only(accounts.middleware.SessionRegistryMiddleware)
+OTPMiddleware = web_only(django_otp.middleware.OTPMiddleware)
+PendingLoginMiddleware = web_only(mfa.middleware.PendingLoginMiddleware)
+MessageMiddleware = web_only(django.contrib.messages.middleware.MessageMiddleware)
+PasswordChangeRequiredMiddleware = web_only(accounts.password_change.PasswordChangeRequiredMiddleware)
+
+
+class CSPMiddleware(csp.middleware.CSPMiddleware):
+    """django-csp's policy for pages; a fixed, strict one for the API's JSON."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api(request):
+            response: HttpResponse = self.get_response(request)  # type: ignore[assignment]
+            response.headers.setdefault("Content-Security-Policy", API_CSP)
+            return response
+        return super().__call__(request)  # type: ignore[return-value]

@@ -1,0 +1,179 @@
+"""Issue 15: the bearer read and the refresh, what they cost, and the caches that make them cheap.
+
+A warm GET /api/v1/me runs no SQL statement (the token, the live sid, the user row and the factor
+fields all come from Redis); each cache is stale at once when what it holds changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from mfa.models import EmailFactor, MFAState, TOTPFactor
+from tests.api.conftest import assert_error
+from tests.api.helpers import bearer, issue_tokens
+
+
+def _me(api: Any, tokens: dict[str, Any]) -> Any:
+    return api.get("/api/v1/me", **bearer(tokens))
+
+
+def test_a_warm_me_runs_no_sql_statement(api, user, add_totp):
+    add_totp(user)
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).status_code == 200  # fills the caches
+    with CaptureQueriesContext(connection) as queries:
+        response = _me(api, tokens)
+    assert response.status_code == 200
+    assert response.json()["mfa_methods"] == ["totp"]
+    assert [q["sql"] for q in queries.captured_queries] == []
+
+
+def test_accounts_list_needs_only_its_own_query(api, user):
+    tokens = issue_tokens(user)
+    assert api.get("/api/v1/accounts", **bearer(tokens)).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/api/v1/accounts", **bearer(tokens)).status_code == 200
+    assert len(queries.captured_queries) <= 1, [q["sql"] for q in queries.captured_queries]
+
+
+def test_a_removed_factor_disappears_from_me_at_once(api, user, add_totp, add_email_factor):
+    add_totp(user)
+    email = add_email_factor(user)
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).json()["mfa_methods"] == ["totp", "email"]
+    assert _me(api, tokens).json()["mfa_methods"] == ["totp", "email"]  # warm
+    EmailFactor.objects.filter(pk=email.pk).delete()
+    assert _me(api, tokens).json()["mfa_methods"] == ["totp"]
+    TOTPFactor.objects.filter(user=user).delete()
+    assert _me(api, tokens).json() | {} == {
+        "id": str(user.public_id),
+        "email": user.email,
+        "mfa_methods": [],
+        "preferred_mfa_method": None,
+    }
+
+
+def test_an_added_factor_and_a_new_preference_show_at_once(api, user, add_totp, add_email_factor):
+    add_email_factor(user)
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).json()["mfa_methods"] == ["email"]
+    add_totp(user)
+    assert _me(api, tokens).json()["mfa_methods"] == ["totp", "email"]
+    state, _ = MFAState.objects.get_or_create(user=user)
+    state.preferred_method = "email"
+    state.save(update_fields=["preferred_method"])
+    assert _me(api, tokens).json()["preferred_mfa_method"] == "email"
+
+
+def test_joining_a_policy_group_changes_the_allowed_factors_at_once(api, user, add_email_factor, settings):
+    settings.MFA_REQUIRED_GROUPS = ["treasury"]
+    add_email_factor(user)
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).json()["mfa_methods"] == ["email"]
+    group, _ = Group.objects.get_or_create(name="treasury")
+    user.groups.add(group)
+    assert _me(api, tokens).json()["mfa_methods"] == []  # strong factors only now
+    group.user_set.remove(user)
+    assert _me(api, tokens).json()["mfa_methods"] == ["email"]
+
+
+def test_a_deactivated_user_is_refused_at_once_even_while_the_login_is_live(api, user):
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).status_code == 200
+    assert _me(api, tokens).status_code == 200  # warm
+    user.is_active = False
+    user.save(update_fields=["is_active"])  # e.g. the admin's change form: no session ended here
+    assert_error(_me(api, tokens), 401, "token_not_valid")
+
+
+def test_an_email_change_shows_at_once(api, user):
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).json()["email"] == user.email
+    user.email = "new.address@example.com"
+    user.save(update_fields=["email"])
+    assert _me(api, tokens).json()["email"] == "new.address@example.com"
+
+
+def test_a_queryset_update_of_the_user_goes_through_user_changed(api, user):
+    from accounts.usercache import user_changed
+
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).json()["email"] == user.email
+    User.objects.filter(pk=user.pk).update(email="updated@example.com")
+    user_changed(user)
+    assert _me(api, tokens).json()["email"] == "updated@example.com"
+
+
+def test_a_read_that_raced_a_change_is_never_served(user):
+    """The read-then-write race: a value read before a change committed carries the old generation."""
+    from accounts import usercache
+
+    _, generation = usercache._users.get(str(user.public_id))  # a reader starts, reads the old row ...
+    stale = usercache.user_by_public_id(str(user.public_id))
+    assert stale is not None
+    user.email = "raced@example.com"
+    user.save(update_fields=["email"])  # ... a change lands ...
+    usercache._users.put(  # ... and the reader writes what it read, late
+        str(user.public_id), generation, tuple(getattr(stale, n) for n in usercache._FIELDS)
+    )
+    fresh = usercache.user_by_public_id(str(user.public_id))
+    assert fresh is not None and fresh.email == "raced@example.com"
+
+
+def test_the_cached_user_row_holds_no_password_hash(api, user):
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).status_code == 200
+    raw = cache.get(f"c:user:{user.public_id}")
+    assert raw is not None
+    assert user.password not in repr(raw)
+
+
+def test_a_revoked_login_is_refused_at_once_with_warm_caches(api, user):
+    from accounts.api import services
+
+    tokens = issue_tokens(user)
+    assert _me(api, tokens).status_code == 200
+    assert _me(api, tokens).status_code == 200
+    services.logout(raw=tokens["refresh"])
+    assert_error(_me(api, tokens), 401, "token_revoked")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_costs_at_most_four_statements(api, user):
+    tokens = issue_tokens(user)
+    refresh = tokens["refresh"]
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            response = api.post("/api/v1/auth/token/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 200, response.content
+        refresh = response.json()["refresh"]
+        # Transaction control (BEGIN, COMMIT) aside: the locking read of token and family, the
+        # successor's INSERT, one UPDATE of the spent token and the family, the audit row.
+        sqls = [q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+        assert len(sqls) <= 4, sqls
+
+
+def test_throttle_counts_every_request_and_refuses_past_the_limit(api, user, throttle_rate):
+    throttle_rate("auth_user", "5/min")
+    tokens = issue_tokens(user)
+    statuses = [_me(api, tokens).status_code for _ in range(7)]
+    assert statuses == [200] * 5 + [429] * 2
+    response = _me(api, tokens)
+    assert_error(response, 429, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_api_answers_carry_a_strict_fixed_csp_and_no_session_cookie(api, user):
+    tokens = issue_tokens(user)
+    response = _me(api, tokens)
+    assert response["Content-Security-Policy"].startswith("default-src 'none'")
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
+    assert response["X-Frame-Options"] == "DENY"

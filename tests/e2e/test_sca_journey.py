@@ -80,3 +80,36 @@ def test_trust_a_beneficiary_with_a_second_factor_then_pay_it_without_one(
     assert small.status == Payment.Status.PENDING_STEP_UP and small.step_up_reasons == ["high_risk"]
     types = audit_types(user)
     assert "beneficiary.trusted" in types and types.count("payment.sca_decided") == 2, types
+
+
+def test_a_standing_order_is_confirmed_once_with_a_second_factor(tab: Tab, emails: Callable[..., list[Any]]) -> None:
+    from mfa.models import EmailFactor
+    from payments.models import StandingOrder
+
+    user = cast(User, UserFactory(email="member@example.com", full_name="Gym Member"))
+    payments.account_open(owner=user, currency="EUR", name="Current", opening_balance=Decimal("1000.00"))
+    sign_in(tab, user.email)
+    EmailFactor.objects.create(user=user, name="email", email=user.email, confirmed=True)
+    page = tab.page
+    tab.goto("/payments/standing-orders/")
+    tab.check()
+    page.get_by_role("link", name="New standing order").click()
+    tab.check()
+    page.get_by_label("Payee name").fill("City Gym")
+    page.get_by_label("Payee IBAN").fill("DE89 3704 0044 0532 0130 00")
+    page.get_by_label("Amount").fill("29.90")
+    page.get_by_label("How often").select_option("monthly")
+    page.get_by_role("button", name="Continue").click()
+    tab.check()
+    expect(page.get_by_role("heading", name="Confirm your standing order")).to_be_visible()
+    page.get_by_role("button", name="Send code by email").click()
+    tab.check()
+    message = [m for m in emails(user.email) if "29.90" in m.body][-1]
+    page.get_by_label("Code", exact=True).fill(find_code(message))
+    page.get_by_role("button", name="Confirm standing order").click()
+    tab.check()
+    expect(page.locator(".messages")).to_contain_text("Its first payment was made now")
+    expect(page.locator("table")).to_contain_text("City Gym")
+    order = StandingOrder.objects.get(owner=user)
+    assert order.status == "active" and order.executions == 1
+    assert Payment.objects.get(owner=user).sca_article == "RTS Art. 14(1)"

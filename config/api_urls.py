@@ -11,7 +11,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("v1/", include("accounts.api.urls")),
+    path("v1/", include("payments.api_urls")),  # before mfa's: /accounts and /payments are the hot reads
     path("v1/", include("mfa.api_urls")),
-    path("v1/", include("payments.api_urls")),
     path("v1/", include("audit.api_urls")),
 ]

@@ -157,7 +157,7 @@ class MfaVerifyView(_AuthView):
             try:
                 amr = self._verify(attempt, method, data)
             except services.InvalidCode as exc:
-                refusal: Exception = api_error(
+                refusal: Exception | None = api_error(
                     401, "invalid_code", "That code is not correct.", attempts_left=min(exc.attempts_left, left)
                 )
             except services.SecondFactorLocked as exc:

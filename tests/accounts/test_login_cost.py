@@ -7,7 +7,7 @@ at most 16. A regression here is a slower login for every customer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import connection
@@ -17,6 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from tests.accounts.factories import DEFAULT_PASSWORD, UserFactory
 from tests.mfa.conftest import add_totp as add_totp  # the fixture
+
+
+def _new_user() -> User:
+    return cast(User, UserFactory())
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +37,7 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.
 
 
 def _known_device_user(client: Client, **login: Any) -> User:
-    user = UserFactory()
+    user = _new_user()
     # A first login makes the device and the place known; the measured one is an everyday login.
     first = client.post("/accounts/login/", {"email": user.email, "password": DEFAULT_PASSWORD}, **login)
     assert first.status_code == 302
@@ -58,7 +62,7 @@ def test_web_password_login_costs_at_most_12_statements(settings: Any) -> None:
 
 def test_api_password_login_costs_at_most_12_statements() -> None:
     api = Client(HTTP_USER_AGENT="BankPortalApp/1.0", REMOTE_ADDR="203.0.113.10")
-    user = UserFactory()
+    user = _new_user()
     body = {"email": user.email, "password": DEFAULT_PASSWORD, "device_id": "phone-0001"}
     assert api.post("/api/v1/auth/login", body, content_type="application/json").status_code == 200
     response, sql = _sql(lambda: api.post("/api/v1/auth/login", body, content_type="application/json"))

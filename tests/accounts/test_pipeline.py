@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.contrib.auth.models import Group
@@ -28,6 +28,11 @@ from tests.mfa.conftest import add_totp as add_totp  # the fixture
 from tests.risk.conftest import FIREFOX_UA
 from tests.risk.conftest import ip_in as ip_in  # the fixture
 
+
+def _new_user() -> User:
+    return cast(User, UserFactory())
+
+
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
@@ -38,7 +43,7 @@ def clock(time_machine: Any) -> Any:
 
 
 def _security_member() -> User:
-    user = UserFactory()
+    user = _new_user()
     group, _ = Group.objects.get_or_create(name="security")
     user.groups.add(group)
     return user
@@ -108,7 +113,7 @@ def test_security_member_without_a_strong_factor_is_refused_by_the_api(clock: An
 
 
 def test_risky_api_login_without_a_factor_completes_with_an_emailed_code(clock: Any, ip_in: Any) -> None:
-    customer = UserFactory()
+    customer = _new_user()
     body = {"email": customer.email, "password": DEFAULT_PASSWORD, "device_id": "phone-0001"}
     home = Client(REMOTE_ADDR=ip_in("DE"), HTTP_USER_AGENT="BankPortalApp/1.0")
     assert "access" in home.post("/api/v1/auth/login", body, content_type="application/json").json()
@@ -147,7 +152,7 @@ def test_every_path_is_finished_by_the_one_finish(monkeypatch: Any, clock: Any, 
         return real_finish(attempt)
 
     monkeypatch.setattr(pipeline, "finish", spy)
-    plain, with_totp = UserFactory(), UserFactory()
+    plain, with_totp = _new_user(), _new_user()
     _device, totp = add_totp(with_totp)
     assert _login(_web("203.0.113.10"), plain).status_code == 302
     client = _web("203.0.113.11")
@@ -164,7 +169,7 @@ def test_concurrent_wrong_codes_never_exceed_the_mfa_token_limit(add_totp: Any, 
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth_mfa": "1000/min"},
     }
-    user = UserFactory()
+    user = _new_user()
     _device, totp = add_totp(user)
     api = Client(REMOTE_ADDR="203.0.113.10", HTTP_USER_AGENT="BankPortalApp/1.0")
     token = api.post(
@@ -214,7 +219,7 @@ def test_concurrent_wrong_codes_never_exceed_the_mfa_token_limit(add_totp: Any, 
 
 
 def _with_breached_password(password: str = "password123456") -> User:
-    user = UserFactory()
+    user = _new_user()
     user.set_password(password)  # set before the breach list knew it: the validators are not asked
     user.save(update_fields=["password"])
     return user
@@ -242,7 +247,7 @@ def test_a_breached_password_on_the_api_is_told_to_change_it() -> None:
     assert response.json()["password_change_required"] is True and "access" in response.json()
     assert AuditEvent.objects.filter(user=user, type=EventType.PASSWORD_BREACHED).count() == 1
     # A password not in the list says nothing of the kind.
-    other = UserFactory()
+    other = _new_user()
     fine = api.post(
         "/api/v1/auth/login",
         {"email": other.email, "password": DEFAULT_PASSWORD, "device_id": "phone-0002"},

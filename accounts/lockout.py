@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from axes.handlers.cache import AxesCacheHandler
-from axes.helpers import get_client_cache_keys, get_client_username, get_cool_off
+from axes.helpers import get_cache, get_client_cache_keys, get_client_username, get_cool_off
 from django.conf import settings
 from django.utils import timezone
 
@@ -30,6 +30,16 @@ def _index_key(username: str) -> str:
 
 
 class ClockedAxesCacheHandler(AxesCacheHandler):
+    # axes keeps one handler per process; resolving the cache on each use (not once in __init__)
+    # keeps it on the configured Redis when the cache settings change (a reconfigured or test cache).
+    @property  # type: ignore[override]
+    def cache(self) -> Any:
+        return get_cache()
+
+    @cache.setter
+    def cache(self, value: Any) -> None:
+        """AxesCacheHandler.__init__ assigns the cache of the moment; it is looked up on use instead."""
+
     def _cooloff_seconds(self, request: Any) -> float:
         cool_off = get_cool_off(request)
         return cool_off.total_seconds() if cool_off is not None else float("inf")

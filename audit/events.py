@@ -59,6 +59,11 @@ class EventType(models.TextChoices):
         "oauth.code_reuse_detected",
         "Used authorization code presented again (its tokens revoked)",
     )
+    OAUTH_CLIENT_ASSERTION_REPLAYED = (
+        "oauth.client_assertion_replayed",
+        "App client assertion (private_key_jwt) presented again: refused",
+    )
+    DPOP_PROOF_REPLAYED = "token.dpop_proof_replayed", "DPoP proof presented again: refused"
     OAUTH_TOKEN_REVOKED = "oauth.token_revoked", "App token revoked"
     OAUTH_GRANT_REVOKED = "oauth.grant_revoked", "App access revoked"
     OIDC_LOGOUT = "oidc.logout", "Signed out from an app (RP-initiated logout)"

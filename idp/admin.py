@@ -19,8 +19,16 @@ if admin.site.is_registered(Client):
 
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "client_id", "client_type", "authorization_grant_type", "skip_authorization", "is_active")
-    list_filter = ("client_type", "authorization_grant_type", "skip_authorization", "is_active")
+    list_display = (
+        "name",
+        "client_id",
+        "client_type",
+        "authorization_grant_type",
+        "skip_authorization",
+        "fapi",
+        "is_active",
+    )
+    list_filter = ("client_type", "authorization_grant_type", "skip_authorization", "fapi", "require_par", "is_active")
     search_fields = ("name", "client_id")
     readonly_fields = ("client_id", "created", "updated")
     fields = (
@@ -33,6 +41,11 @@ class ClientAdmin(admin.ModelAdmin):
         "allowed_scopes",
         "skip_authorization",
         "backchannel_logout_uri",
+        "fapi",
+        "require_par",
+        "token_endpoint_auth_method",
+        "jwks",
+        "jwks_uri",
         "user",
         "is_active",
         "created",
@@ -42,7 +55,7 @@ class ClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
         plaintext = ""
-        if not change and obj.client_type == Client.CLIENT_CONFIDENTIAL:
+        if not change and obj.client_type == Client.CLIENT_CONFIDENTIAL and not obj.uses_private_key_jwt:
             plaintext = generate_client_secret()
             obj.client_secret = plaintext
         elif not change:

@@ -11,6 +11,10 @@ the user (a user token: its `sub`; a client-credentials token: the user the clie
 to). Authorization is deny-by-default: a view must declare `required_scopes` (a list, or a
 dict from HTTP method to list) to be reachable with a provider token at all, and may declare
 `required_acr` (same shape) for RFC 9470 step-up.
+
+DPoP (RFC 9449 7): a token with `cnf.jkt` is accepted only as `Authorization: DPoP <token>` with a
+valid proof of that key for this method and URL, carrying `ath` (core.dpop); anything else is a
+401 with the `WWW-Authenticate: DPoP` challenge. A bearer token sent with the DPoP scheme is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from accounts.authn import ACR_MFA, ACR_VALUES
 from accounts.models import User
-from core import context
+from core import context, dpop
 from idp import conf, services
 from idp.models import Client
 from idp.tokens import InvalidProviderToken, ProviderClaims, access_token_decode, unverified_claims
@@ -61,16 +65,20 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
         return f'Bearer realm="{self.www_authenticate_realm}"'
 
     def authenticate(self, request: Request) -> tuple[User, ProviderClaims] | None:
-        raw = self._raw_token(request)
-        if raw is None:
+        scheme_token = self._raw_token(request)
+        if scheme_token is None:
             return None
+        scheme, raw = scheme_token
         peek = unverified_claims(raw)
         if not peek or "client_id" not in peek or peek.get("iss") != conf.issuer():
             return None  # not a provider token: the mobile authentication decides
         try:
             claims = access_token_decode(raw)
         except InvalidProviderToken as exc:
+            if scheme == "DPoP":
+                raise _dpop_refusal("invalid_token", exc.detail, code=exc.code) from exc
             raise AuthenticationFailed(exc.detail, code=exc.code) from exc
+        dpop_check(request, scheme=scheme, raw=raw, jkt=claims.jkt, client_id=claims.client_id)
         try:
             revoked = services.token_revoked_reason(jti=claims.jti, sid=claims.sid)
         except Exception as exc:  # Redis or the registry unreachable: fail closed
@@ -88,15 +96,15 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
         return user, claims
 
     @staticmethod
-    def _raw_token(request: Request) -> str | None:
+    def _raw_token(request: Request) -> tuple[str, str] | None:
         try:
             header = authentication.get_authorization_header(request).decode("latin-1")
         except UnicodeError:
             return None
         parts = header.split()
-        if len(parts) != 2 or parts[0] != "Bearer":
+        if len(parts) != 2 or parts[0] not in ("Bearer", "DPoP"):
             return None
-        return parts[1]
+        return parts[0], parts[1]
 
     @staticmethod
     def _user(claims: ProviderClaims) -> User:
@@ -150,6 +158,48 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
                     )
                 },
             )
+
+
+def _dpop_refusal(error: str, detail: str, *, code: str = "token_not_valid", nonce: bool = False) -> Exception:
+    from core.api import APIError
+
+    headers = {"WWW-Authenticate": dpop.challenge(error=error, description=detail)}
+    if nonce:
+        headers["DPoP-Nonce"] = dpop.nonce_issue()
+    return APIError(status_code=401, code=code, detail=detail, headers=headers)
+
+
+def dpop_check(request: Request, *, scheme: str, raw: str, jkt: str, client_id: str = "") -> None:
+    """RFC 9449 7: a DPoP-bound token needs the DPoP scheme and a proof of its key for this
+    request (method, URL, ath); a bearer token must not come with the DPoP scheme."""
+    if not jkt:
+        if scheme == "DPoP":
+            raise _dpop_refusal("invalid_token", "This access token is not DPoP-bound: send it as a Bearer token.")
+        return
+    if scheme != "DPoP":
+        raise _dpop_refusal(
+            "invalid_token", "This access token is DPoP-bound: send it with the DPoP scheme and a proof."
+        )
+    from django.conf import settings
+
+    proofs = request.headers.get("DPoP")
+    htu = str(settings.PUBLIC_BASE_URL).rstrip("/") + request.path
+    try:
+        dpop.verify_proof(proofs, htm=request.method or "GET", htu=htu, access_token=raw, jkt=jkt)
+    except dpop.DPoPError as exc:
+        if exc.replayed:
+            from audit.events import EventType, Outcome
+            from audit.services import record
+
+            record(
+                type=EventType.DPOP_PROOF_REPLAYED,
+                outcome=Outcome.DENIED,
+                user=None,
+                details={"client_id": client_id, "endpoint": "resource"},
+            )
+        if exc.error == dpop.ERROR_USE_NONCE:
+            raise _dpop_refusal(dpop.ERROR_USE_NONCE, exc.description, code="use_dpop_nonce", nonce=True) from exc
+        raise _dpop_refusal(dpop.ERROR_INVALID_PROOF, exc.description, code="invalid_dpop_proof") from exc
 
 
 def _touch(*, user: User, client_id: str) -> None:

@@ -75,6 +75,23 @@ class Client(AbstractApplication):
         max_length=500, blank=True, help_text="OpenID Connect Back-Channel Logout endpoint of the client"
     )
     is_active = models.BooleanField(default=True)
+    # Issue 18: the FAPI 2.0 security profile and its parts (README, "FAPI 2.0 profile").
+    fapi = models.BooleanField(
+        default=False,
+        verbose_name="FAPI 2.0 profile",
+        help_text="PAR, PKCE S256, private_key_jwt (confidential), DPoP-bound tokens, ES256 tokens",
+    )
+    require_par = models.BooleanField(
+        default=False, verbose_name="Require PAR", help_text="Authorization requests only through /o/par/"
+    )
+    token_endpoint_auth_method = models.CharField(
+        max_length=32,
+        blank=True,
+        choices=[("", "client secret (basic or post)"), ("private_key_jwt", "private_key_jwt (RFC 7523)")],
+        help_text="How a confidential client authenticates itself",
+    )
+    jwks = models.JSONField(null=True, blank=True, help_text="The client's public keys (a JWKS), for private_key_jwt")
+    jwks_uri = models.URLField(max_length=500, blank=True, help_text="Where the client's JWKS is published")
 
     objects = ApplicationManager()
 
@@ -88,6 +105,23 @@ class Client(AbstractApplication):
     @property
     def trusted(self) -> bool:
         return bool(self.skip_authorization)
+
+    @property
+    def par_required(self) -> bool:
+        return bool(self.require_par or self.fapi)
+
+    @property
+    def uses_private_key_jwt(self) -> bool:
+        return self.token_endpoint_auth_method == "private_key_jwt"  # noqa: S105 (a method name)
+
+    @property
+    def dpop_required(self) -> bool:
+        return bool(self.fapi)
+
+    @property
+    def signing_algorithm(self) -> str:
+        """The algorithm of this client's ID tokens and access tokens (FAPI: ES256)."""
+        return "ES256" if self.fapi else "RS256"
 
     @property
     def scope_list(self) -> list[str]:
@@ -120,6 +154,21 @@ class Client(AbstractApplication):
             and self.client_type != AbstractApplication.CLIENT_CONFIDENTIAL
         ):
             raise ValidationError({"client_type": "A client-credentials client must be confidential."})
+        if self.uses_private_key_jwt:
+            if self.client_type != AbstractApplication.CLIENT_CONFIDENTIAL:
+                raise ValidationError({"token_endpoint_auth_method": "private_key_jwt is for confidential clients."})
+            if not self.jwks and not self.jwks_uri:
+                raise ValidationError({"jwks": "private_key_jwt needs the client's keys: a JWKS or a JWKS URI."})
+        if self.jwks is not None and self.jwks != "":
+            from idp.client_auth import jwks_problem
+
+            problem = jwks_problem(self.jwks)
+            if problem:
+                raise ValidationError({"jwks": problem})
+        if self.fapi and self.client_type == AbstractApplication.CLIENT_CONFIDENTIAL and not self.uses_private_key_jwt:
+            raise ValidationError(
+                {"token_endpoint_auth_method": "A FAPI 2.0 confidential client authenticates with private_key_jwt."}
+            )
 
 
 class Grant(AbstractGrant):
@@ -128,6 +177,8 @@ class Grant(AbstractGrant):
     sid = models.CharField(max_length=64, blank=True)
     auth_time = models.DateTimeField(null=True, blank=True)
     amr = models.JSONField(default=list, blank=True)
+    # RFC 9449 10: the code is bound to this DPoP key (dpop_jkt, or the PAR request's proof).
+    dpop_jkt = models.CharField(max_length=64, blank=True)
 
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
@@ -143,6 +194,7 @@ class IDToken(AbstractIDToken):
 class AccessToken(AbstractAccessToken):
     jti = models.CharField(max_length=64, blank=True, db_index=True)
     sid = models.CharField(max_length=64, blank=True, db_index=True)
+    dpop_jkt = models.CharField(max_length=64, blank=True)  # cnf.jkt of the JWT (RFC 9449 6)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -162,6 +214,8 @@ class RefreshToken(AbstractRefreshToken):
     sid = models.CharField(max_length=64, blank=True, db_index=True)
     auth_time = models.DateTimeField(null=True, blank=True)
     amr = models.JSONField(default=list, blank=True)
+    # A public client's refresh token works only with a proof of this key (RFC 9449 5).
+    dpop_jkt = models.CharField(max_length=64, blank=True)
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"

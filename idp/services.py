@@ -269,8 +269,14 @@ def client_create(
     client_id: str | None = None,
     secret: str | None = None,
     actor: User | None = None,
+    fapi: bool = False,
+    require_par: bool = False,
+    jwks: dict[str, Any] | None = None,
+    jwks_uri: str = "",
 ) -> tuple[Client, str]:
-    """Registers a client; returns it and its plaintext secret ("" for a public client), shown once."""
+    """Registers a client; returns it and its plaintext secret ("" for a public client or one that
+    authenticates with private_key_jwt), shown once. A JWKS (inline or URI) makes a confidential
+    client use private_key_jwt; the FAPI 2.0 profile requires it for confidential clients."""
     from django.core.exceptions import ValidationError
 
     from idp.scopes import ClientScopes
@@ -286,8 +292,22 @@ def client_create(
         raise ClientError(f"unknown scope(s): {' '.join(unknown)} (known: {' '.join(sorted(known))})")
     if grant == "client-credentials" and {"openid", "offline_access", "email"} & set(wanted):
         raise ClientError("a client-credentials client has no user: openid, email and offline_access do not apply")
+    if (jwks is not None or jwks_uri) and KINDS[kind] != Client.CLIENT_CONFIDENTIAL:
+        raise ClientError("--jwks-uri / --jwks-file are for confidential clients (private_key_jwt)")
+    private_key_jwt = KINDS[kind] == Client.CLIENT_CONFIDENTIAL and (jwks is not None or bool(jwks_uri))
+    if fapi and KINDS[kind] == Client.CLIENT_CONFIDENTIAL and not private_key_jwt:
+        raise ClientError(
+            "a FAPI 2.0 confidential client authenticates with private_key_jwt: give --jwks-uri or --jwks-file"
+        )
+    if fapi and grant != "authorization-code":
+        raise ClientError("the FAPI 2.0 profile here covers the authorization-code grant")
+    if fapi:
+        from accounts import eckey
+
+        if not eckey.configured():
+            raise ClientError("FAPI 2.0 clients get ES256 tokens: set JWT_EC_PRIVATE_KEY(_FILE) first")
     plaintext = ""
-    if KINDS[kind] == Client.CLIENT_CONFIDENTIAL:
+    if KINDS[kind] == Client.CLIENT_CONFIDENTIAL and not private_key_jwt:
         plaintext = secret or generate_client_secret()
     client = Client(
         name=name.strip(),
@@ -301,6 +321,11 @@ def client_create(
         algorithm=Client.RS256_ALGORITHM,
         client_secret=plaintext,
         user=owner,
+        fapi=fapi,
+        require_par=require_par,
+        token_endpoint_auth_method="private_key_jwt" if private_key_jwt else "",
+        jwks=jwks,
+        jwks_uri=jwks_uri,
     )
     if client_id:
         client.client_id = client_id
@@ -322,6 +347,9 @@ def client_audit(*, client: Client, event: EventType, actor: Any = None, changed
         "client": client.name,
         "kind": client.client_type,
         "grant": client.authorization_grant_type,
+        "fapi": bool(client.fapi),
+        "require_par": bool(client.require_par),
+        "auth_method": client.token_endpoint_auth_method or "client_secret",
     }
     if changed:
         details["changed"] = sorted(changed)

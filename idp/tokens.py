@@ -1,8 +1,10 @@
 """The provider's JWTs: access tokens (RFC 9068), ID tokens and back-channel logout tokens.
 
-All are RS256, signed with the key ring of the mobile API (accounts.tokens: one JWKS at
-/.well-known/jwks.json, `kid` in every header, previous keys still verifying). Signing and
-verification are PyJWT's; the algorithm is fixed here, never read from a token header.
+RS256, signed with the key ring of the mobile API (accounts.tokens: one JWKS at
+/.well-known/jwks.json, `kid` in every header, previous keys still verifying); a FAPI 2.0 client's
+ID and access tokens are ES256, signed with the ring's EC key (accounts.eckey, same JWKS).
+Signing and verification are PyJWT's; the algorithm follows from the key the `kid` names (one of
+ours), never from a token header alone. A DPoP-bound access token carries `cnf.jkt` (RFC 9449).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jwt
 from django.conf import settings
 from django.utils import timezone
 
+from accounts import eckey
 from accounts import tokens as account_tokens
 from idp import conf
 
@@ -26,9 +29,33 @@ ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192
 
 
-def _sign(payload: dict[str, Any], *, typ: str) -> str:
+def _sign(payload: dict[str, Any], *, typ: str, algorithm: str = ALGORITHM) -> str:
+    if algorithm == eckey.ALGORITHM:
+        ec_ring = eckey.keyring()
+        return jwt.encode(
+            payload, ec_ring.private_key, algorithm=eckey.ALGORITHM, headers={"kid": ec_ring.kid, "typ": typ}
+        )
     ring = account_tokens.keyring()
     return jwt.encode(payload, ring.private_key, algorithm=ALGORITHM, headers={"kid": ring.kid, "typ": typ})
+
+
+def _verification_key(header: dict[str, Any]) -> tuple[Any, str] | None:
+    """(key, algorithm) for a header's kid among our own keys, or None (alg must match the key)."""
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        return None
+    rsa_key = account_tokens.keyring().public_keys.get(kid)
+    if rsa_key is not None:
+        return (rsa_key, ALGORITHM) if header.get("alg") == ALGORITHM else None
+    if eckey.configured():
+        ec_key = eckey.keyring().public_keys.get(kid)
+        if ec_key is not None and header.get("alg") == eckey.ALGORITHM:
+            return ec_key, eckey.ALGORITHM
+    return None
+
+
+def client_algorithm(client: Any) -> str:
+    return str(getattr(client, "signing_algorithm", ALGORITHM))
 
 
 def left_half_hash(value: str) -> str:
@@ -69,13 +96,16 @@ def access_token_issue(*, request: Any) -> tuple[str, str]:
         "exp": now + conf.access_lifetime(),
         "jti": jti,
     }
+    jkt = getattr(request, "idp_dpop_jkt", "")
+    if jkt:
+        payload["cnf"] = {"jkt": jkt}  # RFC 9449 6.1: usable only with proofs of this key
     if user is not None and getattr(user, "pk", None) and login.sid:
         payload["sid"] = login.sid
         payload["acr"] = login.acr
         payload["amr"] = list(login.amr)
         if login.auth_time is not None:
             payload["auth_time"] = int(login.auth_time.timestamp())
-    return _sign(payload, typ=conf.ACCESS_TOKEN_TYPE), jti
+    return _sign(payload, typ=conf.ACCESS_TOKEN_TYPE, algorithm=client_algorithm(client)), jti
 
 
 def access_token_generator(request: Any, refresh_token: bool = False) -> str:
@@ -112,7 +142,7 @@ def id_token_issue(
     else:
         payload.pop("email", None)
         payload.pop("email_verified", None)
-    return _sign(payload, typ="JWT"), jti, expires
+    return _sign(payload, typ="JWT", algorithm=client_algorithm(client)), jti, expires
 
 
 def logout_token_issue(*, client_id: str, sub: str, sid: str) -> str:
@@ -152,6 +182,7 @@ class ProviderClaims:
     acr: str = ""
     amr: tuple[str, ...] = ()
     auth_time: int | None = None
+    jkt: str = ""  # cnf.jkt: the DPoP key the token is bound to ("" for a bearer token)
 
     @property
     def is_user_token(self) -> bool:
@@ -176,24 +207,25 @@ def unverified_claims(raw: str) -> dict[str, Any] | None:
 
 
 def verify_jwt(raw: str, *, typ: str, audience: str | None, required: list[str]) -> dict[str, Any]:
-    """Signature by one of our keys (by kid), RS256 only, typ, iss, aud, exp, iat."""
+    """Signature by one of our keys (by kid; RS256 for the RSA keys, ES256 for the EC key), typ,
+    iss, aud, exp, iat."""
     if not raw or len(raw) > MAX_TOKEN_LENGTH:
         raise InvalidProviderToken()
     try:
         header = jwt.get_unverified_header(raw)
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidProviderToken() from exc
-    if header.get("alg") != ALGORITHM or header.get("typ") != typ:
+    if header.get("typ") != typ:
         raise InvalidProviderToken()
-    kid = header.get("kid")
-    key = account_tokens.keyring().public_keys.get(kid) if isinstance(kid, str) else None
-    if key is None:
+    found = _verification_key(header)
+    if found is None:
         raise InvalidProviderToken()
+    key, algorithm = found
     try:
         claims = jwt.decode(
             raw,
             key,
-            algorithms=[ALGORITHM],
+            algorithms=[algorithm],
             audience=audience,
             issuer=conf.issuer(),
             leeway=int(settings.JWT_LEEWAY_SECONDS),
@@ -226,6 +258,10 @@ def access_token_decode(raw: str) -> ProviderClaims:
     if not isinstance(sid, str) or not (isinstance(amr, list) and all(isinstance(a, str) for a in amr)):
         raise InvalidProviderToken()
     auth_time = claims.get("auth_time")
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else ""
+    if cnf is not None and not (isinstance(jkt, str) and jkt):
+        raise InvalidProviderToken()
     return ProviderClaims(
         sub=str(sub),
         client_id=str(client_id),
@@ -237,6 +273,7 @@ def access_token_decode(raw: str) -> ProviderClaims:
         acr=str(claims.get("acr", "")),
         amr=tuple(amr),
         auth_time=auth_time if isinstance(auth_time, int) else None,
+        jkt=jkt or "",
     )
 
 
@@ -244,14 +281,14 @@ def id_token_decode(raw: str, *, accept_expired: bool = True) -> dict[str, Any]:
     """An ID token of ours (for id_token_hint): any audience, expired accepted when asked."""
     try:
         header = jwt.get_unverified_header(raw)
-        kid = header.get("kid")
-        key = account_tokens.keyring().public_keys.get(kid) if isinstance(kid, str) else None
-        if key is None or header.get("alg") != ALGORITHM:
+        found = _verification_key(header)
+        if found is None:
             raise InvalidProviderToken()
+        key, algorithm = found
         return jwt.decode(
             raw,
             key,
-            algorithms=[ALGORITHM],
+            algorithms=[algorithm],
             issuer=conf.issuer(),
             options={"verify_aud": False, "verify_exp": not accept_expired, "require": ["iss", "sub", "aud", "jti"]},
         )

@@ -11,6 +11,7 @@ from idp import views
 
 oauth_patterns = [
     path("authorize/", views.AuthorizeView.as_view(), name="authorize"),
+    path("par/", views.PushedAuthorizationView.as_view(), name="par"),
     path("token/", dot_views.TokenView.as_view(), name="token"),
     path("revoke/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", views.IntrospectView.as_view(), name="introspect"),

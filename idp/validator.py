@@ -8,7 +8,12 @@ What it changes (DOT 3.4.1 behaviour read in oauth2_provider/oauth2_validators.p
   `offline_access`; refresh of a login that has ended is refused;
 - ID tokens are signed with the accounts key ring (one JWKS), `sub` is the user's public UUID;
 - bearer checks (userinfo, introspection) also consult the revocation list;
-- every issue, refresh, reuse and revocation writes its audit event with the client id.
+- every issue, refresh, reuse and revocation writes its audit event with the client id;
+- issue 18 (FAPI 2.0): `private_key_jwt` client authentication (idp.client_auth) in
+  authenticate_client; DPoP proofs at the token endpoint (core.dpop) in validate_grant_type,
+  which runs for every grant right after client authentication, binding the access token
+  (cnf.jkt), a public client's refresh token, and checking a code's dpop_jkt; FAPI clients'
+  refresh tokens are not rotated (the binding protects them).
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ import hashlib
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from accounts.models import User
 from audit.events import EventType, Outcome
 from audit.services import record
-from idp import conf, services
+from core import dpop
+from idp import client_auth, conf, services
 from idp.models import AccessToken, Client, Grant, IDToken, RefreshToken
 from idp.tokens import LoginContext, id_token_issue
 
@@ -35,20 +45,54 @@ def _checksum(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class DPoPProofError(oauth2_errors.OAuth2Error):
+    """invalid_dpop_proof / use_dpop_nonce at the token endpoint (RFC 9449 5, 8): 400, with a
+    fresh server nonce in `DPoP-Nonce`."""
+
+    status_code = 400
+
+    def __init__(self, error: str, description: str, request: Any = None) -> None:
+        self.error = error
+        super().__init__(description=description, request=request)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"DPoP-Nonce": dpop.nonce_issue()} if dpop.nonce_required() else {}
+
+
+def dpop_header(request: Any) -> str | None:
+    headers = getattr(request, "headers", None) or {}
+    value = headers.get("HTTP_DPOP") or headers.get("DPoP")
+    return str(value) if value else None
+
+
+def endpoint_url(request: Any) -> str:
+    """The public URL of the endpoint this oauthlib request came to (issuer + path)."""
+    return conf.issuer() + urlsplit(str(request.uri or "")).path
+
+
 class Validator(OAuth2Validator):
     oidc_claim_scope = {"sub": "openid", "email": "email", "email_verified": "email"}
 
     # --- Authorization codes --------------------------------------------------------------
 
     def _create_authorization_code(self, request: Any, code: dict[str, str], expires: Any = None) -> Grant:
+        client = request.client
+        if client.fapi and expires is None:
+            from datetime import timedelta
+
+            from oauth2_provider.settings import oauth2_settings
+
+            # FAPI 2.0 5.3.2.1: codes live at most 60 seconds, whatever the deployment's setting.
+            expires = timezone.now() + timedelta(seconds=min(60, oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS))
         grant = super()._create_authorization_code(request, code, expires)
         login: LoginContext | None = getattr(request, "idp_login", None)
         if login is not None:
             grant.sid = login.sid
             grant.auth_time = login.auth_time
             grant.amr = list(login.amr)
-            grant.save(update_fields=["sid", "auth_time", "amr"])
-        client = request.client
+        grant.dpop_jkt = str(getattr(request, "idp_dpop_jkt", "") or "")
+        grant.save(update_fields=["sid", "auth_time", "amr", "dpop_jkt"])
         record(
             type=EventType.OAUTH_AUTHORIZED,
             user=request.user,
@@ -75,6 +119,8 @@ class Validator(OAuth2Validator):
         if grant.claims:
             request.claims = json.loads(grant.claims)
         request.idp_login = LoginContext(sid=grant.sid, auth_time=grant.auth_time, amr=tuple(grant.amr or ()))
+        if grant.dpop_jkt and grant.dpop_jkt != getattr(request, "idp_dpop_jkt", ""):
+            return False  # RFC 9449 10: a code bound with dpop_jkt needs a proof of that key
         # Refused when the web login that approved it has ended since.
         return not (grant.sid and services.token_revoked_reason(jti="", sid=grant.sid))
 
@@ -92,7 +138,20 @@ class Validator(OAuth2Validator):
         if "refresh_token" in token and conf.SCOPE_OFFLINE not in (request.scopes or []):
             token.pop("refresh_token")
         refreshing = request.grant_type == "refresh_token"
+        kept = getattr(request, "refresh_token_instance", None) if refreshing else None
+        previous_jti = ""
+        if kept is not None and not self.rotate_refresh_token(request) and kept.access_token_id:
+            # Not rotated (FAPI): DOT rewrites the refresh token's access token row in place.
+            previous_jti = AccessToken.objects.filter(pk=kept.access_token_id).values_list("jti", flat=True).first()
         result = super().save_bearer_token(token, request, *args, **kwargs)
+        if kept is not None and previous_jti is not None and not self.rotate_refresh_token(request):
+            AccessToken.objects.filter(pk=kept.access_token_id).update(
+                jti=getattr(request, "idp_jti", ""), dpop_jkt=getattr(request, "idp_dpop_jkt", "")
+            )
+            if previous_jti:
+                services.revoke_jtis([previous_jti], reason="token_refreshed")
+        if getattr(request, "idp_dpop_jkt", ""):
+            token["token_type"] = "DPoP"  # noqa: S105  # RFC 9449 5: the response says the token is DPoP-bound
         client = request.client
         user = request.user if getattr(request.user, "pk", None) else None
         login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
@@ -127,6 +186,7 @@ class Validator(OAuth2Validator):
             resource=getattr(request, "resource", []),
             jti=getattr(request, "idp_jti", ""),
             sid=login.sid,
+            dpop_jkt=str(getattr(request, "idp_dpop_jkt", "") or ""),
         )
         self._set_token_value(access_token, token["access_token"])
         access_token.save()
@@ -137,8 +197,13 @@ class Validator(OAuth2Validator):
     ) -> RefreshToken:
         refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
         login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
+        # RFC 9449 5: a public client's refresh token is bound to the key of the proof (a
+        # confidential client's is protected by its authentication).
+        jkt = getattr(request, "idp_dpop_jkt", "") if request.client.client_type == Client.CLIENT_PUBLIC else ""
+        if previous_refresh_token is not None and previous_refresh_token.dpop_jkt:
+            jkt = previous_refresh_token.dpop_jkt
         RefreshToken.objects.filter(pk=refresh_token.pk).update(
-            sid=login.sid, auth_time=login.auth_time, amr=list(login.amr)
+            sid=login.sid, auth_time=login.auth_time, amr=list(login.amr), dpop_jkt=jkt or ""
         )
         request.idp_family = refresh_token.token_family
         return refresh_token
@@ -165,6 +230,8 @@ class Validator(OAuth2Validator):
             return False
         if not rt.user.is_active:
             return False
+        if rt.dpop_jkt and rt.dpop_jkt != getattr(request, "idp_dpop_jkt", ""):
+            return False  # bound to a DPoP key: a stolen refresh token is useless without it
         request.idp_login = LoginContext(sid=rt.sid, auth_time=rt.auth_time, amr=tuple(rt.amr or ()))
         return True
 
@@ -174,8 +241,84 @@ class Validator(OAuth2Validator):
         self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         if grant_type == "refresh_token":
-            return bool(client.authorization_grant_type == Client.GRANT_AUTHORIZATION_CODE)
-        return bool(super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs))
+            allowed = bool(client.authorization_grant_type == Client.GRANT_AUTHORIZATION_CODE)
+        else:
+            allowed = bool(super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs))
+        if allowed:
+            self._dpop_check(client, request)
+        return allowed
+
+    def _dpop_check(self, client: Any, request: Any) -> None:
+        """Every grant passes here right after client authentication: a DPoP proof for the
+        token endpoint binds what is issued (request.idp_dpop_jkt); FAPI clients must send one."""
+        proof = dpop_header(request)
+        if proof is None:
+            if client.dpop_required:
+                raise DPoPProofError(dpop.ERROR_INVALID_PROOF, "This client's tokens must be DPoP-bound.", request)
+            request.idp_dpop_jkt = ""
+            return
+        try:
+            checked = dpop.verify_proof(proof, htm="POST", htu=conf.issuer() + reverse("oauth2_provider:token"))
+        except dpop.DPoPError as exc:
+            if exc.replayed:
+                record(
+                    type=EventType.DPOP_PROOF_REPLAYED,
+                    outcome=Outcome.DENIED,
+                    user=None,
+                    details={"client_id": client.client_id, "client": client.name, "endpoint": "token"},
+                )
+            raise DPoPProofError(exc.error, exc.description, request) from exc
+        request.idp_dpop_jkt = checked.jkt
+
+    def rotate_refresh_token(self, request: Any) -> bool:
+        # FAPI 2.0 5.3.2.1: the refresh token is sender-constrained, so it is not rotated.
+        client = getattr(request, "client", None)
+        if client is not None and getattr(client, "fapi", False):
+            return False
+        return bool(super().rotate_refresh_token(request))
+
+    # --- Client authentication: private_key_jwt (RFC 7523) -------------------------------------
+
+    def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        if getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None):
+            return True
+        return bool(super().client_authentication_required(request, *args, **kwargs))
+
+    def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        assertion = getattr(request, "client_assertion", None)
+        assertion_type = getattr(request, "client_assertion_type", None)
+        if assertion or assertion_type:
+            return self._authenticate_assertion(request, str(assertion or ""), str(assertion_type or ""))
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        # A client registered for private_key_jwt never authenticates with a secret.
+        return not request.client.uses_private_key_jwt
+
+    def _authenticate_assertion(self, request: Any, assertion: str, assertion_type: str) -> bool:
+        if assertion_type != client_auth.ASSERTION_TYPE or not assertion:
+            return False
+        if self._extract_basic_auth(request) or getattr(request, "client_secret", None):
+            return False  # one authentication method per request (RFC 6749 2.3)
+        client_id = getattr(request, "client_id", None) or client_auth.unverified_issuer(assertion)
+        if not client_id or self._load_application(str(client_id), request) is None:
+            return False
+        client = request.client
+        if not client.uses_private_key_jwt:
+            return False
+        try:
+            client_auth.verify_assertion(assertion, client=client, endpoint_url=endpoint_url(request))
+        except client_auth.AssertionInvalid as exc:
+            logger.info("client assertion refused for %s: %s", client.client_id, exc)
+            if "already used" in str(exc):
+                record(
+                    type=EventType.OAUTH_CLIENT_ASSERTION_REPLAYED,
+                    outcome=Outcome.DENIED,
+                    user=None,
+                    details={"client_id": client.client_id, "client": client.name},
+                )
+            return False
+        request.client_id = client.client_id
+        return True
 
     # --- ID tokens and claims ----------------------------------------------------------------
 
@@ -238,6 +381,11 @@ class Validator(OAuth2Validator):
         if not super().validate_bearer_token(token, scopes, request):
             return False
         access_token = request.access_token
+        if isinstance(access_token, AccessToken) and access_token.dpop_jkt:
+            # userinfo and introspection take bearer tokens only: a DPoP-bound token presented
+            # as a bearer token is refused (RFC 9449 7.1).
+            request.oauth2_error = {"error": "invalid_token", "error_description": "This token is DPoP-bound."}
+            return False
         if isinstance(access_token, AccessToken):
             reason = services.token_revoked_reason(jti=access_token.jti, sid=access_token.sid)
             if reason:

@@ -1,5 +1,5 @@
-"""The provider's endpoints: discovery, authorization (login, step-up, consent), introspection,
-RP-initiated logout, and the "connected apps" page under /security/.
+"""The provider's endpoints: discovery, pushed authorization requests (RFC 9126), authorization
+(login, step-up, consent), introspection, RP-initiated logout, and the "connected apps" page.
 
 The token, revocation and userinfo endpoints are django-oauth-toolkit's own views, driven by
 idp.validator.Validator.
@@ -36,7 +36,8 @@ from accounts.authn import ACR_MFA, ACR_PASSWORD, ACR_VALUES, SessionAuth, reaut
 from accounts.models import User
 from audit.events import EventType, Outcome
 from audit.services import record
-from idp import conf, selectors, services
+from core import dpop
+from idp import client_auth, conf, par, selectors, services
 from idp.models import AccessToken, Client, IDToken
 from idp.scopes import ClientScopes
 from idp.tokens import InvalidProviderToken, LoginContext, id_token_decode
@@ -65,13 +66,76 @@ class AuthorizeView(AuthorizationView):
 
     template_name = "idp/consent.html"
     oauth2_data: dict[str, Any]
+    # A pushed request being served (idp.par): its interaction handle and the URL that resumes it.
+    par_handle: str = ""
+    par_pushed: par.Pushed | None = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # Not DOT's LoginRequiredMixin: prompt=none must answer login_required without a page.
         self.oauth2_data = {}
+        self.par_handle = ""
+        self.par_pushed = None
         if request.method == "POST" and not request.user.is_authenticated:
             return redirect_to_login(reverse("accounts:login"))
         return View.dispatch(self, request, *args, **kwargs)
+
+    # -- pushed authorization requests (RFC 9126) -------------------------------------------
+
+    def _par_url(self) -> str:
+        query = urlencode({"client_id": self.par_pushed.client_id if self.par_pushed else "", "par": self.par_handle})
+        return reverse("oauth2_provider:authorize") + "?" + query
+
+    def _own_url(self, request: HttpRequest) -> str:
+        """The URL that comes back to this request (the interaction's, for a pushed one)."""
+        return self._par_url() if self.par_handle else request.get_full_path()
+
+    def _par_refused(self, request: HttpRequest, client_id: str, description: str) -> HttpResponse:
+        client = Client.objects.filter(client_id=client_id).first() if client_id else None
+        record(
+            type=EventType.OAUTH_AUTHORIZATION_REFUSED,
+            outcome=Outcome.DENIED,
+            user=request.user if request.user.is_authenticated else None,
+            reason="invalid_request_uri",
+            details={"client_id": client_id[:200], "client": client.name if client else ""},
+        )
+        error = oauth2_errors.InvalidRequestFatalError(description=description)
+        error.error = "invalid_request_uri"
+        return self.render_to_response({"error": error}, status=400)
+
+    def _par_expand(self, request: HttpRequest, handle_param: str | None = None) -> HttpResponse | None:
+        """Replaces the request's query by the pushed parameters (a request_uri, taken once, or
+        a running interaction); refuses a request that must be pushed and was not. None: go on."""
+        client_id = request.GET.get("client_id", "")
+        request_uri = request.GET.get("request_uri")
+        handle = handle_param if handle_param is not None else request.GET.get("par")
+        if request_uri is not None:
+            pushed = par.take(request_uri, client_id=client_id)
+            if pushed is None:
+                return self._par_refused(
+                    request, client_id, "This sign-in link was already used or has expired. Go back to the app."
+                )
+            self.par_handle = par.interaction_start(pushed)
+        elif handle:
+            pushed = par.interaction(handle, client_id=client_id)
+            if pushed is None:
+                return self._par_refused(
+                    request, client_id, "This sign-in request has expired or was completed. Go back to the app."
+                )
+            self.par_handle = handle
+        else:
+            client = Client.objects.filter(client_id=client_id).only("fapi", "require_par").first()
+            if client is not None and client.par_required:
+                return self._par_refused(
+                    request, client_id, "This app must send its sign-in request to the bank first (PAR)."
+                )
+            return None
+        self.par_pushed = pushed
+        query = urlencode(sorted(pushed.params.items()))
+        request.META["QUERY_STRING"] = query
+        from django.http import QueryDict
+
+        request.GET = QueryDict(query)
+        return None
 
     # -- responses --------------------------------------------------------------------------
 
@@ -120,6 +184,16 @@ class AuthorizeView(AuthorizationView):
         auth = session_auth(request)
         if auth is not None:
             credentials["idp_login"] = LoginContext(sid=auth.sid, auth_time=auth.auth_time, amr=auth.amr)
+        # RFC 9449 10: the code is bound to a DPoP key named by dpop_jkt (or the PAR request's proof).
+        jkt = self.par_pushed.dpop_jkt if self.par_pushed is not None else ""
+        credentials["idp_dpop_jkt"] = jkt or str(request.GET.get("dpop_jkt", ""))[:64]
+        if self.par_handle and not par.interaction_end(self.par_handle):
+            from oauth2_provider.exceptions import OAuthToolkitError as _ToolkitError
+
+            error = oauth2_errors.InvalidRequestError(
+                description="This sign-in request was already completed.", state=credentials.get("state")
+            )
+            raise _ToolkitError(error=error, redirect_uri=credentials.get("redirect_uri"))
         return super().create_authorization_response(
             request=request, scopes=scopes, credentials=credentials, allow=allow
         )
@@ -127,6 +201,9 @@ class AuthorizeView(AuthorizationView):
     # -- GET ----------------------------------------------------------------------------------
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refused = self._par_expand(request)
+        if refused is not None:
+            return refused
         try:
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -163,7 +240,7 @@ class AuthorizeView(AuthorizationView):
             return render(
                 request,
                 "idp/redirect.html",
-                {"url": request.get_full_path(), "application": application, "bounce": True},
+                {"url": self._own_url(request), "application": application, "bounce": True},
             )
         if auth is None:
             if silent:
@@ -182,7 +259,7 @@ class AuthorizeView(AuthorizationView):
             request.session[_STEP_KEY] = dict(list(started.items())[-8:])
             return HttpResponseRedirect(
                 reauth_url(
-                    next_url=request.get_full_path(), level="mfa" if step == "mfa" else "password", max_age=max_age
+                    next_url=self._own_url(request), level="mfa" if step == "mfa" else "password", max_age=max_age
                 )
             )
 
@@ -217,6 +294,7 @@ class AuthorizeView(AuthorizationView):
         return self.render_to_response(
             {
                 "form": form,
+                "par_handle": self.par_handle,
                 "application": application,
                 "scopes": scope_descriptions(scopes),
                 "redirect_host": credentials["redirect_uri"].split("/")[2]
@@ -226,6 +304,15 @@ class AuthorizeView(AuthorizationView):
         )
 
     def _to_login(self, request: HttpRequest) -> HttpResponse:
+        if self.par_handle and self.par_pushed is not None:
+            # A fresh login satisfies prompt=login: drop it from the pushed request (kept in Redis).
+            pushed = self.par_pushed
+            prompt_left = [p for p in pushed.params.get("prompt", "").split() if p not in ("login", "none")]
+            pushed.params.pop("prompt", None)
+            if prompt_left:
+                pushed.params["prompt"] = " ".join(prompt_left)
+            par.interaction_update(self.par_handle, pushed)
+            return redirect_to_login(self._par_url(), resolve_url(settings.LOGIN_URL))
         params = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "prompt"]
         prompt = [p for p in request.GET.get("prompt", "").split() if p not in ("login", "none")]
         if prompt:
@@ -259,12 +346,121 @@ class AuthorizeView(AuthorizationView):
         user = self.request.user
         if client is None or not isinstance(user, User) or session_auth(self.request) is None:
             return redirect_to_login(reverse("accounts:login"))
+        handle = self.request.POST.get("par", "")
+        if handle or client.par_required:
+            # The consent form of a pushed request: its parameters come from Redis, and the hidden
+            # fields the browser sent back must be those.
+            self.request.GET = self.request.GET.copy()
+            self.request.GET["client_id"] = client.client_id
+            refused = self._par_expand(self.request, handle_param=handle)
+            if refused is not None:
+                return refused
+            pushed = self.par_pushed
+            if pushed is None:
+                return self._par_refused(self.request, client.client_id, "This app must use PAR.")
+            for name in ("redirect_uri", "state", "code_challenge", "code_challenge_method", "nonce", "response_type"):
+                if str(form.cleaned_data.get(name) or "") != pushed.params.get(name, ""):
+                    return self._par_refused(self.request, client.client_id, "The sign-in request was changed.")
         scopes = (form.cleaned_data.get("scope") or "").split()
         if form.cleaned_data.get("allow"):
             services.consent_record(user=user, client=client, scopes=scopes, shown=True)
         else:
             services.consent_denied(user=user, client=client, scopes=scopes)
         return super().form_valid(form)
+
+
+# --- Pushed authorization requests (RFC 9126) ---------------------------------------------------
+
+# Parameters of the push that are client authentication, never part of the authorization request.
+_AUTH_PARAMS = {"client_secret", "client_assertion", "client_assertion_type"}
+
+
+def _oauth_error(
+    error: str, description: str, status: int = 400, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class PushedAuthorizationView(View):
+    """POST /o/par/: authenticates the client as the token endpoint does (secret, private_key_jwt,
+    or a public client's client_id), validates the request with oauthlib's authorization-endpoint
+    validation (client, redirect_uri, response_type, scope) plus the portal's PKCE S256 rule, checks
+    a DPoP proof if one is sent (the code is then bound to its key), and answers a request_uri."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from oauthlib.common import Request as OauthlibRequest
+        from oauthlib.common import urlencode as oauthlib_urlencode
+
+        from idp.validator import Validator, dpop_header
+
+        core = self.get_core()
+        params = {key: request.POST.get(key, "") for key in request.POST}
+        if any(len(request.POST.getlist(key)) > 1 for key in request.POST):
+            return _oauth_error("invalid_request", "A parameter is repeated.")
+        headers = core.extract_headers(request)
+        endpoint = conf.issuer() + reverse("oauth2_provider:par")
+        oauth_request = OauthlibRequest(
+            endpoint, http_method="POST", body=oauthlib_urlencode(list(params.items())), headers=headers
+        )
+        validator = Validator()
+        if validator.client_authentication_required(oauth_request):
+            authenticated = validator.authenticate_client(oauth_request)
+        else:
+            authenticated = validator.authenticate_client_id(oauth_request.client_id, oauth_request)
+        client = oauth_request.client if authenticated else None
+        if not isinstance(client, Client):
+            return _oauth_error("invalid_client", "Client authentication failed.", status=401)
+        if "request_uri" in params or "request" in params:
+            return _oauth_error("invalid_request", "A pushed request cannot itself name a request_uri or request.")
+        if not params.get("redirect_uri"):
+            return _oauth_error("invalid_request", "redirect_uri is required in the pushed request.")
+
+        dpop_jkt = params.get("dpop_jkt", "")
+        proof = dpop_header(oauth_request)
+        if proof is not None:
+            try:
+                checked = dpop.verify_proof(proof, htm="POST", htu=endpoint)
+            except dpop.DPoPError as exc:
+                nonce = {"DPoP-Nonce": dpop.nonce_issue()} if dpop.nonce_required() else None
+                return _oauth_error(exc.error, exc.description, headers=nonce)
+            if dpop_jkt and dpop_jkt != checked.jkt:
+                return _oauth_error("invalid_dpop_proof", "dpop_jkt does not match the DPoP proof's key.")
+            dpop_jkt = checked.jkt
+
+        pushed_params = {k: v for k, v in params.items() if k not in _AUTH_PARAMS}
+        pushed_params["client_id"] = client.client_id
+        authorize = (
+            conf.issuer() + reverse("oauth2_provider:authorize") + "?" + urlencode(sorted(pushed_params.items()))
+        )
+        try:
+            _scopes, credentials = core.server.validate_authorization_request(
+                authorize, http_method="GET", body="", headers=headers
+            )
+        except (oauth2_errors.FatalClientError, oauth2_errors.OAuth2Error) as exc:
+            return _oauth_error(exc.error, exc.description or "The authorization request is not valid.")
+        if credentials.get("response_type") != "code":
+            return _oauth_error("unsupported_response_type", 'Only response_type "code" is offered.')
+        if pushed_params.get("code_challenge_method") != "S256" or not pushed_params.get("code_challenge"):
+            return _oauth_error("invalid_request", 'PKCE with code_challenge_method "S256" is required.')
+        request_uri, expires_in = par.push(
+            par.Pushed(client_id=client.client_id, params=pushed_params, dpop_jkt=dpop_jkt)
+        )
+        response = JsonResponse({"request_uri": request_uri, "expires_in": expires_in}, status=201)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    def get_core() -> Any:
+        from oauth2_provider.views.mixins import OAuthLibMixin
+
+        return OAuthLibMixin.get_oauthlib_core()
 
 
 # --- Discovery -------------------------------------------------------------------------------
@@ -287,14 +483,23 @@ def discovery_view(request: HttpRequest) -> JsonResponse:
         "revocation_endpoint": url("oauth2_provider:revoke-token"),
         "introspection_endpoint": url("oauth2_provider:introspect"),
         "end_session_endpoint": url("oauth2_provider:rp-initiated-logout"),
+        "pushed_authorization_request_endpoint": url("oauth2_provider:par"),
+        "require_pushed_authorization_requests": False,  # per client: FAPI 2.0 clients, --require-par
         "scopes_supported": list(ClientScopes().get_all_scopes()),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": list(client_auth.ALGORITHMS),
+        "dpop_signing_alg_values_supported": dpop.algorithms(),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
@@ -322,7 +527,7 @@ def discovery_view(request: HttpRequest) -> JsonResponse:
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": False,
-        "access_token_signing_alg_values_supported": ["RS256"],
+        "access_token_signing_alg_values_supported": ["RS256", "ES256"],
         "service_documentation": base + "/api/docs/",
     }
     response = JsonResponse(data)

@@ -716,6 +716,26 @@ IDP_ALLOW_HTTP_REDIRECTS = env.bool(
 
 CELERY_BEAT_SCHEDULE["idp-clear-expired-tokens"] = {"task": "idp.tasks.tokens_clear_expired", "schedule": 3600.0}
 
+# FAPI 2.0 profile (issue 18; README "FAPI 2.0 profile"): PAR, private_key_jwt, DPoP.
+IDP_PAR_LIFETIME_SECONDS = env.int("IDP_PAR_LIFETIME_SECONDS", default=50)  # a request_uri: once, < 60 s
+IDP_PAR_INTERACTION_SECONDS = env.int("IDP_PAR_INTERACTION_SECONDS", default=600)  # login + consent after it
+IDP_CLIENT_JWKS_TIMEOUT_SECONDS = env.float("IDP_CLIENT_JWKS_TIMEOUT_SECONDS", default=3.0)
+IDP_CLIENT_JWKS_CACHE_SECONDS = env.int("IDP_CLIENT_JWKS_CACHE_SECONDS", default=300)
+IDP_CLIENT_JWKS_REFETCH_SECONDS = env.int("IDP_CLIENT_JWKS_REFETCH_SECONDS", default=60)
+IDP_CLIENT_ASSERTION_MAX_LIFETIME_SECONDS = env.int("IDP_CLIENT_ASSERTION_MAX_LIFETIME_SECONDS", default=300)
+DPOP_ALGORITHMS = ["ES256", "PS256"]
+DPOP_PROOF_MAX_AGE_SECONDS = env.int("DPOP_PROOF_MAX_AGE_SECONDS", default=60)
+DPOP_PROOF_FUTURE_SECONDS = env.int("DPOP_PROOF_FUTURE_SECONDS", default=10)
+DPOP_REQUIRE_NONCE = env.bool("DPOP_REQUIRE_NONCE", default=False)
+DPOP_NONCE_LIFETIME_SECONDS = env.int("DPOP_NONCE_LIFETIME_SECONDS", default=300)
+# The mobile API's own tokens: login and refresh demand a DPoP proof and bind the tokens.
+API_REQUIRE_DPOP = env.bool("API_REQUIRE_DPOP", default=False)
+# ES256 key of FAPI clients' tokens (accounts.eckey), beside the RSA key in the one JWKS.
+JWT_EC_PRIVATE_KEY = env.str("JWT_EC_PRIVATE_KEY", default="", multiline=True)
+JWT_EC_PRIVATE_KEY_FILE = env.str("JWT_EC_PRIVATE_KEY_FILE", default="")
+JWT_EC_PREVIOUS_PUBLIC_KEYS = env.str("JWT_EC_PREVIOUS_PUBLIC_KEYS", default="", multiline=True)
+JWT_EC_DEV_KEY_FILE = env.str("JWT_EC_DEV_KEY_FILE", default=str(BASE_DIR / "secrets" / "jwt-ec-dev-key.pem"))
+
 
 def _idp_issuer() -> str:
     from django.conf import settings as _settings

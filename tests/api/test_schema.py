@@ -81,5 +81,8 @@ def test_jwks_endpoint(api):
     response = api.get("/.well-known/jwks.json")
     assert response.status_code == 200
     keys = response.json()["keys"]
-    assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and k["use"] == "sig" and k["kid"] for k in keys)
+    rsa = [k for k in keys if k["kty"] == "RSA"]
+    assert rsa and all(k["alg"] == "RS256" and k["use"] == "sig" and k["kid"] for k in rsa)
+    # Beside them, the ES256 key of the provider's FAPI 2.0 clients (issue 18): one JWKS.
+    assert [(k["kty"], k["crv"], k["alg"]) for k in keys if k not in rsa] == [("EC", "P-256", "ES256")]
     assert "max-age" in response["Cache-Control"]

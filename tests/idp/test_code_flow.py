@@ -69,7 +69,8 @@ def test_discovery_names_endpoints_and_the_one_jwks(
         discovery["scopes_supported"]
     )
     jwks = http.get(discovery["jwks_uri"]).json()
-    assert jwks["keys"] and all(key["kid"] and key["alg"] == "RS256" for key in jwks["keys"])
+    assert jwks["keys"] and all(key["kid"] and key["alg"] in ("RS256", "ES256") for key in jwks["keys"])
+    assert jwks["keys"][0]["alg"] == "RS256" and {"RS256", "ES256"} == {key["alg"] for key in jwks["keys"]}
 
 
 def test_confidential_client_code_flow_with_pkce(

@@ -23,6 +23,14 @@ class Command(BaseCommand):
         parser.add_argument("--trusted", action="store_true", help="First-party: no consent page")
         parser.add_argument("--backchannel-logout-uri", default="")
         parser.add_argument(
+            "--fapi",
+            action="store_true",
+            help="FAPI 2.0 profile: PAR, PKCE S256, private_key_jwt, DPoP-bound tokens, ES256 (README)",
+        )
+        parser.add_argument("--require-par", action="store_true", help="Only pushed authorization requests")
+        parser.add_argument("--jwks-uri", default="", help="private_key_jwt: where the client publishes its JWKS")
+        parser.add_argument("--jwks-file", default="", help="private_key_jwt: a file holding the client's public JWKS")
+        parser.add_argument(
             "--user", default="", help="client-credentials: the customer whose data the service reads (email)"
         )
 
@@ -33,6 +41,17 @@ class Command(BaseCommand):
             owner = User.objects.filter(email=options["user"].strip().lower()).first()
             if owner is None:
                 raise CommandError(f"no user with the email {options['user']}")
+        jwks = None
+        if options["jwks_file"]:
+            import json
+            from pathlib import Path
+
+            try:
+                jwks = json.loads(Path(options["jwks_file"]).read_text())
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--jwks-file cannot be read as JSON: {exc}") from exc
+        if jwks is not None and options["jwks_uri"]:
+            raise CommandError("give --jwks-uri or --jwks-file, not both")
         try:
             client, secret = services.client_create(
                 name=options["name"],
@@ -44,6 +63,10 @@ class Command(BaseCommand):
                 trusted=options["trusted"],
                 backchannel_logout_uri=options["backchannel_logout_uri"],
                 owner=owner,
+                fapi=options["fapi"],
+                require_par=options["require_par"],
+                jwks=jwks,
+                jwks_uri=options["jwks_uri"],
             )
         except services.ClientError as exc:
             raise CommandError(str(exc)) from exc

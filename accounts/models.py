@@ -104,6 +104,8 @@ class UserSession(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
+    # A mobile login's token family bound to a DPoP key (RFC 9449 thumbprint; accounts.dpop).
+    dpop_jkt = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -190,6 +190,8 @@ class AccessClaims:
     exp: int
     # When the login behind the token last proved a credential (epoch seconds); refresh keeps it.
     auth_time: int | None = None
+    # cnf.jkt (RFC 9449): the DPoP key the token is bound to, "" for a bearer token (accounts.dpop).
+    jkt: str = ""
 
     def get(self, name: str, default: Any = None) -> Any:
         return getattr(self, name, default)
@@ -199,7 +201,13 @@ class AccessClaims:
 
 
 def access_token_issue(
-    *, user_public_id: str, sid: str, amr: list[str], now: datetime | None = None, auth_time: int | None = None
+    *,
+    user_public_id: str,
+    sid: str,
+    amr: list[str],
+    now: datetime | None = None,
+    auth_time: int | None = None,
+    jkt: str = "",
 ) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     ring = keyring()
@@ -217,6 +225,8 @@ def access_token_issue(
     }
     if auth_time is not None:
         payload["auth_time"] = int(auth_time)
+    if jkt:
+        payload["cnf"] = {"jkt": jkt}  # DPoP-bound (issue 18)
     token = jwt.encode(
         payload,
         ring.private_key,
@@ -309,7 +319,13 @@ def _access_token_verify(raw: str, ring: KeyRing) -> tuple[str, AccessClaims]:
     auth_time = claims.get("auth_time")
     if auth_time is not None and not isinstance(auth_time, int):
         raise TokenInvalid()
-    return str(kid), AccessClaims(sub=sub, sid=sid, jti=jti, amr=amr, iat=iat, exp=exp, auth_time=auth_time)
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else ""
+    if cnf is not None and not (isinstance(jkt, str) and jkt):
+        raise TokenInvalid()
+    return str(kid), AccessClaims(
+        sub=sub, sid=sid, jti=jti, amr=amr, iat=iat, exp=exp, auth_time=auth_time, jkt=jkt or ""
+    )
 
 
 # --- Refresh tokens (opaque) ------------------------------------------------------------------

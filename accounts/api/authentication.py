@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from accounts import dpop as accounts_dpop
 from accounts import revocation, tokens
 from accounts.models import User, UserSession
 from accounts.usercache import user_by_public_id
@@ -44,9 +45,14 @@ class JWTAuthentication(SimpleJWTAuthentication):
         if header is None:
             return None
         raw = self.get_raw_token(header)
+        # --- DPoP (issue 18): the scheme and, for a bound token, its proof (accounts/dpop.py) ---
+        if raw is None:
+            raw = accounts_dpop.dpop_scheme_token(header)
         if raw is None:
             return None
         claims = self.get_validated_token(raw)
+        accounts_dpop.resource_check(request, header=header, raw=raw, jkt=claims.jkt)
+        # --- end DPoP ---
         user = self.get_user(claims)
         _touch(claims.sid)
         context.update(user_public_id=claims.sub)

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import dpop as accounts_dpop
 from accounts import services as account_services
 from accounts import tokens
 from accounts.models import RefreshToken, User, UserSession
@@ -46,9 +47,11 @@ class TokenPair:
     refresh: str
     expires_in: int
     sid: str
+    dpop: bool = False  # bound to a DPoP key (accounts.dpop): the token type says so (RFC 9449 5)
 
     def as_response(self) -> dict[str, Any]:
-        return {"access": self.access, "refresh": self.refresh, "token_type": "Bearer", "expires_in": self.expires_in}
+        token_type = "DPoP" if self.dpop else "Bearer"
+        return {"access": self.access, "refresh": self.refresh, "token_type": token_type, "expires_in": self.expires_in}
 
 
 def _refresh_expiry(family: UserSession) -> Any:
@@ -95,6 +98,7 @@ def _access(user: User, family: UserSession) -> tuple[str, int]:
         sid=str(family.id),
         amr=list(family.amr),
         auth_time=int(family.created_at.timestamp()),
+        jkt=family.dpop_jkt,
     )
 
 
@@ -110,7 +114,9 @@ def login_complete(
     device_label: str = "",
     extra: dict[str, Any] | None = None,
 ) -> TokenPair:
-    """Starts a token family for a login whose password (and factor, if needed) were proven."""
+    """Starts a token family for a login whose password (and factor, if needed) were proven.
+    A DPoP proof on this request binds the family (required under API_REQUIRE_DPOP)."""
+    jkt = accounts_dpop.token_request_jkt(request)  # before anything is written: a refusal changes nothing
     ctx = context.current()
     now = timezone.now()
     name = (device_label or device_name(request.META.get("HTTP_USER_AGENT", "")) or "Mobile app")[:120]
@@ -125,6 +131,7 @@ def login_complete(
             amr=amr,
             created_at=now,
             last_seen_at=now,
+            dpop_jkt=jkt,
         )
         refresh, _row = _refresh_create(family=family, device_id=device_id)
         access, lifetime = _access(user, family)
@@ -137,7 +144,7 @@ def login_complete(
         record(type=EventType.TOKEN_ISSUED, user=user, details={"sid": sid, "amr": amr})
         # Django's login signal: resets the axes failure counter and updates last_login.
         user_logged_in.send(sender=User, request=request, user=user)
-    return TokenPair(access=access, refresh=refresh, expires_in=lifetime, sid=sid)
+    return TokenPair(access=access, refresh=refresh, expires_in=lifetime, sid=sid, dpop=bool(jkt))
 
 
 # --- Refresh rotation and reuse detection ---------------------------------------------------------
@@ -168,11 +175,13 @@ def _reuse_detected(*, token: RefreshToken) -> None:
             )
 
 
-def refresh_rotate(*, raw: str) -> TokenPair:
+def refresh_rotate(*, raw: str, dpop_jkt: str = "") -> TokenPair:
     """Spends the presented refresh token and issues a new pair, atomically.
 
     The row is locked (SELECT ... FOR UPDATE): of two refreshes with one token, the second
-    waits, then finds it spent, which is treated as theft.
+    waits, then finds it spent, which is treated as theft. A family bound to a DPoP key refreshes
+    only with a proof of that key (`dpop_jkt`, from accounts.dpop); an unbound family presented
+    with a proof is bound from now on.
     """
     token_hash = tokens.refresh_token_hash(raw)
     reused: RefreshToken | None = None
@@ -201,11 +210,19 @@ def refresh_rotate(*, raw: str) -> TokenPair:
             if not user.is_active:
                 account_services.session_end(user_session=family, reason="account_disabled")
                 raise TokenRefused("token_revoked", "This login has ended. Please log in again.")
+            if family.dpop_jkt and family.dpop_jkt != dpop_jkt:
+                # A stolen refresh token without the key: refused, and the token stays usable by its owner.
+                raise TokenRefused("invalid_dpop_proof", "This refresh token needs a DPoP proof of its key.")
+            if dpop_jkt and not family.dpop_jkt:
+                family.dpop_jkt = dpop_jkt
+                UserSession.objects.filter(pk=family.pk).update(dpop_jkt=dpop_jkt)
             raw_new, successor = _refresh_create(family=family, device_id=token.device_id)
             _spend(token=token, successor=successor, family=family, now=now)
             access, lifetime = _access(user, family)
             record(type=EventType.TOKEN_REFRESHED, user=user, details={"sid": str(family.id)})
-            return TokenPair(access=access, refresh=raw_new, expires_in=lifetime, sid=str(family.id))
+            return TokenPair(
+                access=access, refresh=raw_new, expires_in=lifetime, sid=str(family.id), dpop=bool(family.dpop_jkt)
+            )
     # Outside the rotation's transaction, so the revocation commits although the answer is 401.
     _reuse_detected(token=reused)
     raise TokenRefused("token_reused", "This refresh token was already used. The login has been ended.")

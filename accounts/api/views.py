@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import dpop as accounts_dpop
 from accounts import pipeline, security, tokens
 from accounts import services as account_services
 from accounts.api import serializers as s
@@ -188,8 +189,10 @@ class RefreshView(_AuthView):
     def post(self, request: Request) -> Response:
         serializer = s.RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # DPoP (issue 18, accounts/dpop.py): the proof of this request, "" without one (when allowed).
+        jkt = accounts_dpop.token_request_jkt(_django(request))
         try:
-            pair = services.refresh_rotate(raw=serializer.validated_data["refresh"])
+            pair = services.refresh_rotate(raw=serializer.validated_data["refresh"], dpop_jkt=jkt)
         except services.TokenRefused as exc:
             raise api_error(401, exc.code, exc.detail) from exc
         return tokens_response(pair)

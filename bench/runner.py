@@ -24,6 +24,7 @@ Settings (environment, with defaults):
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,11 +77,14 @@ SCALE = os.environ.get("BENCH_SCALE", "0") == "1"  # bench/scale.py: cost as the
 # another bank through the bank's clearing account (one row that every such payment locks).
 PAYEE = os.environ.get("BENCH_PAYEE", "internal")
 EXTERNAL_IBAN = "DE89370400440532013000"
-SCENARIOS = [
-    s
-    for s in (os.environ.get("BENCH_SCENARIOS") or "web_login,api_login,refresh,reads,payments").split(",")
-    if s and s != "none"
-]
+ALL_SCENARIOS = "web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,provider_reads"
+SCENARIOS = [s for s in (os.environ.get("BENCH_SCENARIOS") or ALL_SCENARIOS).split(",") if s and s != "none"]
+# The WSGI servers compared in one run: the first serves every scenario; each other one is started in
+# its place afterwards (same database, Redis, Celery, port) for BENCH_SERVER_SCENARIOS.
+SERVERS = [s for s in (os.environ.get("BENCH_SERVERS") or "gunicorn,granian").split(",") if s]
+SERVER_SCENARIOS = [s for s in (os.environ.get("BENCH_SERVER_SCENARIOS") or "reads,refresh,payments").split(",") if s]
+# The figures "before" beside each target (a results file; default: the last run before issue 15's work).
+BASELINE = os.environ.get("BENCH_BASELINE") or "20261201T100553Z.json"
 BASE = f"http://127.0.0.1:{PORT}"
 
 # Per-IP limits raised for the bench (see Stack.prepare_env); any can be overridden from the environment.
@@ -92,13 +97,25 @@ RAISED_LIMITS = {
     "API_THROTTLE_USER": "1000000/s",
 }
 
-# Issue 9's targets, per server core.
+# Issue 15's targets, per server core.
 TARGETS = {
-    "api_login": "logins >= 85% of argon2 ceiling",
+    "api_login": "logins >= 85% of the concurrent argon2 ceiling",
     "web_login": "(no target; GET+POST)",
-    "refresh": ">= 240/s per core",
-    "reads": ">= 1000/s per core, p99 <= 50 ms",
-    "payments": ">= 200/s per core, ledger consistent",
+    "refresh": ">= 300/s per core",
+    "reads": ">= 1500/s per core",
+    "reads_8": ">= 1500/s per core, p99 <= 50 ms at 8 connections",
+    "payments": ">= 250/s per core, ledger consistent",
+    "payments_external": ">= 250/s per core (through the clearing account)",
+    "client_credentials": ">= 300/s per core",
+    "provider_reads": "costs what `reads` /accounts costs (mobile token)",
+}
+PER_CORE_TARGETS = {
+    "refresh": 300.0,
+    "reads": 1500.0,
+    "reads_8": 1500.0,
+    "payments": 250.0,
+    "payments_external": 250.0,
+    "client_credentials": 300.0,
 }
 
 
@@ -202,6 +219,7 @@ def classify(counts: dict[str, int], expected: set[str], refusals: tuple[str, ..
 class Stack:
     def __init__(self) -> None:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.server = SERVERS[0]
         self.env = dict(os.environ)
         self.pidfile = WORK / "pids"
 
@@ -277,9 +295,32 @@ class Stack:
         with self.pidfile.open("a") as f:
             f.write(f"{proc.pid}\n")
 
-    def start_all(self) -> None:
-        self.start("smtp", [PY, str(BENCH / "smtp_sink.py"), str(SMTP_PORT), str(WORK / "smtp_count")])
-        gunicorn = [
+    def server_command(self, server: str) -> list[str]:
+        """The WSGI server's command line: the same workers and threads, keep-alive, backlog, access log."""
+        if server == "granian":
+            cmd = [
+                str(ROOT / ".venv" / "bin" / "granian"),
+                "--interface",
+                "wsgi",
+                "config.wsgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(PORT),
+                "--workers",
+                str(WORKERS),
+                "--blocking-threads",
+                str(THREADS),
+                "--backlog",
+                "2048",
+                "--log-level",
+                "warning",
+                "--no-ws",
+            ]
+            if ACCESS_LOG:
+                cmd += ["--access-log"]  # to its log file (bench/.work/app.log), as gunicorn's
+            return cmd
+        cmd = [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "config.wsgi:application",
             "--bind",
@@ -300,8 +341,12 @@ class Stack:
             "warning",
         ]
         if ACCESS_LOG:
-            gunicorn += ["--access-logfile", str(WORK / "access.log")]
-        self.start("gunicorn", gunicorn)
+            cmd += ["--access-logfile", str(WORK / "access.log")]
+        return cmd
+
+    def start_all(self) -> None:
+        self.start("smtp", [PY, str(BENCH / "smtp_sink.py"), str(SMTP_PORT), str(WORK / "smtp_count")])
+        self.start("app", self.server_command(self.server))
         self.start(
             "celery",
             [
@@ -317,6 +362,9 @@ class Stack:
                 "--without-mingle",
             ],
         )
+        self.wait_healthy()
+
+    def wait_healthy(self) -> None:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
@@ -331,8 +379,23 @@ class Stack:
             time.sleep(0.5)
         raise RuntimeError("the stack did not answer /healthz within 90 s")
 
+    def switch_server(self, server: str) -> None:
+        """Stops the WSGI server and starts another on the same port (database, Redis, Celery stay)."""
+        proc = self.procs.pop("app")
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.server = server
+        self.start("app", self.server_command(server))
+        self.wait_healthy()
+
     def gunicorn_pid(self) -> int:
-        return self.procs["gunicorn"].pid
+        """The WSGI server's main process (gunicorn's master, or granian's)."""
+        return self.procs["app"].pid
 
     def worker_pids(self) -> list[int]:
         master = self.gunicorn_pid()
@@ -402,6 +465,18 @@ def api_login(email: str) -> dict[str, Any]:
     return body
 
 
+def client_credentials_token(basic: str, scope: str) -> str:
+    req = urllib.request.Request(
+        BASE + "/o/token/",
+        data=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope}).encode(),
+        method="POST",
+    )
+    req.add_header("Authorization", basic)
+    req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.loads(resp.read())["access_token"])
+
+
 def csrf_cookie_name() -> str:
     """The CSRF cookie's name as the login page sets it (prod prefixes it with __Host-)."""
     try:
@@ -468,6 +543,26 @@ SCENARIO_DEFS = {
         [("POST", "/api/v1/auth/login"), ("GET", "/api/v1/accounts"), ("POST", "/api/v1/payments")],
     ),
 }
+# Same scripts, other data or connection counts: the latency target at 8 connections, payments to
+# another bank (each credits the bank's clearing account), and the identity provider's tokens.
+SCENARIO_DEFS["reads_8"] = Scenario(
+    "reads_8",
+    "reads.lua",
+    {"me:200", "accounts:200"},
+    "reads",
+    {"me:200", "accounts:200"},
+    SCENARIO_DEFS["reads"].needs,
+    connections=8,
+)
+SCENARIO_DEFS["payments_external"] = Scenario(
+    "payments_external", "payments.lua", {"create:201"}, "payments", {"create:201"}, SCENARIO_DEFS["payments"].needs
+)
+SCENARIO_DEFS["client_credentials"] = Scenario(
+    "client_credentials", "client_credentials.lua", {"token:200"}, "tokens", {"token:200"}, [("POST", "/o/token/")]
+)
+SCENARIO_DEFS["provider_reads"] = Scenario(
+    "provider_reads", "provider_reads.lua", {"accounts:200"}, "reads", {"accounts:200"}, [("POST", "/o/token/")]
+)
 
 
 class Bench:
@@ -499,10 +594,15 @@ class Bench:
         if sc.name == "refresh":
             users = self.take_users(c)
             return self.data_file(sc.name, [f"{u[0]}\t{api_login(u[0])['refresh']}" for u in users])
-        if sc.name == "reads":
+        if sc.name in ("reads", "reads_8"):
             users = self.take_users(c)
             return self.data_file(sc.name, [str(api_login(u[0])["access"]) for u in users])
-        if sc.name == "payments":
+        if sc.name in ("client_credentials", "provider_reads"):
+            basic, scope = self.oauth_client()
+            if sc.name == "client_credentials":
+                return self.data_file(sc.name, [f"{basic}\t{scope}"] * c)
+            return self.data_file(sc.name, [client_credentials_token(basic, "read:accounts") for _ in range(c)])
+        if sc.name in ("payments", "payments_external"):
             # Each connection pays its own payee (another seeded customer, an internal transfer):
             # the two account rows it locks are locked by no other connection, so the run measures
             # the code path rather than lock queues. (An external IBAN would credit the bank's one
@@ -515,10 +615,22 @@ class Bench:
                 status, accounts = http_json("GET", "/api/v1/accounts", token=access)
                 if status != 200 or not isinstance(accounts, list) or not accounts:
                     raise RuntimeError(f"GET /api/v1/accounts answered {status}: {str(accounts)[:300]}")
-                payee_iban = EXTERNAL_IBAN if PAYEE == "external" else payees[i][2]
+                external = PAYEE == "external" or sc.name == "payments_external"
+                payee_iban = EXTERNAL_IBAN if external else payees[i][2]
                 lines.append("\t".join([access, str(accounts[0]["id"]), payee_iban, "EUR", "1.00"]))
             return self.data_file(sc.name, lines)
         raise ValueError(sc.name)
+
+    def oauth_client(self) -> tuple[str, str]:
+        """A client-credentials client (created once per run): its Basic authorization and scopes."""
+        if not getattr(self, "_oauth", None):
+            out = self.stack.run(
+                [PY, str(BENCH / "stack_tasks.py"), "oauth-client", "--owner-email", self.users[0][0]], timeout=120
+            )
+            made = json.loads(out.strip().splitlines()[-1])
+            pair = f"{made['client_id']}:{made['client_secret']}".encode()
+            self._oauth = ("Basic " + base64.b64encode(pair).decode(), str(made["scopes"]))
+        return self._oauth
 
     def wrk(self, sc: Scenario, data: Path, seconds: int, state_out: Path | None) -> tuple[dict[str, Any], float]:
         self.run_id += 1
@@ -743,37 +855,75 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def targets_verdict(results: dict[str, Any], ledger: dict[str, Any] | None) -> list[str]:
-    """Issue 9's targets, each met or missed and by how much (per server core)."""
-    lines = []
+def _baseline() -> dict[str, Any]:
+    path = RESULTS / BASELINE
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded
 
-    def per_core(name: str) -> float | None:
-        r = results.get(name) or {}
-        return r.get("ops_per_server_cpu_s") if "skipped" not in r and "failed" not in r else None
+
+def targets_verdict(
+    results: dict[str, Any], ledger: dict[str, Any] | None, previous: dict[str, Any] | None = None
+) -> list[str]:
+    """Issue 15's targets, each met or missed with the measured figure, beside the previous run's."""
+    lines = []
+    before = (previous or {}).get("scenarios", {})
+
+    def usable(r: dict[str, Any] | None) -> bool:
+        return bool(r) and "skipped" not in r and "failed" not in r  # type: ignore[operator]
+
+    def per_core(name: str, source: dict[str, Any]) -> float | None:
+        r = source.get(name) or {}
+        return r.get("ops_per_server_cpu_s") if usable(r) else None
+
+    def was(name: str, key: str = "ops_per_server_cpu_s", fmt_: str = "{:.0f}/s") -> str:
+        r = before.get(name)
+        if name == "reads_8" and not usable(r):
+            r = before.get("reads")  # older runs measured reads at 32 connections only
+        if not usable(r):
+            return "previous: -"
+        value = r.get(key) if key != "p99" else r["latency_ms"]["99"]
+        return "previous: " + (fmt_.format(value) if value is not None else "-")
 
     def verdict(ok: bool, text: str) -> str:
         return ("met    " if ok else "MISSED ") + text
 
     api = results.get("api_login") or {}
-    if api.get("fraction_of_argon2_ceiling") is not None:
-        f = api["fraction_of_argon2_ceiling"]
-        lines.append(verdict(f >= 0.85, f"api login {100 * f:.0f}% of the argon2 ceiling (target 85%)"))
-    for name, target in (("refresh", 240.0), ("payments", 200.0)):
-        v = per_core(name)
-        if v is not None:
-            lines.append(
-                verdict(v >= target, f"{name} {v:.0f}/s per core (target {target:.0f}, {100 * v / target:.0f}%)")
-            )
-    reads = results.get("reads") or {}
-    v = per_core("reads")
-    if v is not None:
-        p99 = reads["latency_ms"]["99"]
-        ok = v >= 1000 and p99 <= 50
+    if usable(api) and api.get("fraction_of_concurrent_argon2") is not None:
+        f = api["fraction_of_concurrent_argon2"]
+        prev = (before.get("api_login") or {}).get("fraction_of_concurrent_argon2")
+        prev_text = f"previous: {100 * prev:.0f}%" if prev is not None else "previous: -"
         lines.append(
             verdict(
-                ok,
-                f"reads {v:.0f}/s per core (target 1000, {v / 10:.0f}%), p99 {p99:.0f} ms at "
-                f"{reads['connections']} connections (target 50 ms)",
+                f >= 0.85,
+                f"api login {api['ops_per_server_cpu_s']:.1f}/s per core = {100 * f:.0f}% of the concurrent argon2 "
+                f"ceiling {api['argon2']['concurrent_verifies_per_cpu_s']:.1f}/s (target 85%; {prev_text})",
+            )
+        )
+    for name, target in PER_CORE_TARGETS.items():
+        v = per_core(name, results)
+        if v is None:
+            continue
+        text = f"{name} {v:.0f}/s per core (target {target:.0f}, {100 * v / target:.0f}%; {was(name)})"
+        ok = v >= target
+        if name == "reads_8":
+            p99 = results[name]["latency_ms"]["99"]
+            ok = ok and p99 <= 50
+            prev_p99 = was(name, "p99", "{:.0f} ms")
+            text += f", p99 {p99:.1f} ms at {results[name]['connections']} connections (target 50 ms; {prev_p99})"
+        lines.append(verdict(ok, text))
+    provider, mobile = results.get("provider_reads") or {}, results.get("reads") or {}
+    if usable(provider) and usable(mobile):
+        # reads alternates /me and /accounts; provider_reads is /accounts only: compare CPU per request.
+        p_ms = 1000 * provider["server_cpu_s"] / max(1, provider["requests"])
+        m_ms = 1000 * mobile["server_cpu_s"] / max(1, mobile["requests"])
+        lines.append(
+            verdict(
+                p_ms <= 1.15 * m_ms,
+                f"provider-token read {p_ms:.2f} ms server CPU per request vs mobile-token read {m_ms:.2f} ms "
+                f"(target: the same, within 15%)",
             )
         )
     if ledger is not None:
@@ -782,6 +932,20 @@ def targets_verdict(results: dict[str, Any], ledger: dict[str, Any] | None) -> l
     if errors:
         lines.append(verdict(not any(errors.values()), f"errors other than deliberate refusals: {errors}"))
     return lines
+
+
+def servers_table(servers: dict[str, dict[str, Any]]) -> str:
+    names = sorted({n for by in servers.values() for n in by})
+    lines = ["| scenario | " + " | ".join(f"{s} ops per server core-s / p99 ms" for s in servers) + " |"]
+    lines.append("|---|" + "---|" * len(servers))
+    for name in names:
+        cells = []
+        for by in servers.values():
+            r = by.get(name) or {}
+            ok = r and "skipped" not in r and "failed" not in r
+            cells.append(f"{fmt(r['ops_per_server_cpu_s'])} / {fmt(r['latency_ms']['99'])}" if ok else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -800,6 +964,7 @@ def main() -> int:
             "warmup_s": WARMUP,
             "connections": CONNECTIONS,
             "gunicorn": {"workers": WORKERS, "threads": THREADS, "worker_class": "gthread", "keep_alive_s": 75},
+            "servers": SERVERS,
             "access_log": ACCESS_LOG,
             "payee": PAYEE,
             "users": USERS,
@@ -859,7 +1024,38 @@ def main() -> int:
             except Exception as exc:  # one broken scenario must not hide the others
                 log(f"{name}: failed: {exc}")
                 report["scenarios"][name] = {"failed": str(exc)[:2000]}
-        if "payments" in SCENARIOS:
+        # The WSGI servers side by side: the others in the first one's place, same scenarios.
+        report["servers"] = {SERVERS[0]: {n: report["scenarios"][n] for n in SERVER_SCENARIOS if n in SCENARIOS}}
+        for server in SERVERS[1:]:
+            log(f"switching the WSGI server to {server}")
+            try:
+                stack.switch_server(server)
+            except Exception as exc:
+                log(f"{server}: failed to start: {exc}")
+                report["servers"][server] = {"failed": str(exc)[:2000]}
+                continue
+            report["servers"][server] = {}
+            for name in SERVER_SCENARIOS:
+                try:
+                    report["servers"][server][name] = bench.run_scenario(SCENARIO_DEFS[name])
+                except Exception as exc:
+                    log(f"{server} {name}: failed: {exc}")
+                    report["servers"][server][name] = {"failed": str(exc)[:2000]}
+        if stack.server != SERVERS[0]:
+            stack.switch_server(SERVERS[0])
+        # OWASP's equivalent argon2id sets, each timed alone and with the server's threads at once.
+        try:
+            out = stack.run(
+                [
+                    *(PY, str(BENCH / "stack_tasks.py"), "argon2-params", "--threads", str(WORKERS * THREADS)),
+                    *("--password", PASSWORD),
+                ],
+                timeout=600,
+            )
+            report["argon2_params"] = json.loads(out.strip().splitlines()[-1])
+        except Exception as exc:
+            log(f"argon2-params failed: {exc}")
+        if any(n.startswith("payments") for n in SCENARIOS):
             out = stack.run([PY, str(BENCH / "stack_tasks.py"), "ledger"], timeout=300)
             report["ledger"] = json.loads(out.strip().splitlines()[-1])
         out = stack.run([PY, str(BENCH / "stack_tasks.py"), "outbox"], timeout=120)
@@ -871,14 +1067,16 @@ def main() -> int:
                 report["scale"] = scale.run(stack, bench, report, SCENARIO_DEFS, log)
             except Exception as exc:
                 log(f"scale: failed: {str(exc)[-1500:]}")
-                report["scale"] = {"failed": str(exc)[-3000:]}
+                report.setdefault("scale", {})["failed"] = str(exc)[-3000:]
     finally:
         log("tearing the stack down")
         stack.stop()
         count_file = WORK / "smtp_count"
         if count_file.exists():
             report["smtp_messages_received"] = int(count_file.read_text() or 0)
-    report["targets"] = targets_verdict(report["scenarios"], report.get("ledger"))
+    previous = _baseline()
+    report["baseline"] = BASELINE if previous else None
+    report["targets"] = targets_verdict(report["scenarios"], report.get("ledger"), previous)
     report["finished_at"] = datetime.now(UTC).isoformat()
     path = RESULTS / f"{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
@@ -903,9 +1101,22 @@ def main() -> int:
     if "ledger" in report:
         verdict = "consistent" if report["ledger"]["consistent"] else "INCONSISTENT"
         print(f"\nledger after payments: {verdict} {report['ledger']}")
+    servers = {k: v for k, v in (report.get("servers") or {}).items() if "failed" not in v}
+    if len(servers) > 1:
+        print("\nWSGI servers, same run (ops per server core-s / p99 ms):\n" + servers_table(servers))
+    if report.get("argon2_params"):
+        print(
+            "\nargon2id, OWASP's equivalent sets (ms CPU alone; verifications per CPU-s with "
+            f"{WORKERS * THREADS} threads at once):"
+        )
+        for r in report["argon2_params"]["sets"]:
+            print(
+                f"  m={r['memory_cost_kib'] // 1024} MiB t={r['time_cost']} p=1: {r['ms_cpu_alone']} ms alone, "
+                f"{r['concurrent_verifies_per_cpu_s']}/CPU-s concurrent, {r['concurrent_verifies_per_s_wall']}/s wall"
+            )
     if report["targets"]:
-        print("\ntargets (per server core):\n  " + "\n  ".join(report["targets"]))
-    if SCALE and "failed" not in report.get("scale", {"failed": 1}):
+        print(f"\ntargets (per server core; previous = {BASELINE}):\n  " + "\n  ".join(report["targets"]))
+    if SCALE and report.get("scale"):
         import scale
 
         print(scale.summary(report["scale"]))

@@ -104,6 +104,70 @@ def argon2(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# OWASP's Password Storage Cheat Sheet: argon2id parameter sets of equal strength (memory x
+# passes). Which verifies fastest *under concurrency* depends on the machine's caches and memory
+# bandwidth: measured here, the choice is in bench/README.md ("argon2 parameters").
+OWASP_ARGON2ID = [(46 * 1024, 1), (19 * 1024, 2), (12 * 1024, 3), (9 * 1024, 4), (7 * 1024, 5)]
+
+
+def argon2_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Each OWASP argon2id set: CPU per verification alone, and per CPU-second with N threads at once."""
+    from argon2 import PasswordHasher, Type
+
+    results = []
+    for memory_kib, time_cost in OWASP_ARGON2ID:
+        hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID)
+        encoded = hasher.hash(args.password)
+        hasher.verify(encoded, args.password)
+        cpu0 = time.process_time()
+        for _ in range(args.n):
+            hasher.verify(encoded, args.password)
+        alone = (time.process_time() - cpu0) / args.n
+        per_thread = max(1, args.n // max(1, args.threads))
+
+        def verify_many(h: Any = hasher, e: str = encoded, k: int = per_thread) -> None:
+            for _ in range(k):
+                h.verify(e, args.password)
+
+        pool = [threading.Thread(target=verify_many) for _ in range(args.threads)]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        n = per_thread * args.threads
+        results.append(
+            {
+                "memory_cost_kib": memory_kib,
+                "time_cost": time_cost,
+                "parallelism": 1,
+                "ms_cpu_alone": round(1000 * alone, 2),
+                "concurrent_threads": args.threads,
+                "concurrent_verifies_per_cpu_s": round(n / cpu, 2) if cpu else None,
+                "concurrent_verifies_per_s_wall": round(n / wall, 2) if wall else None,
+            }
+        )
+    best = max(results, key=lambda r: r["concurrent_verifies_per_cpu_s"] or 0)
+    return {"sets": results, "fastest_concurrent": {k: best[k] for k in ("memory_cost_kib", "time_cost")}}
+
+
+def oauth_client(args: argparse.Namespace) -> dict[str, Any]:
+    """A client-credentials client of the provider bound to one bench customer (idp.services)."""
+    from accounts.models import User
+    from idp import services as idp_services
+
+    owner = User.objects.get(email=args.owner_email)
+    client, secret = idp_services.client_create(
+        name=f"bench-{int(time.time())}",
+        kind="confidential",
+        grant="client-credentials",
+        scopes=args.scopes,
+        owner=owner,
+    )
+    return {"client_id": client.client_id, "client_secret": secret, "scopes": args.scopes}
+
+
 def ledger(args: argparse.Namespace) -> dict[str, Any]:
     from payments.models import Payment
     from payments.selectors import ledger_inconsistencies, ledger_total
@@ -278,6 +342,13 @@ def main() -> None:
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--password", required=True)
+    p = sub.add_parser("argon2-params")
+    p.add_argument("--n", type=int, default=32)
+    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--password", required=True)
+    p = sub.add_parser("oauth-client")
+    p.add_argument("--owner-email", required=True)
+    p.add_argument("--scopes", default="read:accounts read:payments")
     sub.add_parser("ledger")
     sub.add_parser("outbox")
     p = sub.add_parser("census")
@@ -285,7 +356,15 @@ def main() -> None:
     p.add_argument("--password", required=True)
     p.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    commands = {"seed": seed, "argon2": argon2, "ledger": ledger, "outbox": outbox, "census": census}
+    commands = {
+        "seed": seed,
+        "argon2": argon2,
+        "argon2-params": argon2_params,
+        "oauth-client": oauth_client,
+        "ledger": ledger,
+        "outbox": outbox,
+        "census": census,
+    }
     result = commands[args.cmd](args)
     print(json.dumps(result))
 

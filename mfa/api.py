@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import dpop as accounts_dpop
 from accounts import pipeline
 from accounts.api import serializers as s
 from accounts.api.responses import login_response
@@ -146,6 +147,8 @@ class MfaVerifyView(_AuthView):
         serializer = s.MfaVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        # DPoP (issue 18): the proof is checked before the code, so a refusal spends nothing.
+        accounts_dpop.token_request_jkt(request._request)
         attempt = _paused(request, data["mfa_token"], data.get("device_id"))
         method = _verify_method(data.get("method"), data.get("code") or "", attempt)
         if method not in _methods(attempt):

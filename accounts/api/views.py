@@ -110,6 +110,8 @@ class LoginView(_AuthView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         req = _django(request)
+        # DPoP (issue 18, accounts/dpop.py): under API_REQUIRE_DPOP no password is checked without a proof.
+        accounts_dpop.token_request_jkt(req)
         check = account_services.password_check(
             request=req,
             email=data["email"],

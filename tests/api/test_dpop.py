@@ -115,3 +115,24 @@ def test_without_api_require_dpop_bearer_logins_keep_working(
     bound = _login(server, user, password, key).json()
     assert bound["token_type"] == "DPoP"
     assert requests.get(url, auth=DPoPToken(access_token=bound["access"], _dpop_key=key), timeout=10).status_code == 200
+
+
+def test_the_second_factor_step_demands_a_proof_before_the_code_and_binds_the_tokens(
+    server: str, user: User, password: str, add_totp: Any
+) -> None:
+    totp = add_totp(user)
+    key = DPoPKey.generate(alg="ES256")
+    first = _login(server, user, password, key).json()
+    assert first["mfa_required"] is True
+    url = f"{server}/api/v1/auth/mfa/verify"
+    body = {"mfa_token": first["mfa_token"], "code": totp.now()}
+    refused = requests.post(url, json=body, timeout=10)
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_dpop_proof"
+    # Refused before the code was looked at: the pending login and the code still work.
+    done = requests.post(url, json=body, headers={"DPoP": str(key.proof(htm="POST", htu=url))}, timeout=10)
+    assert done.status_code == 200, done.content
+    assert done.json()["token_type"] == "DPoP"
+    me = requests.get(
+        f"{server}/api/v1/me", auth=DPoPToken(access_token=done.json()["access"], _dpop_key=key), timeout=10
+    )
+    assert me.status_code == 200

@@ -503,6 +503,56 @@ def test_server_nonce_is_asked_for_and_followed(
     assert requests.get(url, auth=token, timeout=10).status_code == 200  # the library follows the nonce
 
 
+def test_a_pushed_request_survives_the_login_and_the_consent_page(
+    server: str,
+    discovery: dict[str, Any],
+    client: DjangoClient,
+    user: User,
+    password: str,
+    jwks_server: Any,
+    client_key: Jwk,
+) -> None:
+    """An anonymous user signs in, then a third-party FAPI client's consent page: the request's
+    parameters come from Redis all the way (the login's `next` and the form carry only the handle)."""
+    third_party, _ = services.client_create(
+        name="Budget aggregator",
+        kind="confidential",
+        grant="authorization-code",
+        redirect_uris=[RP_CALLBACK],
+        scopes=SCOPES,
+        trusted=False,
+        fapi=True,
+        jwks_uri=jwks_server.url,
+    )
+    oauth = rp(discovery, third_party, client_key)
+    request = oauth.authorization_request(scope="openid read:accounts", dpop=True)
+    pushed = oauth.pushed_authorization_request(request)
+    page = follow_to_client(client, pushed.uri)
+    login_url = _here(page)
+    assert login_url.startswith("/accounts/login/")
+    next_url = parse_qs(urlsplit(login_url).query)["next"][0]
+    assert set(parse_qs(urlsplit(next_url).query)) == {"client_id", "par"}  # no parameter in the browser
+    signed_in = client.post(login_url, {"email": user.email, "password": password, "next": next_url})
+    assert signed_in.status_code == 302
+    consent = follow_to_client(client, signed_in["Location"])
+    if consent.status_code == 200 and consent.request["PATH_INFO"] == "/security/mfa/welcome/":
+        consent = follow_to_client(client, client.post("/security/mfa/welcome/", {"next": next_url})["Location"])
+    assert consent.status_code == 200 and b"Allow Budget aggregator" in consent.content
+    form = {k: v for k, v in consent.context["form"].initial.items() if v is not None}
+    handle = consent.context["par_handle"]
+    tampered = client.post(
+        "/o/authorize/", {**form, "par": handle, "allow": "Authorize", "state": "forged"}, secure=True
+    )
+    assert tampered.status_code == 400  # the hidden fields must be the pushed ones
+    allowed = client.post("/o/authorize/", {**form, "par": handle, "allow": "Authorize"}, secure=True)
+    assert allowed.status_code == 200, allowed.content[:300]
+    callback = str(allowed.context["url"])
+    token = oauth.authorization_code(request.validate_callback(callback), validate=False)
+    assert token.token_type.lower() == "dpop"
+    again = client.post("/o/authorize/", {**form, "par": handle, "allow": "Authorize"}, secure=True)
+    assert again.status_code == 400  # the interaction ended with the code
+
+
 # --- Keys and registration -----------------------------------------------------------------------
 
 

@@ -500,7 +500,12 @@ def discovery_view(request: HttpRequest) -> JsonResponse:
         ],
         "token_endpoint_auth_signing_alg_values_supported": list(client_auth.ALGORITHMS),
         "dpop_signing_alg_values_supported": dpop.algorithms(),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
@@ -572,6 +577,9 @@ class IntrospectView(IntrospectTokenView):
         }
         if token.sid:
             data["sid"] = token.sid
+        if token.dpop_jkt:  # RFC 9449 6.2: the resource server checks the proof against cnf.jkt
+            data["token_type"] = "DPoP"  # noqa: S105 (a token type, not a secret)
+            data["cnf"] = {"jkt": token.dpop_jkt}
         return JsonResponse(data)
 
 

@@ -133,6 +133,8 @@ def rp(
         token_endpoint=discovery["token_endpoint"],
         authorization_endpoint=discovery["authorization_endpoint"],
         pushed_authorization_request_endpoint=discovery["pushed_authorization_request_endpoint"],
+        revocation_endpoint=discovery["revocation_endpoint"],
+        introspection_endpoint=discovery["introspection_endpoint"],
         issuer=discovery["issuer"],
         authorization_response_iss_parameter_supported=True,
         auth=auth,
@@ -230,6 +232,12 @@ def test_fapi_client_whole_flow_par_mfa_private_key_jwt_dpop_resource(
     # The resource call with a proof (requests-oauth2client signs one per request, with ath).
     api = requests.get(f"{server}/api/v1/accounts", auth=token, timeout=10)
     assert api.status_code == 200, api.content[:300]
+    # Introspection and revocation authenticate the client with private_key_jwt too.
+    introspected = oauth.introspect_token(token.access_token)
+    assert introspected["active"] is True and introspected["cnf"] == {"jkt": dpop_jkt}
+    assert introspected["token_type"] == "DPoP"
+    assert oauth.revoke_access_token(token.access_token) is True
+    assert requests.get(f"{server}/api/v1/accounts", auth=token, timeout=10).status_code == 401
     assert AuditEvent.objects.filter(type="oauth.token_issued", details__client_id=fapi_client.client_id).exists()
 
 

@@ -56,18 +56,22 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
         return keys
 
     def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
+        from accounts.security import REDIS_EPOCH_KEY, lockout_failures_forgotten
+        from core.net import client_ip
+
         keys = self._forget_spent(request, credentials)
-        values = self.cache.get_many(keys)
+        values = self.cache.get_many([*keys, REDIS_EPOCH_KEY])
         counted = max([int(values.get(k) or 0) for k in keys] or [0])
         # Counters that Redis lost (restarted empty, flushed, failed over) come back from the audit
         # log for the cool-off after the loss (accounts.security.lockout_failures_forgotten).
         if counted >= settings.AXES_FAILURE_LIMIT:
             return counted
-        from accounts.security import lockout_failures_forgotten
-        from core.net import client_ip
-
+        epoch = values.get(REDIS_EPOCH_KEY)
         username = get_client_username(request, credentials) or ""
-        return max(counted, lockout_failures_forgotten(email=username, ip=client_ip(request)))
+        forgotten = lockout_failures_forgotten(
+            email=username, ip=client_ip(request), epoch=float(epoch) if epoch is not None else None
+        )
+        return max(counted, forgotten)
 
     def user_login_failed(self, sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
         if request is None:

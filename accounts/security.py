@@ -70,11 +70,14 @@ def accounts_failing_from_ip(ip: str) -> int:
 
 # Set (without expiry) by the first check that finds it missing: when this Redis's data began.
 # Missing or young means Redis lost the failure counters (restarted empty, flushed, failed over).
-_EPOCH_KEY = "redis-epoch"
+_EPOCH_KEY = REDIS_EPOCH_KEY = "redis-epoch"
 
 
 def redis_epoch() -> float:
     """When the failure counters in Redis began: the first check after Redis lost them."""
+    found = cache.get(_EPOCH_KEY)  # one round trip once set
+    if found is not None:
+        return float(found)
     # Whole seconds, as the CAPTCHA's `expires` it is compared with.
     now = float(int(timezone.now().timestamp()))
     cache.add(_EPOCH_KEY, now, timeout=None)
@@ -120,11 +123,12 @@ def _failures_in_audit_log(*, email: str, ip: str, since: float) -> tuple[int, i
     return int(counts["account"] or 0), int(counts["ip"] or 0)
 
 
-def lockout_failures_forgotten(*, email: str, ip: str) -> int:
+def lockout_failures_forgotten(*, email: str, ip: str, epoch: float | None = None) -> int:
     """Failed passwords for (account, IP) that a Redis loss may have wiped from lockout counters kept
     in Redis: those of the audit log since the pair's last successful login (or the account's last
     unlock or password reset), within the lockout's cool-off, while Redis's data is younger than
-    that cool-off; otherwise 0 (one Redis read).
+    that cool-off; otherwise 0. `epoch`: REDIS_EPOCH_KEY's value when the caller already read it
+    (in the same MGET as its counters), else one Redis read.
 
     A Redis-backed lockout handler takes max(its count, this), so a lockout resumes after Redis
     restarts empty, fails over or is flushed, instead of granting a fresh set of guesses.
@@ -138,7 +142,7 @@ def lockout_failures_forgotten(*, email: str, ip: str) -> int:
 
     cool_off = settings.AXES_COOLOFF_TIME.total_seconds()
     now = timezone.now().timestamp()
-    if not email or now - redis_epoch() >= cool_off:
+    if not email or now - (epoch if epoch is not None else redis_epoch()) >= cool_off:
         return 0
     since = datetime.fromtimestamp(now - cool_off, tz=UTC)
     events = AuditEvent.objects.filter(user__email=email, occurred_at__gte=since)

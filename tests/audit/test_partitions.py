@@ -147,3 +147,22 @@ def test_the_migration_converts_a_filled_table_and_back() -> None:
     finally:
         call_command("migrate", "audit", verbosity=0)
     assert partitions.is_partitioned()
+
+
+def test_the_reports_indexes_are_on_every_partition() -> None:
+    """The fraud rate's partial indexes (audit/0007) exist on each month, later ones included."""
+    later = partitions.partition_name(_month(partitions.months_ahead() + 4).date())
+    partitions.ensure_partitions(ahead=partitions.months_ahead() + 4)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename LIKE 'audit_auditevent_%%' "
+            "AND indexdef LIKE '%%payment.completed%%'"
+        )
+        rows = cursor.fetchall()
+    by_table: dict[str, list[str]] = {}
+    for table, definition in rows:
+        by_table.setdefault(table, []).append(definition)
+    for name in (partitions.partition_name(_month(0).date()), later, partitions.DEFAULT_PARTITION):
+        definitions = by_table.get(name, [])
+        assert any("INCLUDE (details)" in d for d in definitions), name
+        assert any("->> 'payment'" in d for d in definitions), name

@@ -11,6 +11,7 @@ the app passes `manage.py check --deploy` under the production settings.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -313,6 +314,8 @@ def test_the_compose_environment_passes_the_deploy_check(compose: dict[str, Any]
             "manage.py",
             "check",
             "--deploy",
+            "--tag",
+            "security",  # the deploy checks (the app's other checks: tests/core/test_core.py)
             "--fail-level",
             "WARNING",
         ],
@@ -324,3 +327,27 @@ def test_the_compose_environment_passes_the_deploy_check(compose: dict[str, Any]
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "System check identified no issues" in result.stdout
+
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.TRUSTED_PROXY_COUNT, s.SECURE_PROXY_SSL_HEADER, s.DATABASES['default']['HOST'], "
+        "s.DATABASES['default']['USER'], bool(s.DATABASES['default']['PASSWORD']), s.CACHES['default']['LOCATION'], "
+        "bool(s.METRICS_TOKEN), s.SESSION_COOKIE_NAME, s.PUBLIC_BASE_URL]))"
+    )
+    seen = subprocess.run(
+        [str(ROOT / "deploy" / "entrypoint.sh"), sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**clean, **env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    proxies, proto_header, db_host, db_user, db_password, redis_url, token, cookie, base = json.loads(
+        seen.stdout.strip().splitlines()[-1]
+    )
+    assert (proxies, proto_header) == (1, ["HTTP_X_FORWARDED_PROTO", "https"])
+    assert (db_host, db_user, db_password) == ("db", "portal", True)
+    redis_password = (secrets_dir / "redis_password").read_text().strip()
+    assert redis_url == f"redis://:{redis_password}@cache:6379/0"
+    assert token and cookie == "__Host-bp_session" and base == "https://localhost"

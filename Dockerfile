@@ -1,4 +1,4 @@
-# Production image: gunicorn serving prod settings; the same image runs the Celery worker and beat.
+# Production image: granian (WSGI) serving prod settings; the same image runs the Celery worker and beat.
 # deploy/entrypoint.sh turns the secret files into environment variables, then runs the command.
 FROM python:3.11-slim-bookworm
 
@@ -24,4 +24,9 @@ USER portal
 EXPOSE 8000
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 # The web server (docker-compose.yml's `web` service sets the same; change it there or here).
-CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "config.wsgi:application"]
+# granian: more requests per core than gunicorn gthread in the same `make bench` run (bench/README.md).
+# Workers and threads from GRANIAN_WORKERS / GRANIAN_BLOCKING_THREADS; gunicorn stays available:
+# ["gunicorn", "--config", "deploy/gunicorn.conf.py", "config.wsgi:application"].
+ENV GRANIAN_WORKERS=2 \
+    GRANIAN_BLOCKING_THREADS=8
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--backlog", "2048", "--access-log", "--no-ws", "config.wsgi:application"]

@@ -7,7 +7,7 @@ from django.contrib.auth.hashers import Argon2PasswordHasher
 
 
 class ConfigurableArgon2PasswordHasher(Argon2PasswordHasher):
-    """argon2id with parameters from settings (defaults: OWASP's m=19 MiB, t=2, p=1).
+    """argon2id with parameters from settings (defaults: OWASP's m=7 MiB, t=5, p=1; see bench/README.md).
 
     Hashes made with other parameters are rehashed at the next successful login
     (Django's `must_update` compares them with these).

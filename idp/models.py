@@ -165,6 +165,13 @@ class Client(AbstractApplication):
             problem = jwks_problem(self.jwks)
             if problem:
                 raise ValidationError({"jwks": problem})
+        if self.fapi:
+            from accounts import eckey
+
+            if not eckey.configured():
+                raise ValidationError(
+                    {"fapi": "FAPI 2.0 clients get ES256 tokens: set JWT_EC_PRIVATE_KEY(_FILE) first."}
+                )
         if self.fapi and self.client_type == AbstractApplication.CLIENT_CONFIDENTIAL and not self.uses_private_key_jwt:
             raise ValidationError(
                 {"token_endpoint_auth_method": "A FAPI 2.0 confidential client authenticates with private_key_jwt."}

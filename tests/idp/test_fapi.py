@@ -637,6 +637,53 @@ def test_create_oauth_client_command_registers_a_fapi_client(tmp_path: Any, clie
         )
 
 
+def test_the_admin_registers_a_fapi_client_with_its_keys_and_no_secret(client_key: Jwk, settings: Any) -> None:
+    from django.contrib import admin
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.test import RequestFactory
+
+    from idp.admin import ClientAdmin
+
+    staff = User.objects.create_superuser("root@example.com", "a long staff passphrase")
+    request = RequestFactory().post("/admin/idp/client/add/")
+    request.user = staff
+    request.session = {}  # type: ignore[assignment]
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
+    model_admin = ClientAdmin(Client, admin.site)
+    form_class = model_admin.get_form(request)
+    data = {
+        "name": "Open banking app",
+        "client_type": Client.CLIENT_CONFIDENTIAL,
+        "authorization_grant_type": Client.GRANT_AUTHORIZATION_CODE,
+        "redirect_uris": RP_CALLBACK,
+        "post_logout_redirect_uris": "",
+        "allowed_scopes": "openid read:accounts",
+        "fapi": "on",
+        "jwks": json.dumps(public_jwks(client_key)),
+        "is_active": "on",
+    }
+    without_method = form_class(data=data)
+    assert not without_method.is_valid()
+    assert "private_key_jwt" in str(without_method.errors["token_endpoint_auth_method"])
+    leaked = form_class(
+        data={**data, "token_endpoint_auth_method": "private_key_jwt", "jwks": json.dumps({"keys": [dict(client_key)]})}
+    )
+    assert not leaked.is_valid() and "public keys only" in str(leaked.errors["jwks"])
+    form = form_class(data={**data, "token_endpoint_auth_method": "private_key_jwt"})
+    assert form.is_valid(), form.errors
+    obj = form.save(commit=False)
+    model_admin.save_model(request, obj, form=form, change=False)
+    assert [str(m) for m in request._messages] == []  # type: ignore[attr-defined]  # no secret to show
+    obj.refresh_from_db()
+    assert obj.fapi and obj.par_required and obj.uses_private_key_jwt and obj.client_secret == ""
+    event = AuditEvent.objects.get(type="oauth.client_created", details__client_id=obj.client_id)
+    assert event.details["fapi"] is True and event.details["auth_method"] == "private_key_jwt"
+    # Without an ES256 key (production without JWT_EC_PRIVATE_KEY) a FAPI client cannot be saved.
+    settings.JWT_KEY_FALLBACK = "refuse"
+    refused = form_class(data={**data, "name": "Another", "token_endpoint_auth_method": "private_key_jwt"})
+    assert not refused.is_valid() and "JWT_EC_PRIVATE_KEY" in str(refused.errors["fapi"])
+
+
 def test_a_non_fapi_client_keeps_bearer_tokens_and_rs256(
     server: str, discovery: dict[str, Any], browser_mfa: Any, user: User
 ) -> None:

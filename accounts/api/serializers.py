@@ -30,7 +30,9 @@ class LoginSerializer(serializers.Serializer[Any]):
 class TokenPairSerializer(serializers.Serializer[Any]):
     access = serializers.CharField(help_text="RS256 JWT, 15 minutes")
     refresh = serializers.CharField(help_text="Opaque, single use, rotates on every refresh")
-    token_type = serializers.ChoiceField(choices=["Bearer"])
+    token_type = serializers.ChoiceField(
+        choices=["Bearer", "DPoP"], help_text="DPoP: bound to the key of the request's DPoP proof (RFC 9449)"
+    )
     expires_in = serializers.IntegerField(help_text="Seconds until the access token expires")
 
 

@@ -9,6 +9,7 @@ class IdpConfig(AppConfig):
 
     def ready(self) -> None:
         from idp import (
+            clientcache,  # noqa: F401 (connects the client cache's invalidation)
             receivers,  # noqa: F401 (connects the session_ended receiver)
             services,
         )

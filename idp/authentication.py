@@ -31,7 +31,6 @@ from accounts.authn import ACR_MFA, ACR_VALUES
 from accounts.models import User
 from core import context, dpop
 from idp import conf, services
-from idp.models import Client
 from idp.tokens import InvalidProviderToken, ProviderClaims, access_token_decode, unverified_claims
 
 logger = logging.getLogger(__name__)
@@ -113,8 +112,9 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
 
             user = user_by_public_id(claims.sub)  # Redis when warm, as for mobile tokens
         else:
-            client = Client.objects.select_related("user").filter(client_id=claims.client_id, is_active=True).first()
-            user = client.user if client is not None else None
+            from idp.clientcache import client_user
+
+            user = client_user(claims.client_id)  # Redis when warm; stale at once when the client changes
         if user is None or not user.is_active:
             raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
         return user

@@ -985,7 +985,7 @@ def main() -> int:
         log("migrate + collectstatic")
         stack.run([PY, "manage.py", "migrate", "--noinput"], timeout=600)
         stack.run([PY, "manage.py", "collectstatic", "--noinput"], timeout=300)
-        log(f"starting gunicorn ({WORKERS} workers x {THREADS} threads), Celery worker, SMTP sink")
+        log(f"starting {SERVERS[0]} ({WORKERS} workers x {THREADS} threads), Celery worker, SMTP sink")
         stack.start_all()
         bench = Bench(stack)
         log(f"seeding {USERS} customers")

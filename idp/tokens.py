@@ -10,6 +10,7 @@ ours), never from a token header alone. A DPoP-bound access token carries `cnf.j
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import uuid
@@ -198,8 +199,15 @@ class ProviderClaims:
 
 def unverified_claims(raw: str) -> dict[str, Any] | None:
     """The payload without checking it: only to tell a provider token from a mobile one."""
+    payload = _peek(raw)
+    return dict(payload) if payload is not None else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _peek(raw: str) -> dict[str, Any] | None:
+    # Routing only: which authentication class checks it; the signature is verified next. Every
+    # bearer request (mobile tokens too) asks, with the same token for its 15 minutes: memoised.
     try:
-        # Routing only: which authentication class checks it; the signature is verified next.
         payload = jwt.decode(raw, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError):
         return None

@@ -57,6 +57,7 @@ PUBLIC = {
     # the portal login it redirects to) and answers a bare request with the protocol's own error.
     "oidc-discovery",
     "oauth2_provider:authorize",
+    "oauth2_provider:par",
     "oauth2_provider:token",
     "oauth2_provider:revoke-token",
     "oauth2_provider:introspect",

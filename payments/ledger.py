@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from payments.models import BankAccount, LedgerEntry, Posting
@@ -38,7 +38,9 @@ def posting_create(
     currencies = {account.currency for account, _ in lines}
     if len(currencies) != 1:
         raise LedgerError("a posting moves one currency")
-    with transaction.atomic():
+    # savepoint=False: inside a payment's transaction a failed posting fails the whole payment
+    # (nothing of it may commit anyway), without SAVEPOINT/RELEASE round trips per posting.
+    with transaction.atomic(savepoint=False):
         accounts = (
             lock_accounts([account.id for account, _ in lines])
             if not locked
@@ -46,10 +48,31 @@ def posting_create(
         )
         posting = Posting.objects.create(kind=kind, description=description[:140])
         entries = []
+        deltas: dict[str, Decimal] = {}
         for account, amount in lines:
             current = accounts[str(account.id)]
-            BankAccount.objects.filter(id=current.id).update(balance=F("balance") + amount)
+            deltas[str(current.id)] = deltas.get(str(current.id), Decimal("0")) + amount
             current.balance = current.balance + amount
             entries.append(LedgerEntry(posting=posting, account=current, amount=amount, balance_after=current.balance))
+        _balances_add(deltas)
         LedgerEntry.objects.bulk_create(entries)
     return posting
+
+
+def _balances_add(deltas: dict[str, Decimal]) -> None:
+    """balance += delta for each account: one UPDATE ... FROM (VALUES ...) on PostgreSQL."""
+    if connection.vendor != "postgresql" or len(deltas) < 2:
+        for account_id, delta in deltas.items():
+            BankAccount.objects.filter(id=account_id).update(balance=F("balance") + delta)
+        return
+    table = BankAccount._meta.db_table
+    values = ", ".join(["(%s::uuid, %s::numeric)"] * len(deltas))
+    params: list[str | Decimal] = []
+    for account_id, delta in deltas.items():
+        params += [account_id, delta]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" AS a SET "balance" = a."balance" + v.delta FROM (VALUES {values}) AS v(id, delta) '  # noqa: S608  # nosec B608 - table name from model metadata; values are parameters
+            'WHERE a."id" = v.id',
+            params,
+        )

@@ -135,6 +135,8 @@ def verify_proof(
         token = jwt.decode(proof, key, algorithms=[alg])
     except (JoseError, ValueError, TypeError) as exc:
         raise DPoPError("The DPoP proof's signature is not valid.") from exc
+    if getattr(key.raw_value, "key_size", 2048) < 2048 and key.key_type == "RSA":
+        raise DPoPError("The DPoP proof's RSA key is shorter than 2048 bits.")
     claims = token.claims
     thumbprint = key.thumbprint()
 

@@ -57,9 +57,11 @@ def jwks_problem(value: Any) -> str:
         if any(member in key for member in ("d", "p", "q", "dp", "dq", "qi", "k")):
             return "The JWKS must hold public keys only: never send a private key."
     try:
-        KeySet.import_key_set(value)  # type: ignore[arg-type]  # checked shape above
+        keys = KeySet.import_key_set(value)  # type: ignore[arg-type]  # checked shape above
     except (JoseError, ValueError, TypeError) as exc:
         return f"The JWKS cannot be read: {exc}"
+    if any(k.key_type == "RSA" and getattr(k.raw_value, "key_size", 0) < 2048 for k in keys.keys):
+        return "RSA keys must have at least 2048 bits."
     return ""
 
 

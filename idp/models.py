@@ -159,6 +159,8 @@ class Client(AbstractApplication):
                 raise ValidationError({"token_endpoint_auth_method": "private_key_jwt is for confidential clients."})
             if not self.jwks and not self.jwks_uri:
                 raise ValidationError({"jwks": "private_key_jwt needs the client's keys: a JWKS or a JWKS URI."})
+        if self.jwks_uri and not self.jwks_uri.startswith("https://") and not settings.IDP_ALLOW_HTTP_REDIRECTS:
+            raise ValidationError({"jwks_uri": "The JWKS URI must use https."})
         if self.jwks is not None and self.jwks != "":
             from idp.client_auth import jwks_problem
 

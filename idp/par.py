@@ -82,10 +82,11 @@ def take(request_uri: str, *, client_id: str) -> Pushed | None:
         return None
     key = _key(_PUSHED, request_uri)
     pushed = Pushed.from_dict(cache.get(key))
-    # delete() says whether this request removed it: of two racing uses only one wins.
-    if pushed is None or not cache.delete(key):
+    # Another client's request_uri is refused without spending it.
+    if pushed is None or not secrets.compare_digest(pushed.client_id, client_id):
         return None
-    if not secrets.compare_digest(pushed.client_id, client_id):
+    # delete() says whether this request removed it: of two racing uses only one wins.
+    if not cache.delete(key):
         return None
     if int(timezone.now().timestamp()) >= pushed.expires_at:
         return None  # late (Redis keeps it a little longer than its lifetime at most)

@@ -27,6 +27,7 @@ from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
+from joserfc.jws import JWSRegistry
 
 PROOF_TYPE = "dpop+jwt"
 MAX_PROOF_LENGTH = 4096
@@ -70,6 +71,15 @@ def access_token_hash(access_token: str) -> str:
     """`ath`: base64url(SHA-256(the access token's ASCII))."""
     digest = hashlib.sha256(access_token.encode("ascii", "replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _registry() -> JWSRegistry:
+    """joserfc's registry for proofs: only our algorithms (PS256 is not in joserfc's "recommended"
+    set, so it is named explicitly), and room in the header for a 2048+-bit RSA `jwk` (the
+    default limit, 512 bytes, only fits EC keys)."""
+    registry = JWSRegistry(algorithms=algorithms())
+    registry.max_header_length = 4096
+    return registry
 
 
 def nonce_issue() -> str:
@@ -119,7 +129,7 @@ def verify_proof(
     if len(proof) > MAX_PROOF_LENGTH or "," in proof or proof.count(".") != 2:
         raise DPoPError("The DPoP header must hold exactly one proof.")
     try:
-        header = jws.extract_compact(proof.encode("ascii")).headers()
+        header = jws.extract_compact(proof.encode("ascii"), registry=_registry()).headers()
     except (JoseError, ValueError, UnicodeError, TypeError) as exc:
         raise DPoPError("The DPoP proof is not a JWS.") from exc
     if header.get("typ") != PROOF_TYPE:
@@ -132,7 +142,7 @@ def verify_proof(
         raise DPoPError("The DPoP proof must carry a public key (jwk).")
     try:
         key = JWKRegistry.import_key(jwk)
-        token = jwt.decode(proof, key, algorithms=[alg])
+        token = jwt.decode(proof, key, algorithms=[alg], registry=_registry())
     except (JoseError, ValueError, TypeError) as exc:
         raise DPoPError("The DPoP proof's signature is not valid.") from exc
     if getattr(key.raw_value, "key_size", 2048) < 2048 and key.key_type == "RSA":

@@ -103,3 +103,8 @@ def test_server_nonces_expire(key: ECKey, settings: Any) -> None:
         with pytest.raises(dpop.DPoPError) as expired:
             dpop.verify_proof(late, htm="GET", htu=HTU)
         assert expired.value.error == "use_dpop_nonce"
+
+
+def test_a_ps256_proof_with_a_2048_bit_rsa_key_is_accepted() -> None:
+    rsa = RSAKey.generate_key(2048)
+    assert dpop.verify_proof(proof(rsa, alg="PS256"), htm="GET", htu=HTU).jkt == rsa.thumbprint()

@@ -726,3 +726,42 @@ def test_a_non_fapi_client_keeps_bearer_tokens_and_rs256(
     bound = app.authorization_code(request.validate_callback(callback), validate=False)
     assert bound.token_type.lower() == "dpop"
     assert requests.get(f"{server}/api/v1/accounts", auth=bound, timeout=10).status_code == 200
+
+
+def test_a_ps256_client_assertion_with_an_inline_jwks_is_accepted(server: str, discovery: dict[str, Any]) -> None:
+    rsa = Jwk.generate(alg="PS256", kid="rsa-1", key_size=2048)
+    client, _ = services.client_create(
+        name="PS256 app",
+        kind="confidential",
+        grant="authorization-code",
+        redirect_uris=[RP_CALLBACK],
+        scopes="openid",
+        fapi=True,
+        jwks=public_jwks(rsa),
+    )
+    pushed = requests.post(
+        discovery["pushed_authorization_request_endpoint"],
+        data={
+            "response_type": "code",
+            "redirect_uri": RP_CALLBACK,
+            "scope": "openid",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        },
+        auth=PrivateKeyJwt(client.client_id, rsa, alg="PS256", aud=discovery["issuer"]),
+        headers={
+            "DPoP": str(
+                DPoPKey.generate(alg="PS256").proof(htm="POST", htu=discovery["pushed_authorization_request_endpoint"])
+            )
+        },
+        timeout=10,
+    )
+    assert pushed.status_code == 201, pushed.content
+    # RS256 is not among the allowed algorithms, even with a registered RSA key.
+    rs256 = requests.post(
+        discovery["pushed_authorization_request_endpoint"],
+        data={"response_type": "code", "redirect_uri": RP_CALLBACK, "scope": "openid"},
+        auth=PrivateKeyJwt(client.client_id, Jwk({**dict(rsa), "alg": "RS256"}), alg="RS256", aud=discovery["issuer"]),
+        timeout=10,
+    )
+    assert rs256.status_code == 401

@@ -311,6 +311,23 @@ def census(args: argparse.Namespace) -> dict[str, Any]:
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
     measure("me", lambda: api.get("/api/v1/me", **bearer))
     accounts = measure("accounts", lambda: api.get("/api/v1/accounts", **bearer))
+    # The same read with a provider token (client credentials): it should cost what a mobile token costs.
+    try:
+        client_secret = oauth_client(argparse.Namespace(owner_email=rows[-1][0], scopes="read:accounts read:payments"))
+        import base64
+
+        basic = base64.b64encode(f"{client_secret['client_id']}:{client_secret['client_secret']}".encode()).decode()
+        issued = api.post(
+            "/o/token/",
+            "grant_type=client_credentials&scope=read%3Aaccounts",
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Basic {basic}",
+        )
+        if issued.status_code == 200:
+            provider = {"HTTP_AUTHORIZATION": f"Bearer {issued.json()['access_token']}"}
+            measure("accounts_provider_token", lambda: api.get("/api/v1/accounts", **provider))
+    except Exception as exc:  # the census goes on without it
+        out["accounts_provider_token"] = {"failed": str(exc)[:300], "cpu_ms": None}
     if accounts.status_code == 200 and accounts.json():
         source = accounts.json()[0]["id"]
         payee = rows[0][2]

@@ -629,6 +629,7 @@ SPECTACULAR_SETTINGS = {
         "MfaMethodEnum": "accounts.api.serializers.API_MFA_METHODS",
         "CodeChannelEnum": "accounts.api.serializers.CODE_CHANNELS",
         "MfaChallengeMethodEnum": "accounts.api.serializers.CHALLENGE_METHODS",
+        "CodeConfirmMethodEnum": "payments.services.CODE_CONFIRM_METHODS",
     },
 }
 
@@ -701,9 +702,9 @@ CELERY_BEAT_SCHEDULE["payments-standing-orders-run"] = {
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "idp.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "idp.Grant"
-OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "idp.AccessToken"
-OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "idp.RefreshToken"
-OAUTH2_PROVIDER_ID_TOKEN_MODEL = "idp.IDToken"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "idp.AccessToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "idp.RefreshToken"  # noqa: S105 (a model name)
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "idp.IDToken"  # noqa: S105 (a model name)
 # Issuer of every provider token; empty means PUBLIC_BASE_URL (discovery at <issuer>/.well-known/...).
 IDP_ISSUER = env.str("IDP_ISSUER", default="")
 # `aud` of provider access tokens (the resource APIs); empty means PUBLIC_BASE_URL + "/api/v1".

@@ -11,6 +11,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -21,9 +22,11 @@ from core.cached import Cached, invalidate
 
 GROUP = "user"
 USER_TTL = 300
-_users = Cached("user", group=GROUP, ttl=USER_TTL)
 # Every concrete column but the password hash, in model order.
 _FIELDS: tuple[str, ...] = tuple(f.attname for f in User._meta.concrete_fields if f.attname != "password")
+# The key names the column list: during a rolling deploy that adds or renames a column, old and
+# new code never read each other's tuples.
+_users = Cached("user-" + hashlib.sha256(",".join(_FIELDS).encode()).hexdigest()[:8], group=GROUP, ttl=USER_TTL)
 
 
 def user_by_public_id(public_id: str) -> User | None:

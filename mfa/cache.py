@@ -20,8 +20,9 @@ from mfa.models import EmailFactor, MFAState, RecoveryCode, RecoveryCodeSet, SMS
 
 GROUP = "mfa"
 TTL = 300
-summaries = Cached("mfa-summary", group=GROUP, ttl=TTL)
-me_fields = Cached("mfa-me", group=GROUP, ttl=TTL)
+# Versioned names: a change of what is stored (FactorSummary's fields, /me's keys) bumps them.
+summaries = Cached("mfa-summary-v1", group=GROUP, ttl=TTL)
+me_fields = Cached("mfa-me-v1", group=GROUP, ttl=TTL)
 
 _FACTORS = (TOTPFactor, SMSFactor, EmailFactor, WebAuthnCredential, RecoveryCodeSet)
 # Columns whose change alters no answer of the summary or of /me.

@@ -131,7 +131,9 @@ def test_a_read_that_raced_a_change_is_never_served(user):
 def test_the_cached_user_row_holds_no_password_hash(api, user):
     tokens = issue_tokens(user)
     assert _me(api, tokens).status_code == 200
-    raw = cache.get(f"c:user:{user.public_id}")
+    from accounts import usercache
+
+    raw = cache.get(f"c:{usercache._users.name}:{user.public_id}")
     assert raw is not None
     assert user.password not in repr(raw)
 

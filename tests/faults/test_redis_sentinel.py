@@ -47,7 +47,19 @@ def sentinel_setup(tmp_path: Path) -> Iterator[None]:
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not installed")
-    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"]
+    # --dir: a replica's full sync writes an RDB file even with --save "" (not into the checkout).
+    common = [
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
     procs = [_start([exe, "--port", str(PRIMARY), *common])]
     wait_port(PRIMARY, up=True)
     procs.append(_start([exe, "--port", str(REPLICA), "--replicaof", "127.0.0.1", str(PRIMARY), *common]))

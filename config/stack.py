@@ -47,7 +47,13 @@ def web_only(cls: type) -> type:
             return self.get_response(request)  # type: ignore[no-any-return]
         return cls.__call__(self, request)  # type: ignore[operator,no-any-return]
 
-    namespace: dict[str, Any] = {"__call__": __call__, "__doc__": f"{cls.__doc__ or cls.__name__} (not on the API)"}
+    namespace: dict[str, Any] = {
+        "__call__": __call__,
+        "__doc__": f"{cls.__doc__ or cls.__name__} (not on the API)",
+        # The pass-through is synchronous: under ASGI Django adapts it rather than handing it a coroutine.
+        "sync_capable": True,
+        "async_capable": False,
+    }
     if hasattr(cls, "process_view"):
 
         def process_view(self: Any, request: HttpRequest, *args: Any) -> Any:
@@ -71,6 +77,9 @@ PasswordChangeRequiredMiddleware = web_only(accounts.password_change.PasswordCha
 
 class CSPMiddleware(csp.middleware.CSPMiddleware):
     """django-csp's policy for pages; a fixed, strict one for the API's JSON."""
+
+    sync_capable = True
+    async_capable = False
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_api(request):

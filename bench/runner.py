@@ -8,8 +8,11 @@ Settings (environment, with defaults):
     BENCH_DURATION=30      seconds each scenario is measured
     BENCH_WARMUP=3         seconds of unmeasured load before each scenario
     BENCH_CONNECTIONS=32   wrk connections (one wrk thread per connection)
-    BENCH_SCENARIOS=web_login,api_login,refresh,reads,payments
-    BENCH_WORKERS=nproc    gunicorn workers;  BENCH_THREADS=8  threads per worker
+    BENCH_SCENARIOS=web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,provider_reads
+    BENCH_WORKERS=nproc    WSGI server workers;  BENCH_THREADS=8  threads per worker
+    BENCH_SERVERS=granian,gunicorn   the first serves every scenario, the others BENCH_SERVER_SCENARIOS after it
+    BENCH_SERVER_SCENARIOS=reads,refresh,payments
+    BENCH_BASELINE=20261201T100553Z.json   results printed beside each target as "previous"
     BENCH_PORT=18080  BENCH_SMTP_PORT=18025  BENCH_DB=bp_bench_stack  BENCH_REDIS_DB=8
     BENCH_USERS=400        seeded customers;  BENCH_ARGON2_N=40  verifications for the ceiling
     BENCH_ACCESS_LOG=1     gunicorn access log to bench/.work/access.log, as in the Dockerfile

@@ -9,3 +9,7 @@ password_changed = Signal()
 # row is marked ended and its sid revoked: user_session=<UserSession>, reason=<str>. The
 # identity provider revokes the login's tokens and queues back-channel logouts on it.
 session_ended = Signal()
+
+# Sent when a user row changed without save() (accounts.usercache.user_changed): user=<User>.
+# Apps that cache what depends on the user (mfa's factor summary) forget it.
+user_row_changed = Signal()

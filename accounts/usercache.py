@@ -46,9 +46,9 @@ def user_changed(user: Any) -> None:
     if public_id is not None:
         invalidate(GROUP, public_id)
     if getattr(user, "pk", None) is not None:
-        from mfa.cache import factors_changed
+        from accounts.signals import user_row_changed
 
-        factors_changed(user_id=user.pk)
+        user_row_changed.send(sender=User, user=user)
 
 
 @receiver(post_save, sender=User, dispatch_uid="usercache-save")

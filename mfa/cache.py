@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
+from accounts.signals import user_row_changed
 from core.cached import Cached, invalidate
 from mfa.models import EmailFactor, MFAState, RecoveryCode, RecoveryCodeSet, SMSFactor, TOTPFactor, WebAuthnCredential
 
@@ -43,6 +44,11 @@ _IRRELEVANT = {
 def factors_changed(*, user_id: Any) -> None:
     if user_id is not None:
         invalidate(GROUP, user_id)
+
+
+@receiver(user_row_changed, dispatch_uid="mfa-cache-user-row")
+def _user_row_changed(sender: Any, user: Any, **kwargs: Any) -> None:
+    factors_changed(user_id=getattr(user, "pk", None))
 
 
 def _relevant(kwargs: dict[str, Any]) -> bool:

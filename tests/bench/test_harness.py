@@ -109,15 +109,20 @@ def test_reads_script_counts_statuses_per_step(loopback_server: str, tmp_path: P
 
 def test_targets_verdict_says_met_or_missed_and_by_how_much() -> None:
     results = {
-        "api_login": {"fraction_of_argon2_ceiling": 0.5, "errors": 0},
-        "refresh": {"ops_per_server_cpu_s": 250.0, "errors": 0},
+        "api_login": {
+            "fraction_of_concurrent_argon2": 0.5,
+            "ops_per_server_cpu_s": 20.0,
+            "argon2": {"concurrent_verifies_per_cpu_s": 40.0},
+            "errors": 0,
+        },
+        "refresh": {"ops_per_server_cpu_s": 320.0, "errors": 0},
         "reads": {"ops_per_server_cpu_s": 500.0, "latency_ms": {"99": 80.0}, "connections": 32, "errors": 1},
         "payments": {"skipped": "endpoint missing"},
     }
     lines = runner.targets_verdict(results, {"consistent": True})
-    assert lines[0].startswith("MISSED api login 50%")
-    assert lines[1].startswith("met    refresh 250/s")
-    assert lines[2].startswith("MISSED reads 500/s per core (target 1000, 50%), p99 80 ms")
-    assert lines[3].startswith("met    ledger")
-    assert lines[4].startswith("MISSED errors")
-    assert not any("payments" in line for line in lines[:3])
+    assert lines[0].startswith("MISSED api login 20.0/s per core = 50% of the concurrent argon2 ceiling 40.0/s")
+    assert lines[1].startswith("met    refresh 320/s per core (target 300")
+    assert lines[2].startswith("MISSED reads 500/s per core (target 1500, 33%")
+    assert any(line.startswith("met    ledger") for line in lines)
+    assert any(line.startswith("MISSED errors") for line in lines)
+    assert not any("payments" in line and "per core" in line for line in lines)

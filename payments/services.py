@@ -1189,6 +1189,12 @@ def beneficiary_trust_send(*, user: User, beneficiary_id: object, method: str) -
     )
 
 
+def _bound_code_refused(failure: str, attempts_left: int) -> StepUpInvalid:
+    """The refusal of a wrong or missing code bound to a payee's trust or a standing order."""
+    message = "The code is not correct." if failure == "invalid_code" else "There is no valid code: ask for a new one."
+    return StepUpInvalid(message, attempts_left=attempts_left)
+
+
 def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str, code: str) -> Beneficiary:
     """The second factor bound to this payee marks it as trusted (SCA applied: counters reset)."""
     error: PaymentError | None = None
@@ -1207,12 +1213,7 @@ def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str
                 reason=failure,
                 details=_beneficiary_details(beneficiary, method=method),
             )
-            error = StepUpInvalid(
-                "The code is not correct."
-                if failure == "invalid_code"
-                else "There is no valid code: ask for a new one.",
-                attempts_left=left,
-            )
+            error = _bound_code_refused(failure, left)
         else:
             beneficiary.trusted_at = timezone.now()
             beneficiary.trusted_iban = beneficiary.iban
@@ -1470,12 +1471,7 @@ def standing_order_confirm(*, user: User, order_id: object, method: str, code: s
                 reason=failure,
                 details=_order_details(order, method=method),
             )
-            error = StepUpInvalid(
-                "The code is not correct."
-                if failure == "invalid_code"
-                else "There is no valid code: ask for a new one.",
-                attempts_left=left,
-            )
+            error = _bound_code_refused(failure, left)
         else:
             now = timezone.now()
             order.status = StandingOrder.Status.ACTIVE

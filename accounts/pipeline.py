@@ -194,13 +194,6 @@ def user_related() -> tuple[str, ...]:
     return tuple(related)
 
 
-def stage(key: str) -> Stage:
-    for candidate in stages():
-        if candidate.key == key:
-            return candidate
-    raise LookupError(key)
-
-
 # --- Running the stages -------------------------------------------------------------------------
 
 
@@ -373,10 +366,6 @@ class TokenStore(_Store):
         if device_id is not None and device_id != (data.get("device_id") or ""):
             return None  # bound to the device that passed the password
         return _loaded(data, request=request, on_stale=lambda: cache.delete(self._key(self.raw)))
-
-    def update(self, attempt: LoginAttempt) -> None:
-        """Keeps a change to a paused attempt (e.g. which channel the last code went to)."""
-        self.save(attempt)
 
     def consume(self, attempt: LoginAttempt) -> bool:
         # Single use: only the request that deletes the key may finish the login.

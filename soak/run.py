@@ -65,6 +65,7 @@ SECONDS = int(os.environ.get("SOAK_SECONDS", "300"))
 THREADS = int(os.environ.get("SOAK_THREADS", "4"))
 USERS = int(os.environ.get("SOAK_USERS", "400"))
 SINK_PORT = int(os.environ.get("SOAK_SMTP_PORT", "18028"))
+CODE_COOLDOWN_SECONDS = int(os.environ.get("MFA_CODE_RESEND_COOLDOWN_SECONDS", "30"))  # as the stack runs it
 FACTOR_EVERY = 4  # every fourth customer has an email second factor (soak/stack_seed.py)
 BASE = runner.BASE
 PASSWORD = runner.PASSWORD
@@ -225,7 +226,8 @@ class Soak:
         self.fresh_lock = threading.Lock()
         self.ips = {i: self._ip(i) for i in range(len(users))}
         self.locked: set[int] = set()
-        self.busy_until: dict[int, float] = {}  # factor users wait out the code resend cooldown (30 s)
+        # users wait out the code resend cooldown (MFA_CODE_RESEND_COOLDOWN_SECONDS, 30 s) after a code was sent
+        self.busy_until: dict[int, float] = {}
 
     @staticmethod
     def is_victim(i: int) -> bool:
@@ -239,6 +241,14 @@ class Soak:
     def _ip(i: int) -> str:
         nets = ["203.0.113", "198.51.100", "192.0.2"]
         return f"{nets[i // 250 % 3]}.{i % 250 + 1}"
+
+    def code_sent_to(self, i: int) -> None:
+        """A customer just got a code: the next one may only be asked for after the resend cooldown. Customers
+        without a factor get emailed codes too (a risky login, a payment the PSD2 rules challenge), and asking
+        sooner is refused with 429 by design, which the script would otherwise report as unexpected."""
+        with self.fresh_lock:
+            until = time.monotonic() + CODE_COOLDOWN_SECONDS + 5
+            self.busy_until[i] = max(self.busy_until.get(i, 0), until)
 
     def take_fresh(self) -> int | None:
         with self.fresh_lock:
@@ -321,6 +331,7 @@ class Soak:
             t.problem(f"login code request answered {sent.status_code} {sent.text[:200]}")
             return {}
         t.did("code_sent")
+        self.code_sent_to(i)
         code = self.sink.wait_code(self.users[i][0], mark)
         if code is None:
             t.problem("no login code email arrived within 60 s")
@@ -348,6 +359,7 @@ class Soak:
             return
         t.did("code_sent")
         t.did("step_up_issued")  # the service audits the step-up again when it sends the code for it
+        self.code_sent_to(i)
         code = self.sink.wait_code(self.users[i][0], mark)
         if code is None:
             t.problem("no step-up code email arrived within 60 s")

@@ -10,8 +10,9 @@ mkdir -p "$WORK" bench/results
 
 teardown() {
     local pids
-    [ -f "$WORK/pids" ] || return 0
-    pids=$(cat "$WORK/pids")
+    # the portal's stack, and the plain reference app's (bench/plain_app.py, in $WORK/plain)
+    pids=$(cat "$WORK/pids" "$WORK/plain/pids" 2>/dev/null || true)
+    [ -n "$pids" ] || return 0
     for pid in $pids; do kill -TERM -- "-$pid" 2>/dev/null || true; done
     for _ in $(seq 1 30); do
         alive=0
@@ -20,7 +21,7 @@ teardown() {
         sleep 0.5
     done
     for pid in $pids; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-    rm -f "$WORK/pids"
+    rm -f "$WORK/pids" "$WORK/plain/pids"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM

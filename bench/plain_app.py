@@ -15,6 +15,7 @@ server, workers, threads and access log), on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,6 +72,71 @@ class PlainBench(runner.Bench):
 
     def oauth_client(self) -> tuple[str, str]:
         return self.client
+
+
+# --- called by bench/runner.py ---------------------------------------------------------------
+
+
+def run_phase(phase: str) -> dict[str, Any]:
+    """Runs this module for one phase in its own process (its own BENCH_* settings) and returns its report."""
+    import subprocess
+
+    work = runner.WORK / "plain"
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / f"{phase}.json"
+    out.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_WORK": str(work),
+            "BENCH_DB": f"{runner.DB_NAME}_plain",
+            "BENCH_PORT": str(runner.PORT + 1),
+            "BENCH_PROFILE": "",
+            "BENCH_CENSUS": "0",
+        }
+    )
+    timeout = 600 + 2 * len(PLAIN_SCENARIOS) * (runner.DURATION + runner.WARMUP + 60)
+    proc = subprocess.run(
+        [runner.PY, str(Path(__file__).resolve()), phase, str(out)], cwd=runner.ROOT, env=env, timeout=timeout
+    )
+    if not out.exists():
+        return {"phase": phase, "failed": f"bench/plain_app.py {phase} exited {proc.returncode} without a report"}
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def per_core(result: dict[str, Any] | None) -> float | None:
+    if not result or "failed" in result or "skipped" in result:
+        return None
+    value = result.get("ops_per_server_cpu_s")
+    return float(value) if value else None
+
+
+def comparison(ours: dict[str, Any], plain: dict[str, Any]) -> tuple[str, list[str]]:
+    """A table of the plain app (before, after) beside the portal, per server core, and one verdict line per
+    path: met when the portal does more per server core than the better of the two plain figures."""
+    rows = [
+        "| path, per server core | plain app before | plain app after | bank-portal | bank-portal / plain (mean) |",
+        "|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for name in PLAIN_SCENARIOS:
+        before = per_core(plain.get("before", {}).get("scenarios", {}).get(name))
+        after = per_core(plain.get("after", {}).get("scenarios", {}).get(name))
+        mine = per_core(ours.get(name))
+        known = [v for v in (before, after) if v]
+        mean = sum(known) / len(known) if known else None
+        ratio = f"{mine / mean:.2f}x" if mine and mean else "-"
+        rows.append(f"| {name} | {runner.fmt(before)} | {runner.fmt(after)} | {runner.fmt(mine)} | {ratio} |")
+        if mine and known:
+            ok = mine > max(known)
+            verdicts.append(
+                ("met    " if ok else "MISSED ")
+                + f"{name} faster than the plain DRF app: {mine:.0f}/s per core vs plain "
+                + " / ".join(f"{v:.0f}" for v in (before, after) if v)
+                + f" ({ratio})"
+            )
+    return "\n".join(rows), verdicts
 
 
 def main() -> int:

@@ -8,7 +8,8 @@ Settings (environment, with defaults):
     BENCH_DURATION=30      seconds each scenario is measured
     BENCH_WARMUP=3         seconds of unmeasured load before each scenario
     BENCH_CONNECTIONS=32   wrk connections (one wrk thread per connection)
-    BENCH_SCENARIOS=web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,provider_reads
+    BENCH_SCENARIOS=web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,auth_code,provider_reads
+    BENCH_AUTH_CODES=      authorization codes minted for auth_code (default 600 per measured or warm-up second)
     BENCH_WORKERS=nproc    WSGI server workers;  BENCH_THREADS=8  threads per worker
     BENCH_SERVERS=granian,gunicorn   the first serves every scenario, the others BENCH_SERVER_SCENARIOS after it
     BENCH_SERVER_SCENARIOS=reads,refresh,payments
@@ -80,7 +81,9 @@ SCALE = os.environ.get("BENCH_SCALE", "0") == "1"  # bench/scale.py: cost as the
 # another bank through the bank's clearing account (one row that every such payment locks).
 PAYEE = os.environ.get("BENCH_PAYEE", "internal")
 EXTERNAL_IBAN = "DE89370400440532013000"
-ALL_SCENARIOS = "web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,provider_reads"
+ALL_SCENARIOS = (
+    "web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,auth_code,provider_reads"
+)
 SCENARIOS = [s for s in (os.environ.get("BENCH_SCENARIOS") or ALL_SCENARIOS).split(",") if s and s != "none"]
 # The WSGI servers compared in one run: the first (granian, as shipped in the Dockerfile) serves every
 # scenario; each other one is started in its place afterwards (same database, Redis, Celery, port)
@@ -111,6 +114,7 @@ TARGETS = {
     "payments": ">= 250/s per core, ledger consistent",
     "payments_external": ">= 250/s per core (through the clearing account)",
     "client_credentials": ">= 300/s per core",
+    "auth_code": ">= 300/s per core (code + PKCE -> access, refresh and ID token)",
     "provider_reads": "costs what `reads` /accounts costs (mobile token)",
 }
 PER_CORE_TARGETS = {
@@ -120,7 +124,13 @@ PER_CORE_TARGETS = {
     "payments": 250.0,
     "payments_external": 250.0,
     "client_credentials": 300.0,
+    "auth_code": 300.0,
 }
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the checkout when it is inside it (BENCH_WORK may be elsewhere)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def log(msg: str) -> None:
@@ -564,6 +574,9 @@ SCENARIO_DEFS["payments_external"] = Scenario(
 SCENARIO_DEFS["client_credentials"] = Scenario(
     "client_credentials", "client_credentials.lua", {"token:200"}, "tokens", {"token:200"}, [("POST", "/o/token/")]
 )
+SCENARIO_DEFS["auth_code"] = Scenario(
+    "auth_code", "auth_code.lua", {"token:200"}, "exchanges", {"token:200"}, [("POST", "/o/token/")]
+)
 SCENARIO_DEFS["provider_reads"] = Scenario(
     "provider_reads", "provider_reads.lua", {"accounts:200"}, "reads", {"accounts:200"}, [("POST", "/o/token/")]
 )
@@ -606,6 +619,8 @@ class Bench:
             if sc.name == "client_credentials":
                 return self.data_file(sc.name, [f"{basic}\t{scope}"] * c)
             return self.data_file(sc.name, [client_credentials_token(basic, "read:accounts") for _ in range(c)])
+        if sc.name == "auth_code":
+            return self.auth_code_data(sc)
         if sc.name in ("payments", "payments_external"):
             # Each connection pays its own payee (another seeded customer, an internal transfer):
             # the two account rows it locks are locked by no other connection, so the run measures
@@ -635,6 +650,59 @@ class Bench:
             pair = f"{made['client_id']}:{made['client_secret']}".encode()
             self._oauth = ("Basic " + base64.b64encode(pair).decode(), str(made["scopes"]))
         return self._oauth
+
+    def auth_code_data(self, sc: Scenario) -> Path:
+        """Each connection exchanges codes of its own customer (one web login each): the first call
+        hands out the warm-up's share of every customer's codes, the next one the rest, so that no
+        code is presented twice (wrk stops with a request in flight whose code may be spent)."""
+        c = sc.connections
+        pool = getattr(self, "_auth_codes", None)
+        if pool is not None and (pool["calls"] >= 2 or pool["used"] >= len(pool["codes"][0])):
+            pool = None  # all handed out (the scenario runs again): a fresh set
+        if pool is None:
+            total = env_int("BENCH_AUTH_CODES", 600 * (DURATION + WARMUP))
+            per_user = max(4, -(-total // c))
+            log(f"auth_code: minting {per_user * c} authorization codes for {c} customers")
+            env = dict(self.stack.env)
+            # The codes are minted before the scenario starts and must outlive the minting (a
+            # deployment's codes live 60 s): this one process writes grants that expire in an hour.
+            # The server checks each grant's stored expiry as always.
+            self.stack.env["IDP_CODE_LIFETIME_SECONDS"] = "3600"
+            try:
+                out = self.stack.run(
+                    [
+                        *(PY, str(BENCH / "stack_tasks.py"), "auth-codes", str(WORK / "users.tsv")),
+                        *("--out-dir", str(WORK / "auth_codes"), "--users", str(c), "--per-user", str(per_user)),
+                        *("--password", PASSWORD),
+                    ],
+                    timeout=1800,
+                )
+            finally:
+                self.stack.env = env
+            made = json.loads(out.strip().splitlines()[-1])
+            log(f"auth_code: {made['codes']} codes in {made['seconds']} s")
+            pair = f"{made['client_id']}:{made['client_secret']}".encode()
+            self._auth_codes = {
+                "basic": "Basic " + base64.b64encode(pair).decode(),
+                "redirect_uri": made["redirect_uri"],
+                "codes": [Path(f).read_text().splitlines() for f in made["files"]],
+                "used": 0,
+                "calls": 0,
+            }
+            pool = self._auth_codes
+        per_user = len(pool["codes"][0])
+        if pool["calls"] == 0 and WARMUP > 0:
+            share = -(-per_user * WARMUP // (WARMUP + DURATION))
+        else:
+            share = per_user - pool["used"]
+        start, end = pool["used"], pool["used"] + share
+        pool["used"], pool["calls"] = end, pool["calls"] + 1
+        lines = []
+        for i in range(c):
+            path = WORK / f"auth_code.{pool['calls']}.{i:03d}.codes"
+            path.write_text("".join(line + "\n" for line in pool["codes"][i % len(pool["codes"])][start:end]))
+            lines.append(f"{pool['basic']}\t{pool['redirect_uri']}\t{path}")
+        return self.data_file(sc.name, lines)
 
     def wrk(self, sc: Scenario, data: Path, seconds: int, state_out: Path | None) -> tuple[dict[str, Any], float]:
         self.run_id += 1
@@ -693,8 +761,9 @@ class Bench:
         if WARMUP > 0:
             log(f"{sc.name}: warm-up {WARMUP}s")
             self.wrk(sc, data, WARMUP, None)
-            if sc.name == "refresh":
-                # wrk stops with a refresh in flight on every connection: the server rotated that
+            if sc.name in ("refresh", "auth_code"):
+                # auth_code: the measured run gets codes the warm-up never saw (see auth_code_data).
+                # refresh: wrk stops with a refresh in flight on every connection: the server rotated that
                 # token but the client never saw the answer, so presenting the last token it knows
                 # would be reuse (theft) and revoke the family. Fresh logins for the measured run.
                 data = self.prepare(sc)
@@ -799,7 +868,7 @@ class Bench:
             ).stdout
             target = RESULTS / ("profile-" + raw.stem + ".txt")
             target.write_text(
-                f"py-spy ({PROFILE_MODE}) of the gunicorn workers; raw stacks: {raw.relative_to(ROOT)}\n\n{summary}"
+                f"py-spy ({PROFILE_MODE}) of the gunicorn workers; raw stacks: {_shown(raw)}\n\n{summary}"
             )
             log(f"profile summary: {target.relative_to(ROOT)}")
 

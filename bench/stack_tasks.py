@@ -2,6 +2,7 @@
 
     python bench/stack_tasks.py seed USERS_TSV --users N --password P --prefix bench
     python bench/stack_tasks.py argon2 --n 40 --password P
+    python bench/stack_tasks.py auth-codes USERS_TSV --out-dir D --users N --per-user K --password P
     python bench/stack_tasks.py ledger
     python bench/stack_tasks.py outbox
 
@@ -177,6 +178,133 @@ def oauth_client(args: argparse.Namespace) -> dict[str, Any]:
     return {"client_id": client.client_id, "client_secret": secret, "scopes": args.scopes}
 
 
+AUTH_CODE_REDIRECT = "https://rp.bench.example/oidc/callback/"
+AUTH_CODE_SCOPES = "openid offline_access read:accounts"
+
+
+def _web_login_context(email: str, password: str) -> Any:
+    """A real web login of a bench customer (the login page, in process): its sid, auth_time, amr."""
+    from django.test import Client as DjangoClient
+
+    from idp.tokens import LoginContext
+
+    browser = DjangoClient(HTTP_HOST="127.0.0.1", HTTP_USER_AGENT="bench-auth-code")
+    response = browser.post("/accounts/login/", {"email": email, "password": password})
+    if response.status_code != 302:
+        raise RuntimeError(f"web login of {email} answered {response.status_code}")
+    from datetime import UTC, datetime
+
+    session = browser.session
+    auth_time = datetime.fromtimestamp(float(session["auth_time"]), tz=UTC)
+    return LoginContext(sid=str(session["sid"]), auth_time=auth_time, amr=tuple(session.get("amr") or ()))
+
+
+def mint_codes(*, client: Any, user: Any, login: Any, n: int, scopes: str = AUTH_CODE_SCOPES) -> list[tuple[str, str]]:
+    """n authorization codes (with their PKCE S256 verifiers) through the provider's own code path:
+    oauthlib's authorization endpoint with the credentials idp.views.AuthorizeView hands it after
+    login and consent (the user, the web login's sid/auth_time/amr), so every code is a grant row
+    written by idp.validator (its audit event included)."""
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from django.urls import reverse
+    from oauth2_provider.views.mixins import OAuthLibMixin
+
+    from idp import conf
+
+    core = OAuthLibMixin.get_oauthlib_core()
+    endpoint = conf.issuer() + reverse("oauth2_provider:authorize")
+    out = []
+    for _ in range(n):
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params = {
+            "client_id": client.client_id,
+            "response_type": "code",
+            "redirect_uri": AUTH_CODE_REDIRECT,
+            "scope": scopes,
+            "state": secrets.token_urlsafe(12),
+            "nonce": secrets.token_urlsafe(12),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        credentials = {
+            **{k: v for k, v in params.items() if k != "scope"},
+            "user": user,
+            "idp_login": login,
+            "idp_dpop_jkt": "",
+        }
+        headers, _body, status = core.server.create_authorization_response(
+            uri=endpoint + "?" + urlencode(params),
+            http_method="GET",
+            headers={},
+            scopes=scopes.split(),
+            credentials=credentials,
+        )
+        location = headers.get("Location", "")
+        code = parse_qs(urlsplit(location).query).get("code", [""])[0]
+        if status != 302 or not code:
+            raise RuntimeError(f"the authorization endpoint answered {status}: {location[:300]}")
+        out.append((code, verifier))
+    return out
+
+
+def auth_code_client(owner_email: str) -> tuple[Any, str]:
+    """A confidential relying party (authorization code, PKCE S256, one https redirect URI)."""
+    from accounts.models import User
+    from idp import services as idp_services
+
+    client, secret = idp_services.client_create(
+        name=f"bench-rp-{int(time.time())}",
+        kind="confidential",
+        grant="authorization-code",
+        redirect_uris=[AUTH_CODE_REDIRECT],
+        scopes=AUTH_CODE_SCOPES,
+        trusted=True,
+        owner=User.objects.get(email=owner_email),
+    )
+    return client, secret
+
+
+def auth_codes(args: argparse.Namespace) -> dict[str, Any]:
+    """A relying party and `--per-user` codes for each of `--users` bench customers, each after a
+    real web login of that customer (so every grant carries a live sid), one file per customer
+    (code TAB verifier per line). Their consent is recorded as the authorization page records a
+    trusted client's (idp.services.consent_record)."""
+    from accounts.models import User
+    from idp import services as idp_services
+
+    started = time.monotonic()
+    rows = [line.split("\t") for line in Path(args.users_tsv).read_text().splitlines()]
+    emails = [r[0] for r in rows[-args.users :]]
+    client, secret = auth_code_client(emails[0])
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, email in enumerate(emails):
+        user = User.objects.get(email=email)
+        login = _web_login_context(email, args.password)
+        idp_services.consent_record(user=user, client=client, scopes=AUTH_CODE_SCOPES.split(), shown=False)
+        codes: list[tuple[str, str]] = []
+        while len(codes) < args.per_user:
+            with transaction.atomic():  # batches: the seed's commits, not the measured path's
+                codes += mint_codes(client=client, user=user, login=login, n=min(500, args.per_user - len(codes)))
+        path = out_dir / f"user{i:03d}.codes"
+        path.write_text("".join(f"{c}\t{v}\n" for c, v in codes))
+        files.append(str(path))
+    return {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "redirect_uri": AUTH_CODE_REDIRECT,
+        "scopes": AUTH_CODE_SCOPES,
+        "files": files,
+        "codes": args.per_user * len(files),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
 def ledger(args: argparse.Namespace) -> dict[str, Any]:
     from payments.models import Payment
     from payments.selectors import ledger_inconsistencies, ledger_total
@@ -337,6 +465,48 @@ def census(args: argparse.Namespace) -> dict[str, Any]:
             measure("accounts_provider_token", lambda: api.get("/api/v1/accounts", **provider))
     except Exception as exc:  # the census goes on without it
         out["accounts_provider_token"] = {"failed": str(exc)[:300], "cpu_ms": None}
+    # The token endpoint itself: a client-credentials token, and an authorization-code exchange
+    # (PKCE S256, Basic client auth, openid offline_access: access, refresh and ID token).
+    try:
+        import base64
+
+        cc = oauth_client(argparse.Namespace(owner_email=rows[-2][0], scopes="read:accounts read:payments"))
+        cc_basic = base64.b64encode(f"{cc['client_id']}:{cc['client_secret']}".encode()).decode()
+        measure(
+            "token_client_credentials",
+            lambda: api.post(
+                "/o/token/",
+                "grant_type=client_credentials&scope=read%3Aaccounts",
+                content_type="application/x-www-form-urlencoded",
+                HTTP_AUTHORIZATION=f"Basic {cc_basic}",
+            ),
+        )
+        from urllib.parse import urlencode
+
+        from accounts.models import User
+
+        owner = rows[-21][0]
+        rp, rp_secret = auth_code_client(owner)
+        rp_basic = base64.b64encode(f"{rp.client_id}:{rp_secret}".encode()).decode()
+        from idp import services as idp_services
+
+        user = User.objects.get(email=owner)
+        idp_services.consent_record(user=user, client=rp, scopes=AUTH_CODE_SCOPES.split(), shown=False)
+        codes = mint_codes(client=rp, user=user, login=_web_login_context(owner, args.password), n=args.repeat + 2)
+
+        def exchange() -> Any:
+            code, verifier = codes.pop()
+            body = {"grant_type": "authorization_code", "code": code, "redirect_uri": AUTH_CODE_REDIRECT}
+            return api.post(
+                "/o/token/",
+                urlencode({**body, "code_verifier": verifier}),
+                content_type="application/x-www-form-urlencoded",
+                HTTP_AUTHORIZATION=f"Basic {rp_basic}",
+            )
+
+        measure("token_auth_code", exchange)
+    except Exception as exc:  # the census goes on without it
+        out["token_auth_code"] = {"failed": str(exc)[:300], "cpu_ms": None}
     if accounts.status_code == 200 and accounts.json():
         source = accounts.json()[0]["id"]
         payee = rows[0][2]
@@ -351,7 +521,10 @@ def census(args: argparse.Namespace) -> dict[str, Any]:
                 **bearer,
             )
 
-        measure("payment_create", pay)
+        try:
+            measure("payment_create", pay)
+        except Exception as exc:  # the census keeps what it measured before
+            out["payment_create"] = {"failed": str(exc)[:300], "cpu_ms": None}
     return out
 
 
@@ -375,6 +548,12 @@ def main() -> None:
     p = sub.add_parser("oauth-client")
     p.add_argument("--owner-email", required=True)
     p.add_argument("--scopes", default="read:accounts read:payments")
+    p = sub.add_parser("auth-codes")
+    p.add_argument("users_tsv")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--users", type=int, required=True)
+    p.add_argument("--per-user", type=int, required=True)
+    p.add_argument("--password", required=True)
     sub.add_parser("ledger")
     sub.add_parser("outbox")
     p = sub.add_parser("census")
@@ -387,6 +566,7 @@ def main() -> None:
         "argon2": argon2,
         "argon2-params": argon2_params,
         "oauth-client": oauth_client,
+        "auth-codes": auth_codes,
         "ledger": ledger,
         "outbox": outbox,
         "census": census,

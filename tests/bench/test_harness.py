@@ -126,3 +126,81 @@ def test_targets_verdict_says_met_or_missed_and_by_how_much() -> None:
     assert any(line.startswith("met    ledger") for line in lines)
     assert any(line.startswith("MISSED errors") for line in lines)
     assert not any("payments" in line and "per core" in line for line in lines)
+
+
+class _TokenHandler(BaseHTTPRequestHandler):
+    """A token endpoint that answers each code once (200 with tokens), a repeated code 400."""
+
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        from urllib.parse import parse_qs
+
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+        ok = (
+            self.path == "/o/token/"
+            and self.headers.get("Authorization") == "Basic cnA6cw=="
+            and form.get("grant_type") == "authorization_code"
+            and form.get("redirect_uri") == "https://rp.example/cb"
+            and form.get("code_verifier") == "v-" + form.get("code", "")
+        )
+        with self.lock:
+            repeated = form.get("code") in self.seen
+            self.seen.append(form.get("code", ""))
+        body = json.dumps({"access_token": "a", "id_token": "i"} if ok and not repeated else {"error": "x"}).encode()
+        self.send_response(200 if ok and not repeated else 400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_auth_code_script_presents_each_code_once_then_counts_exhaustion(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        codes = tmp_path / "conn.codes"
+        codes.write_text("".join(f"c{i}\tv-c{i}\n" for i in range(5)))
+        data = tmp_path / "auth_code.data"
+        data.write_text(f"Basic cnA6cw==\thttps://rp.example/cb\t{codes}\n")
+        env = {**os.environ, "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_DATA": str(data), "BENCH_RUN_ID": "1"}
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        proc = subprocess.run(
+            ["wrk", "-t", "1", "-c", "1", "-d", "1s", "-s", str(BENCH / "lua" / "auth_code.lua"), url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    result = runner.parse_wrk(proc.stdout)
+    # wrk calls the first thread's request() once to check what it builds and never sends that
+    # one: its code is skipped, never presented twice.
+    sent = _TokenHandler.seen
+    assert len(sent) == len(set(sent)) and set(sent) <= {f"c{i}" for i in range(5)} and len(sent) >= 4
+    assert sent == sorted(sent)  # in file order
+    assert set(result["counts"]) == {"token:200", "token:exhausted"}
+    assert result["counts"]["token:200"] == len(sent) and result["counts"]["token:exhausted"] > 0
+    outcomes = runner.classify(result["counts"], runner.SCENARIO_DEFS["auth_code"].expected)
+    assert outcomes.ok == len(sent) and outcomes.errors == result["counts"]["token:exhausted"]
+
+
+def test_auth_code_is_a_scenario_with_its_target() -> None:
+    assert "auth_code" in runner.ALL_SCENARIOS.split(",")
+    assert runner.PER_CORE_TARGETS["auth_code"] == 300.0
+    lines = runner.targets_verdict({"auth_code": {"ops_per_server_cpu_s": 150.0, "errors": 0}}, None)
+    assert lines[0].startswith("MISSED auth_code 150/s per core (target 300, 50%")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -24,20 +27,24 @@ def lock_accounts(account_ids: Sequence[object]) -> dict[str, BankAccount]:
     return {str(account.id): account for account in locked}
 
 
-def posting_create(
-    *, kind: str, description: str, lines: Sequence[tuple[BankAccount, Decimal]], locked: bool = False
-) -> Posting:
-    """Writes one balanced posting. `lines` are (account, signed amount); they must sum to 0."""
-    if len(lines) < 2:
+def _check_balanced(amounts: Sequence[Decimal], currencies: set[str]) -> None:
+    """The invariants of every posting: two entries or more, cents, summing to zero, one currency."""
+    if len(amounts) < 2:
         raise LedgerError("a posting needs at least two entries")
-    amounts = [Decimal(amount) for _, amount in lines]
     if any(a.quantize(CENT) != a for a in amounts):
         raise LedgerError("amounts have at most two decimal places")
     if sum(amounts, Decimal("0")) != 0:
         raise LedgerError("a posting's entries must sum to zero")
-    currencies = {account.currency for account, _ in lines}
     if len(currencies) != 1:
         raise LedgerError("a posting moves one currency")
+
+
+def posting_create(
+    *, kind: str, description: str, lines: Sequence[tuple[BankAccount, Decimal]], locked: bool = False
+) -> Posting:
+    """Writes one balanced posting. `lines` are (account, signed amount); they must sum to 0."""
+    amounts = [Decimal(amount) for _, amount in lines]
+    _check_balanced(amounts, {account.currency for account, _ in lines})
     # savepoint=False: inside a payment's transaction a failed posting fails the whole payment
     # (nothing of it may commit anyway), without SAVEPOINT/RELEASE round trips per posting.
     with transaction.atomic(savepoint=False):
@@ -76,3 +83,94 @@ def _balances_add(deltas: dict[str, Decimal]) -> None:
             'WHERE a."id" = v.id',
             params,
         )
+
+
+def posting_execute(
+    *,
+    kind: str,
+    description: str,
+    currency: str,
+    lines: Sequence[tuple[object, Decimal]],
+    created_at: datetime,
+    posting_id: uuid.UUID | None = None,
+    before: Sequence[tuple[str, Sequence[Any]]] = (),
+    after: Sequence[tuple[str, Sequence[Any]]] = (),
+) -> uuid.UUID:
+    """Writes one balanced posting in ONE statement: the posting, every balance (`UPDATE ...
+    RETURNING` the new balance, which is each entry's `balance_after`) and the entries.
+
+    `lines` are (account id, signed amount) on distinct accounts of `currency`. An account the
+    caller has not locked (the clearing sub-account of an external payment) is locked by this
+    UPDATE, so it stays locked only from here to the commit. `before` / `after` are more
+    data-modifying statements (SQL, params) run in the same statement as CTEs (the payment
+    row, the customer's SCA counters, the idempotency record): one round trip for all of it.
+    Raises LedgerError, and nothing of the posting is kept, unless every entry was written.
+    Other databases (dev SQLite) take the ORM path: `before`/`after` must then be empty.
+    """
+    amounts = [Decimal(amount) for _, amount in lines]
+    _check_balanced(amounts, {currency})
+    ids = [str(account_id) for account_id, _ in lines]
+    if len(set(ids)) != len(ids):
+        raise LedgerError("a posting's entries are on distinct accounts")
+    posting_id = posting_id or uuid.uuid4()
+    if connection.vendor != "postgresql":
+        if before or after:
+            raise LedgerError("statements joined to a posting need PostgreSQL")
+        locked = lock_accounts(ids)
+        if len(locked) != len(ids) or {a.currency for a in locked.values()} != {currency}:
+            raise LedgerError("an account of the posting is missing or holds another currency")
+        with transaction.atomic(savepoint=False):
+            posting = Posting.objects.create(
+                id=posting_id, kind=kind, description=description[:140], created_at=created_at
+            )
+            entries = []
+            for account_id, amount in zip(ids, amounts, strict=True):
+                account = locked[account_id]
+                account.balance = account.balance + amount
+                entries.append(
+                    LedgerEntry(
+                        posting=posting,
+                        account=account,
+                        amount=amount,
+                        balance_after=account.balance,
+                        created_at=created_at,
+                    )
+                )
+            _balances_add(dict(zip(ids, amounts, strict=True)))
+            LedgerEntry.objects.bulk_create(entries)
+        return posting_id
+    account_t, posting_t, entry_t = BankAccount._meta.db_table, Posting._meta.db_table, LedgerEntry._meta.db_table
+    ctes: list[str] = []
+    params: list[Any] = []
+    for n, (sql, extra) in enumerate(before):
+        ctes.append(f"b{n} AS ({sql})")
+        params += extra
+    ctes.append("v(id, delta) AS (VALUES " + ", ".join(["(%s::uuid, %s::numeric)"] * len(lines)) + ")")
+    for account_id, amount in zip(ids, amounts, strict=True):
+        params += [account_id, amount]
+    # nosec B608 below: table names come from model metadata; every value is a parameter.
+    ctes.append(
+        f'u AS (UPDATE "{account_t}" AS a SET "balance" = a."balance" + v.delta FROM v '  # noqa: S608  # nosec B608
+        'WHERE a."id" = v.id AND a."currency" = %s RETURNING a."id", a."balance")'
+    )
+    params.append(currency)
+    ctes.append(
+        f'p AS (INSERT INTO "{posting_t}" ("id", "kind", "description", "created_at") '  # noqa: S608  # nosec B608
+        "VALUES (%s, %s, %s, %s) RETURNING id)"
+    )
+    params += [posting_id, kind, description[:140], created_at]
+    ctes.append(
+        f'e AS (INSERT INTO "{entry_t}" ("posting_id", "account_id", "amount", "balance_after", "created_at") '  # noqa: S608  # nosec B608
+        "SELECT p.id, u.id, v.delta, u.balance, %s FROM u JOIN v ON v.id = u.id CROSS JOIN p RETURNING 1)"
+    )
+    params.append(created_at)
+    for n, (sql, extra) in enumerate(after):
+        ctes.append(f"x{n} AS ({sql})")
+        params += extra
+    with connection.cursor() as cursor:
+        sql = "WITH " + ", ".join(ctes) + " SELECT (SELECT count(*) FROM e)"  # noqa: S608  # nosec B608
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None or int(row[0]) != len(lines):
+        raise LedgerError("an account of the posting is missing or holds another currency")
+    return posting_id

@@ -39,9 +39,21 @@ class BankAccount(models.Model):
     balance = models.DecimalField(default=Decimal("0.00"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
     created_at = models.DateTimeField(default=timezone.now)
     is_active = models.BooleanField(default=True)
+    # The bank's own accounts come in numbered sub-accounts: the clearing account of a currency is
+    # PAYMENT_CLEARING_SHARDS ordinary ledger accounts (0..N-1) so that concurrent payments to other
+    # banks do not queue on one row; reports sum them (payments.selectors.internal_balance).
+    # Customer accounts keep 0.
+    shard = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "currency", "shard"],
+                condition=models.Q(owner__isnull=True),
+                name="bank_internal_account_unique_shard",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.iban})"

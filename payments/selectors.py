@@ -18,6 +18,24 @@ def accounts_for_user(*, user: User) -> QuerySet[BankAccount]:
     return BankAccount.objects.filter(owner=user, kind=BankAccount.Kind.CUSTOMER, is_active=True).order_by("created_at")
 
 
+def internal_balance(*, kind: str, currency: str) -> Decimal:
+    """The balance of one of the bank's own accounts in a currency: the sum of its sub-accounts
+    (the clearing account is PAYMENT_CLEARING_SHARDS ledger accounts, payments.services.clearing_account)."""
+    total = BankAccount.objects.filter(kind=kind, currency=currency, owner__isnull=True).aggregate(total=Sum("balance"))
+    return Decimal(total["total"] or 0).quantize(Decimal("0.01"))
+
+
+def internal_balances() -> dict[tuple[str, str], Decimal]:
+    """(kind, currency) -> the summed balance of the bank's own accounts, for reports."""
+    rows = (
+        BankAccount.objects.filter(owner__isnull=True)
+        .values_list("kind", "currency")
+        .annotate(total=Sum("balance"))
+        .order_by("kind", "currency")
+    )
+    return {(kind, currency): Decimal(total) for kind, currency, total in rows}
+
+
 def ledger_total() -> Decimal:
     """The sum of every ledger entry: zero in a consistent ledger."""
     return LedgerEntry.objects.aggregate(total=Sum("amount"))["total"] or Decimal("0")

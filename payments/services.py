@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
@@ -25,7 +25,7 @@ from core.crypto import constant_time_equals, keyed_hash
 from core.errors import DomainError
 from notifications.services import email_enqueue
 from payments import sca
-from payments.ledger import CENT, lock_accounts, posting_create
+from payments.ledger import CENT, lock_accounts, posting_create, posting_execute
 from payments.models import (
     BankAccount,
     Beneficiary,
@@ -57,18 +57,56 @@ def _next_iban() -> str:
     raise PaymentError("could not allocate an IBAN")
 
 
-def internal_account(*, kind: BankAccount.Kind, currency: str) -> BankAccount:
-    """The bank's own funding or clearing account for a currency (created on first use)."""
-    existing = BankAccount.objects.filter(kind=kind, currency=currency, owner__isnull=True).first()
+def internal_account(*, kind: BankAccount.Kind, currency: str, shard: int = 0) -> BankAccount:
+    """The bank's own funding or clearing (sub-)account for a currency (created on first use)."""
+    rows = BankAccount.objects.filter(kind=kind, currency=currency, owner__isnull=True, shard=shard)
+    existing = rows.first()
     if existing:
         return existing
-    try:
-        with transaction.atomic():
-            return BankAccount.objects.create(
-                kind=kind, currency=currency, name=f"Bank {kind.label} {currency}", iban=_next_iban()
-            )
-    except IntegrityError:
-        return BankAccount.objects.get(kind=kind, currency=currency, owner__isnull=True)
+    name = f"Bank {kind.label} {currency}" + (f" #{shard}" if shard else "")
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return BankAccount.objects.create(
+                    kind=kind, currency=currency, name=name, iban=_next_iban(), shard=shard
+                )
+        except IntegrityError:  # created concurrently (or its new IBAN was taken meanwhile: try again)
+            found = rows.first()
+            if found is not None:
+                return found
+    raise PaymentError("could not open the bank's internal account")
+
+
+def clearing_shards() -> int:
+    return max(1, int(settings.PAYMENT_CLEARING_SHARDS))
+
+
+def clearing_shard(payment_id: uuid.UUID) -> int:
+    """Which clearing sub-account a payment to another bank credits: fixed by its id."""
+    return payment_id.int % clearing_shards()
+
+
+def clearing_account(*, currency: str, payment_id: uuid.UUID) -> BankAccount:
+    """The clearing sub-account a payment to another bank credits (created on first use).
+
+    One clearing account per currency would be one row that every external payment locks, so
+    they would queue on it. It is PAYMENT_CLEARING_SHARDS ordinary ledger accounts instead: each
+    posting is still two entries summing to zero, each sub-account's balance is the sum of its
+    entries, and the clearing balance of a currency is their sum (selectors.internal_balance).
+    """
+    wanted = clearing_shard(payment_id)
+    kind = BankAccount.Kind.CLEARING
+    found = BankAccount.objects.filter(kind=kind, currency=currency, owner__isnull=True, shard=wanted).first()
+    if found is not None:
+        return found
+    # first use in this currency (or more shards configured): open every missing one now
+    have = set(
+        BankAccount.objects.filter(kind=kind, currency=currency, owner__isnull=True).values_list("shard", flat=True)
+    )
+    for shard in range(clearing_shards()):
+        if shard not in have and shard != wanted:
+            internal_account(kind=kind, currency=currency, shard=shard)
+    return internal_account(kind=kind, currency=currency, shard=wanted)
 
 
 _AMOUNT_RE = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,2})?$")
@@ -183,11 +221,15 @@ class PaymentRefused(PaymentError):
 
 def iban_normalize(raw: object, *, field: str = "iban") -> str:
     """The electronic form of an IBAN whose country format and check digits are valid."""
+    return str(_parse_iban(raw, field=field).compact)
+
+
+def _parse_iban(raw: object, *, field: str) -> IBAN:
     text = str(raw or "").strip()
     if not text or len(text) > 50:
         raise PaymentError("Enter an IBAN, e.g. DE89 3704 0044 0532 0130 00.", code="invalid_iban", field=field)
     try:
-        return str(IBAN(text).compact)
+        return IBAN(text)
     except SchwiftyException as exc:
         raise PaymentError(
             "This IBAN is not valid: check the country code, length and check digits.",
@@ -379,38 +421,47 @@ def request_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _day_total(account: BankAccount) -> Decimal:
-    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    total = Payment.objects.filter(
-        from_account=account,
-        status__in=[Payment.Status.COMPLETED, Payment.Status.PENDING_STEP_UP],
-        created_at__gte=start,
-    ).aggregate(total=Sum("amount"))["total"]
-    return Decimal(total or 0)
-
-
-def _credit_account(payment: Payment) -> BankAccount:
+def _credit_account_id(payment: Payment) -> object:
     if payment.payee_account_id:
-        return payment.payee_account  # type: ignore[return-value]
-    return internal_account(kind=BankAccount.Kind.CLEARING, currency=payment.currency)
+        return payment.payee_account_id
+    return clearing_account(currency=payment.currency, payment_id=payment.id).id
 
 
 def _post(payment: Payment, accounts: dict[str, BankAccount]) -> None:
-    """Writes the ledger entries of a payment whose accounts are locked; marks it completed."""
+    """Executes a payment whose customer accounts are locked (a confirmed step-up): the ledger
+    entries, the payment marked completed, its audit row. The clearing sub-account of a payment
+    to another bank is locked by the posting's own statement, at the end."""
     source = accounts[str(payment.from_account_id)]
-    target = accounts[str(_credit_account(payment).id)]
     if source.balance < payment.amount:
         raise PaymentRefused("There is not enough money in the account.", code="insufficient_funds", field="amount")
-    posting = posting_create(
+    credit_id = _credit_account_id(payment)
+    now = timezone.now()
+    posting_id = uuid.uuid4()
+    payment.posting_id = posting_id
+    payment.status = Payment.Status.COMPLETED
+    payment.completed_at = now
+    _completed_notices(payment)
+    update = (
+        f'UPDATE "{Payment._meta.db_table}" SET "posting_id" = %s, "status" = %s, "completed_at" = %s '  # noqa: S608  # nosec B608 - table name from model metadata
+        'WHERE "id" = %s',
+        [posting_id, payment.status, now, payment.id],
+    )
+    fast = _pg()
+    posting_execute(
         kind=Posting.Kind.PAYMENT,
         description=f"Payment {payment.id} to {payment.payee_iban}",
-        lines=[(source, -payment.amount), (target, payment.amount)],
-        locked=True,
+        currency=payment.currency,
+        lines=[(payment.from_account_id, -payment.amount), (credit_id, payment.amount)],
+        created_at=now,
+        posting_id=posting_id,
+        before=[update] if fast else [],
     )
-    payment.posting = posting
-    payment.status = Payment.Status.COMPLETED
-    payment.completed_at = timezone.now()
-    payment.save(update_fields=["posting", "status", "completed_at"])
+    if not fast:
+        payment.save(update_fields=["posting", "status", "completed_at"])
+
+
+def _completed_notices(payment: Payment) -> None:
+    """The audit row of a completed payment and, above the threshold, the customer's email."""
     record(
         type=EventType.PAYMENT_COMPLETED,
         user=payment.owner,
@@ -438,7 +489,9 @@ def _audit_details(payment: Payment, **extra: Any) -> dict[str, Any]:
 
 
 def _lock_for(payment: Payment) -> dict[str, BankAccount]:
-    return lock_accounts([payment.from_account_id, _credit_account(payment).id])
+    """The payment's customer accounts, locked in id order (a clearing sub-account is locked by
+    the posting itself, last: every transaction takes customer accounts before bank accounts)."""
+    return lock_accounts([payment.from_account_id, *([payment.payee_account_id] if payment.payee_account_id else [])])
 
 
 def _resolve_payee(
@@ -504,10 +557,52 @@ def _replay(record_row: IdempotencyRecord, digest: str) -> PaymentOutcome:
 # --- SCA state: the customer's row lock and counters (payments/sca.py decides) ------------------
 
 
+def _pg() -> bool:
+    """The payment path's hand-written statements are PostgreSQL's; dev SQLite takes the ORM."""
+    return connection.vendor == "postgresql"
+
+
+_SELECT_LISTS: dict[tuple[type, str], tuple[list[str], str]] = {}
+
+
+def _select_list(model: type[Any], alias: str) -> tuple[list[str], str]:
+    """(attnames, SQL column list) of a model's concrete fields, for Model.from_db."""
+    key = (model, alias)
+    if key not in _SELECT_LISTS:
+        fields = model._meta.concrete_fields
+        _SELECT_LISTS[key] = ([f.attname for f in fields], ", ".join(f'{alias}."{f.column}"' for f in fields))
+    return _SELECT_LISTS[key]
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _insert_statement(obj: Any) -> tuple[str, list[Any]]:
+    """INSERT of a model instance whose every field is set (a UUID primary key), as the ORM
+    would write it, without compiling a query."""
+    meta = obj._meta
+    fields = meta.concrete_fields
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({marks})', params  # noqa: S608  # nosec B608 - identifiers from model metadata
+
+
 def _sca_state_locked(user: User) -> ScaState:
     """The customer's ScaState row, locked until the end of the transaction (created on first use)."""
-    ScaState.objects.bulk_create([ScaState(user=user)], ignore_conflicts=True)
-    return ScaState.objects.select_for_update().get(user=user)
+    if not _pg():
+        ScaState.objects.bulk_create([ScaState(user=user)], ignore_conflicts=True)
+        return ScaState.objects.select_for_update().get(user=user)
+    names, columns = _select_list(ScaState, "s")
+    sql = f'SELECT {columns} FROM "{ScaState._meta.db_table}" AS s WHERE s."user_id" = %s FOR UPDATE'  # noqa: S608  # nosec B608 - identifiers from model metadata
+    rows = _fetch(sql, [user.pk])
+    if not rows:
+        ScaState.objects.bulk_create([ScaState(user=user)], ignore_conflicts=True)
+        rows = _fetch(sql, [user.pk])
+    return ScaState.from_db(connection.alias, names, rows[0])
 
 
 def _sca_applied(user: User) -> None:
@@ -519,10 +614,40 @@ def _sca_applied(user: User) -> None:
     state.save(update_fields=["last_sca_at", "amount_since_sca", "count_since_sca"])
 
 
-def _count_without_sca(state: ScaState, amount: Decimal) -> None:
-    state.amount_since_sca = state.amount_since_sca + amount
-    state.count_since_sca = state.count_since_sca + 1
-    state.save(update_fields=["amount_since_sca", "count_since_sca"])
+def _count_without_sca_statement(user: User, amount: Decimal) -> tuple[str, list[Any]]:
+    """What went out without SCA since the last one grows (the row is locked by this payment)."""
+    return (
+        f'UPDATE "{ScaState._meta.db_table}" SET "amount_since_sca" = "amount_since_sca" + %s, '  # noqa: S608  # nosec B608 - table name from model metadata
+        '"count_since_sca" = "count_since_sca" + 1 WHERE "user_id" = %s',
+        [amount, user.pk],
+    )
+
+
+def _idempotency_claim(*, user: User, key: str, digest: str) -> int | None:
+    """Claims an Idempotency-Key for this request, as the first statement of its transaction:
+    the record's id, or None when the key is taken. A concurrent request with the same key that
+    has not committed yet is waited for by the INSERT (the unique index), then seen as taken."""
+    if not _pg():
+        try:
+            with transaction.atomic():
+                return int(IdempotencyRecord.objects.create(owner=user, key=key, request_hash=digest).pk)
+        except IntegrityError:
+            return None
+    table = IdempotencyRecord._meta.db_table
+    rows = _fetch(
+        f'INSERT INTO "{table}" ("owner_id", "key", "request_hash", "response_status", "response_body", "created_at") '  # noqa: S608  # nosec B608 - table name from model metadata
+        'VALUES (%s, %s, %s, 0, \'{}\'::jsonb, %s) ON CONFLICT ("owner_id", "key") DO NOTHING RETURNING "id"',
+        [user.pk, key, digest, timezone.now()],
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def _idempotency_statement(idem_id: int, payment: Payment, snapshot: dict[str, Any]) -> tuple[str, list[Any]]:
+    body = IdempotencyRecord._meta.get_field("response_body").get_db_prep_save(snapshot, connection)
+    return (
+        f'UPDATE "{IdempotencyRecord._meta.db_table}" SET "payment_id" = %s, "response_body" = %s WHERE "id" = %s',  # noqa: S608  # nosec B608 - table name from model metadata
+        [payment.id, body, idem_id],
+    )
 
 
 def _record_decision(payment: Payment, decision: sca.ScaDecision) -> None:
@@ -589,36 +714,62 @@ def payment_create(
     With `idempotency_key`, the first accepted answer is stored with the payment in one
     transaction: the same key and body replay it, another body is a conflict. Refusals are
     not stored, so a retry after fixing the cause goes through.
+
+    Statements (PostgreSQL): the key claimed, the customer's SCA state locked, the source and an
+    internal payee account locked (in id order, with the clearing sub-account's id), the facts
+    the rules need in one read, the audit rows, then one statement writing the payment, the
+    posting, both balances, the entries, the SCA counters and the idempotency record.
     """
-    if idempotency_key:
-        existing = IdempotencyRecord.objects.select_related("payment").filter(owner=user, key=idempotency_key).first()
-        if existing is not None:
-            return _replay(existing, body_hash)
-    value = parse_amount(amount)
-    source = own_account(user=user, account_id=from_account)
-    currency_code = str(currency or "").strip().upper()
-    if currency_code != source.currency:
-        raise PaymentError(
-            f"This account holds {source.currency}; the payment must be in {source.currency}.",
-            code="currency_mismatch",
-            field="currency",
-        )
-    reference_text = _clean_reference(reference)
-    payee, iban, name, internal = _resolve_payee(
-        user=user, source=source, beneficiary_id=beneficiary, to_iban=to_iban, payee_name=payee_name
-    )
+    source: BankAccount | None = None
+    value = Decimal("0")
+    iban = ""
     try:
         with transaction.atomic():
-            idem = None
+            idem_id = None
             if idempotency_key:
-                try:
-                    with transaction.atomic():
-                        idem = IdempotencyRecord.objects.create(owner=user, key=idempotency_key, request_hash=body_hash)
-                except IntegrityError:
-                    # a concurrent request with the same key committed first
+                idem_id = _idempotency_claim(user=user, key=idempotency_key, digest=body_hash)
+                if idem_id is None:
                     existing = IdempotencyRecord.objects.select_related("payment").get(owner=user, key=idempotency_key)
                     return _replay(existing, body_hash)
-            payment, methods = _payment_new(
+            value = parse_amount(amount)
+            payment_id = uuid.uuid4()
+            currency_code = str(currency or "").strip().upper()
+            deferred: list[PaymentError] = []  # raised in the order the checks always ran
+            try:
+                reference_text = _clean_reference(reference)
+            except PaymentError as exc:
+                reference_text = ""
+                deferred.append(exc)
+            try:
+                target: _PayeeTarget | None = _payee_target(
+                    user=user, beneficiary_id=beneficiary, to_iban=to_iban, payee_name=payee_name
+                )
+            except PaymentError as exc:
+                target = None
+                deferred.append(exc)
+            state = _sca_state_locked(user)
+            locked = _lock_payment_accounts(
+                user=user,
+                account_id=from_account,
+                iban=target.iban if target else "",
+                currency=currency_code,
+                shard=clearing_shard(payment_id),
+            )
+            source = locked.source
+            if source is None:
+                raise PaymentNotFound("Account not found.", code="not_found", field="from_account")
+            if currency_code != source.currency:
+                raise PaymentError(
+                    f"This account holds {source.currency}; the payment must be in {source.currency}.",
+                    code="currency_mismatch",
+                    field="currency",
+                )
+            if deferred:
+                raise deferred[0]
+            assert target is not None
+            iban = target.iban
+            payee, name, internal = _payee_checks(user=user, source=source, target=target, found=locked.payee)
+            payment, methods, snapshot = _payment_new(
                 user=user,
                 source=source,
                 value=value,
@@ -629,16 +780,114 @@ def payment_create(
                 reference_text=reference_text,
                 channel=channel,
                 payer=payer or PayerContext(),
+                state=state,
+                accounts=locked.accounts,
+                payment_id=payment_id,
+                clearing_id=locked.clearing_id,
+                idem_id=idem_id,
+                answer=True,
             )
-            snapshot = _snapshot(payment, methods)
-            if idem is not None:
-                idem.payment = payment
-                idem.response_body = snapshot
-                idem.save(update_fields=["payment", "response_body"])
     except PaymentRefused as exc:
         _record_refusal(user=user, source=source, value=value, iban=iban, code=exc.code)
         raise
+    assert snapshot is not None
     return PaymentOutcome(payment=payment, snapshot=snapshot, methods=tuple(methods))
+
+
+@dataclass(frozen=True)
+class _PayeeTarget:
+    beneficiary: Beneficiary | None
+    iban: str
+    name: str
+    ours: bool  # an IBAN of this bank (its country and bank code)
+
+
+def _payee_target(*, user: User, beneficiary_id: object, to_iban: object, payee_name: object) -> _PayeeTarget:
+    """The payee as given: a saved beneficiary or a valid IBAN (no account looked up yet)."""
+    beneficiary = None
+    if beneficiary_id and to_iban:
+        raise PaymentError("Choose a saved beneficiary or enter an IBAN, not both.", code="invalid_payee")
+    if beneficiary_id:
+        beneficiary = Beneficiary.objects.filter(owner=user, id=_as_uuid(beneficiary_id)).first()
+        if beneficiary is None:
+            raise PaymentNotFound("Beneficiary not found.", code="not_found", field="beneficiary")
+        iban, name = beneficiary.iban, beneficiary.name
+        parsed = IBAN(iban, allow_invalid=True)
+    elif to_iban:
+        parsed = _parse_iban(to_iban, field="to_iban")
+        iban = str(parsed.compact)
+        name = _clean_name(payee_name, field="payee_name") if payee_name else ""
+    else:
+        raise PaymentError("Choose a beneficiary or enter an IBAN.", code="invalid_payee", field="to_iban")
+    ours = parsed.country_code == settings.BANK_IBAN_COUNTRY and parsed.bank_code == settings.BANK_CODE
+    return _PayeeTarget(beneficiary=beneficiary, iban=iban, name=name, ours=ours)
+
+
+def _payee_checks(
+    *, user: User, source: BankAccount, target: _PayeeTarget, found: BankAccount | None
+) -> tuple[Beneficiary | None, str, BankAccount | None]:
+    """The payee against the locked accounts: (beneficiary, name, internal payee account)."""
+    if target.iban == source.iban:
+        raise PaymentError("You cannot pay an account into itself.", code="same_account", field="to_iban")
+    internal = found
+    if internal is None:
+        if target.ours:
+            raise PaymentError(
+                f"No account with this IBAN exists at {settings.BANK_NAME}.", code="unknown_account", field="to_iban"
+            )
+    elif internal.currency != source.currency:
+        raise PaymentError("The payee's account holds another currency.", code="currency_mismatch", field="currency")
+    name = target.name
+    if not name and internal is not None:
+        name = internal.name if internal.owner_id == user.pk else ""
+    return target.beneficiary, name, internal
+
+
+@dataclass(frozen=True)
+class _LockedAccounts:
+    source: BankAccount | None
+    payee: BankAccount | None
+    clearing_id: object
+    accounts: dict[str, BankAccount]
+
+
+def _lock_payment_accounts(*, user: User, account_id: object, iban: str, currency: str, shard: int) -> _LockedAccounts:
+    """One statement: the customer's source account and the active customer account holding the
+    payee's IBAN (if any), locked in id order, and the id of the currency's clearing sub-account
+    number `shard` (not locked: the posting locks it at the end)."""
+    source_id = _as_uuid(account_id)
+    customer = BankAccount.Kind.CUSTOMER
+    if not _pg():
+        rows = BankAccount.objects.filter(kind=customer, is_active=True).filter(
+            Q(id=source_id, owner=user) | Q(iban=iban)
+        )
+        accounts = lock_accounts([a.id for a in rows])
+        clearing = BankAccount.objects.filter(
+            kind=BankAccount.Kind.CLEARING, currency=currency, owner__isnull=True, shard=shard
+        ).first()
+        clearing_id: object = clearing.id if clearing else None
+    else:
+        names, columns = _select_list(BankAccount, "a")
+        table = BankAccount._meta.db_table
+        sql = (
+            f'SELECT {columns}, (SELECT c."id" FROM "{table}" AS c WHERE c."owner_id" IS NULL AND c."kind" = %s '  # noqa: S608  # nosec B608 - identifiers from model metadata
+            f'AND c."currency" = %s AND c."shard" = %s) FROM "{table}" AS a WHERE a."kind" = %s AND a."is_active" '
+            'AND ((a."id" = %s AND a."owner_id" = %s) OR a."iban" = %s) ORDER BY a."id" FOR UPDATE OF a'
+        )
+        rows_ = _fetch(
+            sql, [BankAccount.Kind.CLEARING.value, currency, shard, customer.value, source_id, user.pk, iban]
+        )
+        accounts = {}
+        clearing_id = None
+        for row in rows_:
+            account = BankAccount.from_db(connection.alias, names, row[:-1])
+            accounts[str(account.id)] = account
+            clearing_id = row[-1]
+    source = accounts.get(str(source_id))
+    if source is not None and source.owner_id != user.pk:
+        source = None
+    payee = next((a for a in accounts.values() if a.iban == iban), None) if iban else None
+    return _LockedAccounts(source=source, payee=payee, clearing_id=clearing_id, accounts=accounts)
 
 
 def _snapshot(payment: Payment, methods: list[str]) -> dict[str, Any]:
@@ -649,16 +898,16 @@ def _snapshot(payment: Payment, methods: list[str]) -> dict[str, Any]:
     )
 
 
-def _record_refusal(*, user: User, source: BankAccount, value: Decimal, iban: str, code: str) -> None:
+def _record_refusal(*, user: User, source: BankAccount | None, value: Decimal, iban: str, code: str) -> None:
     record(
         type=EventType.PAYMENT_REFUSED,
         user=user,
         outcome=Outcome.DENIED,
         reason=code,
         details={
-            "account": str(source.id),
+            "account": str(source.id) if source else "",
             "amount": str(value),
-            "currency": source.currency,
+            "currency": source.currency if source else "",
             "payee": _mask_iban(iban),
             "stage": "create",
         },
@@ -687,38 +936,51 @@ def _payment_new(
     standing_order: StandingOrder | None = None,
     decision: sca.ScaDecision | None = None,
     sca_done: bool = False,
-) -> tuple[Payment, list[str]]:
-    """Inside the caller's transaction: locks the customer's SCA state and the accounts, checks
-    funds and limits, decides SCA (unless `decision` is given), saves, audits, and executes the
-    payment when no SCA is needed. Returns the payment and the methods that can confirm it."""
-    clearing = None if internal else internal_account(kind=BankAccount.Kind.CLEARING, currency=source.currency)
-    state = _sca_state_locked(user)
-    accounts = lock_accounts([source.id, (internal or clearing).id])  # type: ignore[union-attr]
+    state: ScaState | None = None,
+    accounts: dict[str, BankAccount] | None = None,
+    payment_id: uuid.UUID | None = None,
+    clearing_id: object = None,
+    idem_id: int | None = None,
+    answer: bool = False,
+) -> tuple[Payment, list[str], dict[str, Any] | None]:
+    """Inside the caller's transaction: locks the customer's SCA state and the customer accounts
+    (unless the caller did: `state`, `accounts`), checks funds and limits, decides SCA (unless
+    `decision` is given), audits, saves and executes the payment when no SCA is needed. Returns
+    the payment, the methods that can confirm it and, with `answer` or `idem_id`, the API's
+    answer (stored with the idempotency record).
+
+    Lock order, everywhere: the customer's ScaState, then customer accounts in id order, then
+    (in the posting's statement, last) a clearing sub-account."""
+    payment_id = payment_id or uuid.uuid4()
+    if state is None:
+        state = _sca_state_locked(user)
+    if accounts is None:
+        accounts = lock_accounts([source.id, *([internal.id] if internal else [])])
     locked_source = accounts[str(source.id)]
     if locked_source.balance < value:
         raise PaymentRefused("There is not enough money in the account.", code="insufficient_funds", field="amount")
-    if _day_total(locked_source) + value > settings.PAYMENT_DAILY_LIMIT:
+    facts = sca.PaymentFacts(
+        user=user,
+        account=locked_source,
+        amount=value,
+        currency=source.currency,
+        payee_iban=iban,
+        payee_account=internal,
+        beneficiary=payee,
+        state=state,
+        device=payer.device,
+        country=payer.country,
+        standing_order=standing_order,
+    )
+    facts.load()
+    if facts.day_total() + value > settings.PAYMENT_DAILY_LIMIT:
         raise PaymentRefused(
             f"This payment would exceed the account's daily limit of {settings.PAYMENT_DAILY_LIMIT} {source.currency}.",
             code="daily_limit",
             field="amount",
         )
     if decision is None:
-        decision = sca.decide(
-            sca.PaymentFacts(
-                user=user,
-                account=locked_source,
-                amount=value,
-                currency=source.currency,
-                payee_iban=iban,
-                payee_account=internal,
-                beneficiary=payee,
-                state=state,
-                device=payer.device,
-                country=payer.country,
-                standing_order=standing_order,
-            )
-        )
+        decision = sca.decide(facts)
     if decision.required and not sca_done and standing_order is not None:
         # a standing order runs unattended: without its exemption it cannot be confirmed now
         raise PaymentRefused(
@@ -731,7 +993,9 @@ def _payment_new(
             "This payment needs a confirmation with a second factor: set one up on the Security page first.",
             code="second_factor_required",
         )
+    now = timezone.now()
     payment = Payment(
+        id=payment_id,
         owner=user,
         from_account=locked_source,
         beneficiary=payee,
@@ -750,12 +1014,15 @@ def _payment_new(
         risk_score=decision.risk_score,
         standing_order=standing_order,
         step_up_method="standing_order" if sca_done else "",
+        created_at=now,
     )
     if pending:
         payment.binding_digest = payment_digest(payment)
         payment.step_up_challenge_id = uuid.uuid4()
-        payment.step_up_expires_at = timezone.now() + timedelta(seconds=settings.PAYMENT_STEP_UP_TTL_SECONDS)
-    payment.save()
+        payment.step_up_expires_at = now + timedelta(seconds=settings.PAYMENT_STEP_UP_TTL_SECONDS)
+    else:
+        payment.posting_id = uuid.uuid4()
+        payment.completed_at = now
     record(type=EventType.PAYMENT_CREATED, user=user, details=_audit_details(payment, channel=channel))
     _record_decision(payment, decision)
     if pending:
@@ -771,10 +1038,66 @@ def _payment_new(
             ),
         )
     else:
-        _post(payment, accounts)
-        if decision.counts:
-            _count_without_sca(state, value)
-    return payment, methods
+        _completed_notices(payment)
+    snapshot = _snapshot(payment, methods) if answer or idem_id is not None else None
+    _payment_write(
+        payment,
+        credit_id=None if pending else (internal.id if internal else clearing_id),
+        counts=not pending and decision.counts,
+        idem=(idem_id, snapshot) if idem_id is not None and snapshot is not None else None,
+    )
+    return payment, methods, snapshot
+
+
+def _payment_write(
+    payment: Payment, *, credit_id: object, counts: bool, idem: tuple[int, dict[str, Any]] | None
+) -> None:
+    """Writes a new payment: with `credit_id` (executed now) together with its posting, and the
+    SCA counters when it went out without SCA (`counts`); the idempotency record's answer.
+    PostgreSQL: one statement. Elsewhere: the ORM, one write after the other."""
+    user = payment.owner
+    if credit_id is None and payment.status == Payment.Status.COMPLETED:
+        credit_id = clearing_account(currency=payment.currency, payment_id=payment.id).id
+    if not _pg():
+        if payment.status == Payment.Status.COMPLETED:
+            posting_execute(
+                kind=Posting.Kind.PAYMENT,
+                description=f"Payment {payment.id} to {payment.payee_iban}",
+                currency=payment.currency,
+                lines=[(payment.from_account_id, -payment.amount), (credit_id, payment.amount)],
+                created_at=payment.created_at,
+                posting_id=payment.posting_id,
+            )
+        payment.save(force_insert=True)
+        if counts:
+            ScaState.objects.filter(user=user).update(
+                amount_since_sca=F("amount_since_sca") + payment.amount, count_since_sca=F("count_since_sca") + 1
+            )
+        if idem is not None:
+            IdempotencyRecord.objects.filter(id=idem[0]).update(payment=payment, response_body=idem[1])
+        return
+    insert = _insert_statement(payment)
+    after = [_count_without_sca_statement(user, payment.amount)] if counts else []
+    if idem is not None:
+        after.append(_idempotency_statement(idem[0], payment, idem[1]))
+    if payment.status == Payment.Status.COMPLETED:
+        posting_execute(
+            kind=Posting.Kind.PAYMENT,
+            description=f"Payment {payment.id} to {payment.payee_iban}",
+            currency=payment.currency,
+            lines=[(payment.from_account_id, -payment.amount), (credit_id, payment.amount)],
+            created_at=payment.created_at,
+            posting_id=payment.posting_id,
+            before=[insert],
+            after=after,
+        )
+    else:
+        statements = [insert, *after]
+        sql = "WITH " + ", ".join(f"w{n} AS ({q})" for n, (q, _) in enumerate(statements)) + " SELECT 1"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [p for _, params in statements for p in params])
+    payment._state.adding = False
+    payment._state.db = connection.alias
 
 
 def _locked_payment(*, user: User, payment_id: object) -> Payment:
@@ -1528,7 +1851,7 @@ def _standing_order_execute(
             _payee, iban, name, internal = _resolve_payee(
                 user=user, source=source, beneficiary_id=None, to_iban=order.payee_iban, payee_name=order.payee_name
             )
-            payment, _ = _payment_new(
+            payment, _, _ = _payment_new(
                 user=user,
                 source=source,
                 value=order.amount,

@@ -449,6 +449,10 @@ PAYMENT_UNUSUAL_MIN_HISTORY = env.int("PAYMENT_UNUSUAL_MIN_HISTORY", default=3)
 PAYMENT_NEW_BENEFICIARY_HOURS = env.int("PAYMENT_NEW_BENEFICIARY_HOURS", default=24)
 # Idempotency keys (API) and one-time form tokens (web) are remembered this long, then pruned.
 PAYMENT_IDEMPOTENCY_KEY_HOURS = env.int("PAYMENT_IDEMPOTENCY_KEY_HOURS", default=24)
+# Payments to other banks credit one of this many clearing sub-accounts per currency (chosen by the
+# payment's id), each locked only for the posting at the end: no single hot row (a lower value later
+# leaves the higher sub-accounts idle, still summed by the reports).
+PAYMENT_CLEARING_SHARDS = env.int("PAYMENT_CLEARING_SHARDS", default=8)
 
 # --- Passkeys (WebAuthn) and JWT: read here so every settings module honours them -----
 

@@ -14,6 +14,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from payments import services
 from payments.models import BankAccount, Beneficiary, LedgerEntry, Payment
+from payments.selectors import internal_balance
 from payments.tasks import payments_expire_pending
 from tests.payments.conftest import EXTERNAL_IBAN
 
@@ -37,8 +38,7 @@ def test_threshold_itself_completes_without_step_up(
     assert body["status"] == "completed" and body["amount"] == "10000.00" and "step_up" not in body
     account.refresh_from_db()
     assert account.balance == Decimal("40000.00")
-    clearing = services.internal_account(kind=BankAccount.Kind.CLEARING, currency="EUR")
-    assert clearing.balance == Decimal("10000.00")
+    assert internal_balance(kind=BankAccount.Kind.CLEARING, currency="EUR") == Decimal("10000.00")
     assert audit_types(prefix="payment.") == [
         "payment.account_opened",
         "payment.created",
@@ -233,8 +233,7 @@ def test_internal_iban_is_credited_directly(api: APIClient, account: BankAccount
     assert response.status_code == 201
     other_account.refresh_from_db()
     assert other_account.balance == Decimal("125.50")
-    clearing = services.internal_account(kind=BankAccount.Kind.CLEARING, currency="EUR")
-    assert clearing.balance == Decimal("0.00")
+    assert internal_balance(kind=BankAccount.Kind.CLEARING, currency="EUR") == Decimal("0.00")
     # the other customer's account name is not revealed to the payer
     assert response.json()["payee_name"] == "Jane Doe"
 

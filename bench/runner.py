@@ -24,6 +24,7 @@ Settings (environment, with defaults):
     BENCH_CENSUS=1         count SQL queries / Redis commands / CPU of one request per scenario
     BENCH_SCALE=0          1: then grow the database to bank size and measure again (bench/scale.py)
     BENCH_WORK=bench/.work where the run keeps its pids, keys, logs and wrk data (one per concurrent run)
+    BENCH_PLAIN=1          1: the plain DRF + simplejwt app (bench/plain) before and after, same scripts and server
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG", "1") != "0"
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 PROFILE_MODE = os.environ.get("BENCH_PROFILE_MODE", "gil")  # gil (CPU) or wall (includes I/O waits)
 CENSUS = os.environ.get("BENCH_CENSUS", "1") != "0"
+PLAIN = os.environ.get("BENCH_PLAIN", "1") != "0"  # bench/plain_app.py: the plain app, before and after
 SCALE = os.environ.get("BENCH_SCALE", "0") == "1"  # bench/scale.py: cost as the data grows
 # internal: each connection pays its own payee at the bank; external: every payment goes to
 # another bank through the bank's clearing account (one row that every such payment locks).
@@ -770,7 +772,8 @@ class Bench:
         profiler = self.start_profiler(sc)
         workers = self.stack.worker_pids()
         gun0 = tree_cpu(self.stack.gunicorn_pid())
-        cel0 = tree_cpu(self.stack.procs["celery"].pid)
+        celery = self.stack.procs.get("celery")  # (the plain reference app has none)
+        cel0 = tree_cpu(celery.pid) if celery else 0.0
         db0 = pids_cpu(db_backend_pids())
         busy0, total0 = machine_busy()
         load0 = Path("/proc/loadavg").read_text().split()[:3]
@@ -779,7 +782,7 @@ class Bench:
         raw, wrk_cpu = self.wrk(sc, data, DURATION, state)
         wall = time.monotonic() - wall0
         gun1 = tree_cpu(self.stack.gunicorn_pid())
-        cel1 = tree_cpu(self.stack.procs["celery"].pid)
+        cel1 = tree_cpu(celery.pid) if celery else 0.0
         db1 = pids_cpu(db_backend_pids())
         busy1, total1 = machine_busy()
         self.stop_profiler(profiler)
@@ -1030,6 +1033,18 @@ def servers_table(servers: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plain_phase(phase: str) -> dict[str, Any]:
+    """The plain DRF app's scenarios (bench/plain_app.py), in a process of its own; never fails the run."""
+    import plain_app
+
+    log(f"the plain DRF + simplejwt app ({phase} the portal's scenarios)")
+    try:
+        return plain_app.run_phase(phase)
+    except Exception as exc:
+        log(f"plain app {phase}: failed: {exc}")
+        return {"phase": phase, "failed": str(exc)[:2000]}
+
+
 def main() -> int:
     WORK.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
@@ -1059,6 +1074,8 @@ def main() -> int:
         "scenarios": {},
     }
     try:
+        if PLAIN:
+            report["plain"] = {"before": plain_phase("before")}
         stack.pidfile.unlink(missing_ok=True)
         stack.prepare_env()
         log(f"fresh database {DB_NAME}, Redis db {REDIS_DB}")
@@ -1156,11 +1173,19 @@ def main() -> int:
         count_file = WORK / "smtp_count"
         if count_file.exists():
             report["smtp_messages_received"] = int(count_file.read_text() or 0)
+    plain_table = ""
+    if PLAIN:
+        import plain_app
+
+        report["plain"]["after"] = plain_phase("after")
+        plain_table, plain_verdicts = plain_app.comparison(report["scenarios"], report["plain"])
     previous = _baseline()
     report["baseline"] = BASELINE if previous else None
     report["targets"] = targets_verdict(
         report["scenarios"], report.get("ledger"), {**previous, "_census_now": report.get("census") or {}}
     )
+    if PLAIN:
+        report["targets"] += plain_verdicts
     report["finished_at"] = datetime.now(UTC).isoformat()
     path = RESULTS / f"{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
@@ -1169,6 +1194,9 @@ def main() -> int:
     print(f"machine: {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM, load before {' '.join(m['loadavg'])}")
     print(f"{SERVERS[0]} {WORKERS} workers x {THREADS} threads, {DURATION}s per scenario after {WARMUP}s warm-up\n")
     print(table(report["scenarios"]))
+    if plain_table:
+        print("\nthe plain DRF + simplejwt app (bench/plain), same server, scripts and users, before and after:")
+        print(plain_table)
     census = report.get("census") or {}
     if census and "failed" not in census:
         print(

@@ -204,3 +204,72 @@ def test_auth_code_is_a_scenario_with_its_target() -> None:
     assert runner.PER_CORE_TARGETS["auth_code"] == 300.0
     lines = runner.targets_verdict({"auth_code": {"ops_per_server_cpu_s": 150.0, "errors": 0}}, None)
     assert lines[0].startswith("MISSED auth_code 150/s per core (target 300, 50%")
+
+
+def _load_plain_app() -> ModuleType:
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_plain_app", BENCH / "plain_app.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_plain_app_comparison_says_met_only_when_faster_than_both_plain_runs() -> None:
+    plain_app = _load_plain_app()
+    plain = {
+        "before": {
+            "scenarios": {"reads": {"ops_per_server_cpu_s": 400.0}, "api_login": {"ops_per_server_cpu_s": 30.0}}
+        },
+        "after": {"scenarios": {"reads": {"ops_per_server_cpu_s": 500.0}, "api_login": {"failed": "boom"}}},
+    }
+    ours = {
+        "reads": {"ops_per_server_cpu_s": 900.0},
+        "api_login": {"ops_per_server_cpu_s": 29.0},
+        "refresh": {"ops_per_server_cpu_s": 200.0},  # no plain figure: no verdict
+    }
+    table, verdicts = plain_app.comparison(ours, plain)
+    assert "| reads | 400.0 | 500.0 | 900.0 | 2.00x |" in table
+    assert "| api_login | 30.0 | - | 29.0 | 0.97x |" in table
+    assert verdicts == [
+        "MISSED api_login faster than the plain DRF app: 29/s per core vs plain 30 (0.97x)",
+        "met    reads faster than the plain DRF app: 900/s per core vs plain 400 / 500 (2.00x)",
+    ]
+    # faster than the mean but not than the better run is not "faster"
+    _, verdicts = plain_app.comparison({"reads": {"ops_per_server_cpu_s": 480.0}}, plain)
+    assert verdicts[0].startswith("MISSED reads")
+
+
+def test_plain_app_settings_and_routes_load(tmp_path: Path) -> None:
+    """The plain reference app passes Django's system checks with the environment bench/plain_app.py gives it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DJANGO_SETTINGS_MODULE": "plain.settings",
+        "PYTHONPATH": str(BENCH / "plain"),
+        "DJANGO_SECRET_KEY": "test-only-not-secret",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/bp_plain_check",
+        "JWT_PRIVATE_KEY_FILE": str(pem),
+        "PLAIN_JWT_PUBLIC_KEY": public.decode(),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "plain" / "manage.py"), "check", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "System check identified no issues" in proc.stdout

@@ -48,7 +48,7 @@ def revoke_jtis(jtis: Iterable[str], *, reason: str) -> None:
 
 def token_revoked_reason(*, jti: str, sid: str) -> str | None:
     """Why a provider access token no longer counts (its jti revoked, or its login ended), or None."""
-    found = cache.get(f"{_JTI_PREFIX}{jti}")
+    found = cache.get(f"{_JTI_PREFIX}{jti}") if jti else None  # a grant or refresh token has no jti
     if found:
         return str(found)
     if sid:

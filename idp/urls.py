@@ -12,7 +12,7 @@ from idp import views
 oauth_patterns = [
     path("authorize/", views.AuthorizeView.as_view(), name="authorize"),
     path("par/", views.PushedAuthorizationView.as_view(), name="par"),
-    path("token/", dot_views.TokenView.as_view(), name="token"),
+    path("token/", views.TokenView.as_view(), name="token"),
     path("revoke/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", views.IntrospectView.as_view(), name="introspect"),
     path("userinfo/", dot_views.UserInfoView.as_view(), name="user-info"),

@@ -24,9 +24,11 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from oauth2_provider import cimd
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
@@ -34,7 +36,7 @@ from accounts.models import User
 from audit.events import EventType, Outcome
 from audit.services import record
 from core import dpop
-from idp import client_auth, conf, services
+from idp import client_auth, clientcache, conf, services
 from idp.models import AccessToken, Client, Grant, IDToken, RefreshToken
 from idp.tokens import LoginContext, id_token_issue
 
@@ -105,8 +107,88 @@ class Validator(OAuth2Validator):
         )
         return grant
 
+    # One read of the grant per token request. oauthlib and DOT ask for the code's grant up to
+    # seven times in one exchange (the scopes that pick the OpenID grant, validate_code, the PKCE
+    # challenge and its method, the redirect URI, the nonce, the resource narrowing), each a
+    # SELECT by code; the first reads it (code is unique) and the others use that row, applying
+    # each one's own filter (the grant belongs to the authenticated client) in Python.
+
+    def _grant(self, request: Any, code: str) -> Grant | None:
+        memo = getattr(request, "idp_grant", None)
+        if memo is not None and memo[0] == code:
+            return memo[1]  # type: ignore[no-any-return]
+        grant = Grant.objects.filter(code=code).select_related("user").first() if code else None
+        request.idp_grant = (code, grant)
+        return grant
+
+    def _client_grant(self, request: Any, code: str, client: Any) -> Grant | None:
+        grant = self._grant(request, code)
+        if grant is None or client is None or grant.application_id != getattr(client, "pk", None):
+            return None
+        return grant
+
+    def get_authorization_code_scopes(self, client_id: str, code: str, redirect_uri: str, request: Any) -> list[str]:
+        grant = self._grant(request, code)
+        return grant.scope.split() if grant is not None and grant.scope else []
+
+    def get_authorization_code_nonce(self, client_id: str, code: str, redirect_uri: str, request: Any) -> str | None:
+        grant = self._grant(request, code)
+        return (grant.nonce or None) if grant is not None else None
+
+    def get_code_challenge(self, code: str, request: Any) -> str | None:
+        grant = self._client_grant(request, code, request.client)
+        return (grant.code_challenge or None) if grant is not None else None
+
+    def get_code_challenge_method(self, code: str, request: Any) -> str | None:
+        grant = self._client_grant(request, code, request.client)
+        return (grant.code_challenge_method or None) if grant is not None else None
+
+    def confirm_redirect_uri(
+        self, client_id: str, code: str, redirect_uri: str, client: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        request = args[0] if args else kwargs.get("request")
+        if request is None:
+            grant = Grant.objects.filter(code=code, application=client).first()
+        else:
+            grant = self._client_grant(request, code, client)
+        return grant is not None and bool(grant.redirect_uri_allowed(redirect_uri))
+
+    def _check_and_set_request_resource(self, request: Any) -> None:
+        """DOT's RFC 8707 handling, for a code exchange with the grant this request has read."""
+        if request.grant_type != "authorization_code":
+            super()._check_and_set_request_resource(request)
+            return
+        resource = getattr(request, "resource", None)
+        if isinstance(resource, str):
+            body_values = [v for k, v in (getattr(request, "decoded_body", None) or []) if k == "resource"]
+            if len(body_values) > 1:
+                resource = body_values
+        if isinstance(resource, list):
+            request.resource = resource or []
+        elif resource and isinstance(resource, str) and resource.strip():
+            request.resource = [resource]
+        else:
+            request.resource = []
+        self._validate_resource_uris(request, request.resource)
+        grant = self._client_grant(request, request.code, request.client)
+        grant_resource = (grant.resource or []) if grant is not None else []
+        if request.resource and grant_resource:
+            for res in request.resource:
+                if res not in grant_resource:
+                    raise oauth2_errors.CustomOAuth2Error(
+                        error="invalid_target",
+                        description=(
+                            f"The requested resource '{res}' is not allowed. Token request cannot escalate "
+                            "resource permissions beyond the original authorization grant"
+                        ),
+                        request=request,
+                    )
+        elif grant_resource:
+            self._validate_resource_uris(request, grant_resource)
+            request.resource = grant_resource
+
     def validate_code(self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
-        grant = Grant.objects.filter(code=code, application=client).select_related("user").first()
+        grant = self._client_grant(request, code, client)
         if grant is None:
             services.code_reuse_check(code=code, client=client)
             return False
@@ -125,7 +207,8 @@ class Validator(OAuth2Validator):
         return not (grant.sid and services.token_revoked_reason(jti="", sid=grant.sid))
 
     def invalidate_authorization_code(self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any) -> None:
-        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        if not getattr(request, "idp_code_deleted", False):
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
         # Remembered a while: presented again, the code revokes what it was exchanged for.
         services.code_spent(
             code=code, jti=getattr(request, "idp_jti", ""), family=str(getattr(request, "idp_family", "") or "")
@@ -134,6 +217,23 @@ class Validator(OAuth2Validator):
     # --- Token issue ------------------------------------------------------------------------
 
     def save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> Any:
+        """One transaction for what a token response writes: for a code, the grant's deletion
+        (single use: a second exchange of the same code waits on the row and then finds nothing,
+        so it fails and writes nothing), the ID token, the access and refresh tokens, the audit
+        event and the consent's last use. (DOT's save_bearer_token is this method's body inside
+        a transaction of its own; its grant deletion ran after the commit.)"""
+        with transaction.atomic():
+            if request.grant_type == "authorization_code":
+                deleted, _ = Grant.objects.filter(code=request.code, application=request.client).delete()
+                if not deleted:
+                    raise oauth2_errors.InvalidGrantError(request=request)
+                request.idp_code_deleted = True
+            pending = getattr(request, "idp_id_token", None)
+            if isinstance(pending, IDToken) and pending.pk is None:
+                pending.save()
+            return self._save_bearer_token_audited(token, request, *args, **kwargs)
+
+    def _save_bearer_token_audited(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> Any:
         # A refresh token only for `offline_access` (OIDC Core 11), never for client credentials.
         if "refresh_token" in token and conf.SCOPE_OFFLINE not in (request.scopes or []):
             token.pop("refresh_token")
@@ -143,7 +243,7 @@ class Validator(OAuth2Validator):
         if kept is not None and not self.rotate_refresh_token(request) and kept.access_token_id:
             # Not rotated (FAPI): DOT rewrites the refresh token's access token row in place.
             previous_jti = AccessToken.objects.filter(pk=kept.access_token_id).values_list("jti", flat=True).first()
-        result = super().save_bearer_token(token, request, *args, **kwargs)
+        result = self._save_bearer_token(token, request, *args, **kwargs)
         if kept is not None and previous_jti is not None and not self.rotate_refresh_token(request):
             AccessToken.objects.filter(pk=kept.access_token_id).update(
                 jti=getattr(request, "idp_jti", ""), dpop_jkt=getattr(request, "idp_dpop_jkt", "")
@@ -174,7 +274,11 @@ class Validator(OAuth2Validator):
         self, expires: Any, request: Any, token: dict[str, Any], source_refresh_token: Any = None
     ) -> AccessToken:
         id_token = token.get("id_token")
-        id_token_obj = self._load_id_token(id_token) if id_token else None
+        pending = getattr(request, "idp_id_token", None)
+        if id_token and isinstance(pending, IDToken) and pending.pk is not None:
+            id_token_obj: IDToken | None = pending  # signed and saved by this request (finalize_id_token)
+        else:
+            id_token_obj = self._load_id_token(id_token) if id_token else None
         login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
         access_token = AccessToken(
             user=request.user if getattr(request.user, "pk", None) else None,
@@ -195,16 +299,28 @@ class Validator(OAuth2Validator):
     def _create_refresh_token(
         self, request: Any, refresh_token_code: str, access_token: Any, previous_refresh_token: Any
     ) -> RefreshToken:
-        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        # DOT's _create_refresh_token, with the login and the DPoP binding in the one INSERT.
+        import uuid
+
         login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
         # RFC 9449 5: a public client's refresh token is bound to the key of the proof (a
         # confidential client's is protected by its authentication).
         jkt = getattr(request, "idp_dpop_jkt", "") if request.client.client_type == Client.CLIENT_PUBLIC else ""
         if previous_refresh_token is not None and previous_refresh_token.dpop_jkt:
             jkt = previous_refresh_token.dpop_jkt
-        RefreshToken.objects.filter(pk=refresh_token.pk).update(
-            sid=login.sid, auth_time=login.auth_time, amr=list(login.amr), dpop_jkt=jkt or ""
+        refresh_token = RefreshToken(
+            user=request.user,
+            application=request.client,
+            access_token=access_token,
+            token_family=previous_refresh_token.token_family if previous_refresh_token else uuid.uuid4(),
+            resource=getattr(request, "resource", []),  # RFC 8707
+            sid=login.sid,
+            auth_time=login.auth_time,
+            amr=list(login.amr),
+            dpop_jkt=jkt or "",
         )
+        self._set_token_value(refresh_token, refresh_token_code)
+        refresh_token.save()
         request.idp_family = refresh_token.token_family
         return refresh_token
 
@@ -279,6 +395,29 @@ class Validator(OAuth2Validator):
 
     # --- Client authentication: private_key_jwt (RFC 7523) -------------------------------------
 
+    def _load_application(self, client_id: str, request: Any) -> Client | None:
+        """DOT's _load_application (the client of this request, reused when already loaded; usable
+        ones only; CIMD as configured), with the row from idp.clientcache: this process keeps it
+        while the client's generation in Redis is unchanged, so a save or delete of the client
+        (disabled, secret rotated) is seen at once by every node."""
+        current = request.client
+        if current:
+            if isinstance(current, Client) and current.client_id == client_id and current.is_usable(request):
+                return current
+            request.client = None
+        client = clientcache.client_by_id(client_id)
+        if client is None:
+            found = cimd.resolve_cimd_application(client_id, request=request)
+            if found is not None and found.is_usable(request):
+                request.client = found
+                return found  # type: ignore[no-any-return]
+            return None
+        client = cimd.refresh_if_stale(client, request=request)
+        if not client.is_usable(request):
+            return None
+        request.client = client
+        return client
+
     def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         if getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None):
             return True
@@ -332,7 +471,9 @@ class Validator(OAuth2Validator):
         signed, jti, expires = id_token_issue(
             claims=claims, user=request.user, client=request.client, login=login, scopes=list(request.scopes or [])
         )
-        obj = IDToken.objects.create(
+        # Saved with the access token, in save_bearer_token's transaction (which every token
+        # response that carries an ID token goes through next): not on its own, before the rest.
+        obj = IDToken(
             user=request.user,
             scope=" ".join(request.scopes or []),
             expires=expires,
@@ -340,6 +481,7 @@ class Validator(OAuth2Validator):
             application=request.client,
             sid=login.sid,
         )
+        request.idp_id_token = obj
         request.access_token = obj
         request.id_token = obj
         return signed

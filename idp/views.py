@@ -22,12 +22,15 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import View
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import AuthorizationView, IntrospectTokenView, RPInitiatedLogoutView
+from oauth2_provider.views import TokenView as DOTTokenView
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 from oauthlib.openid.connect.core import exceptions as oidc_errors
 
@@ -367,6 +370,29 @@ class AuthorizeView(AuthorizationView):
         else:
             services.consent_denied(user=user, client=client, scopes=scopes)
         return super().form_valid(form)
+
+
+# --- Token endpoint ------------------------------------------------------------------------------
+
+
+class TokenView(DOTTokenView):
+    """POST /o/token/: django-oauth-toolkit's token endpoint. After a token is issued DOT reads
+    the access token row back only to hand it to its `app_authorized` signal; with nobody
+    listening (the portal does not) that SELECT is skipped. An error raised while the tokens are
+    saved (a code spent meanwhile by another request) reaches here without oauthlib's default
+    headers: every answer is JSON and never cached (RFC 6749 5.1, 5.2)."""
+
+    @method_decorator(sensitive_post_parameters("password", "client_secret"))
+    def authorization_flow_token_response(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if app_authorized.has_listeners():
+            return super().authorization_flow_token_response(request, *args, **kwargs)  # type: ignore[no-any-return]
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status, content_type="application/json")
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        for name, value in headers.items():
+            response[name] = value
+        return response
 
 
 # --- Pushed authorization requests (RFC 9126) ---------------------------------------------------

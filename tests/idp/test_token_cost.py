@@ -1,0 +1,222 @@
+"""What a token request costs, and that nothing it checks got weaker on the way (issue 15).
+
+The authorization-code exchange writes everything in one transaction (the grant's deletion, the
+ID token, the access and refresh tokens, the audit event, the consent's last use), reads the
+grant once, and the client from idp.clientcache; a client-credentials token with a warm client
+costs its two INSERTs. A disabled client, a rotated secret and a lost Redis are seen at once.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import redis
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client as DjangoClient
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User, UserSession
+from audit.models import AuditEvent
+from core.cached import generation_key
+from idp import clientcache, services
+from idp.models import AccessToken, Client, Consent, Grant, IDToken, RefreshToken
+from idp.validator import Validator
+from tests.idp.conftest import RP_CALLBACK, authorize, query, rp_session
+
+pytestmark = pytest.mark.django_db
+
+
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    skip = ("SAVEPOINT", "RELEASE SAVEPOINT", "BEGIN", "COMMIT", "ROLLBACK")
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(skip)]
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def _code(
+    browser: DjangoClient, client: Client, secret: str, http: requests.Session, discovery: Any
+) -> tuple[str, str]:
+    rp = rp_session(client, secret, http, scope="openid email offline_access read:accounts")
+    response, _state, verifier, _nonce = authorize(browser, rp, discovery)
+    return query(response["Location"])["code"], verifier
+
+
+def _exchange(api: DjangoClient, client: Client, secret: str, code: str, verifier: str) -> Any:
+    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_CALLBACK, "code_verifier": verifier}
+    return api.post(
+        "/o/token/",
+        urlencode(body),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=_basic(client.client_id, secret),
+        secure=True,
+    )
+
+
+def _client_credentials(api: DjangoClient, client_id: str, secret: str) -> Any:
+    return api.post(
+        "/o/token/",
+        "grant_type=client_credentials&scope=read%3Aaccounts",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=_basic(client_id, secret),
+        secure=True,
+    )
+
+
+def test_a_code_exchange_reads_the_grant_once_and_writes_each_row_once(
+    browser: DjangoClient, user: User, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    client, secret = make_oidc_client()
+    code, verifier = _code(browser, client, secret, http, discovery)
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    clientcache.client_by_id(client.client_id)  # warm: the client row comes from idp.clientcache
+    with CaptureQueriesContext(connection) as captured:
+        response = _exchange(api, client, secret, code, verifier)
+    assert response.status_code == 200, response.content
+    tokens = response.json()
+    assert tokens["access_token"] and tokens["refresh_token"] and tokens["id_token"]
+    sql = _statements(captured)
+    tables = {
+        "SELECT": [s for s in sql if s.startswith("SELECT")],
+        "DELETE": [s for s in sql if s.startswith("DELETE")],
+        "INSERT": [s for s in sql if s.startswith("INSERT")],
+        "UPDATE": [s for s in sql if s.startswith("UPDATE")],
+    }
+    assert len(tables["SELECT"]) == 1 and '"idp_grant"' in tables["SELECT"][0]  # the grant, with its user
+    assert len(tables["DELETE"]) == 1 and '"idp_grant"' in tables["DELETE"][0]
+    inserted = sorted(s.split('"')[1] for s in tables["INSERT"])
+    assert inserted == ["audit_auditevent", "idp_accesstoken", "idp_idtoken", "idp_refreshtoken"]
+    assert len(tables["UPDATE"]) == 1 and '"idp_consent"' in tables["UPDATE"][0]  # last use of the app
+    assert len(sql) == 7
+
+    # What those rows hold: the login the grant carried, the ID token the access token belongs to.
+    live = UserSession.objects.get(user=user, ended_at__isnull=True)
+    access = AccessToken.objects.get(application=client)
+    id_token = IDToken.objects.get(application=client)
+    refresh = RefreshToken.objects.get(application=client)
+    assert access.id_token_id == id_token.pk and access.sid == id_token.sid == refresh.sid == str(live.id)
+    assert refresh.access_token_id == access.pk and refresh.amr == ["pwd"] and refresh.auth_time is not None
+    assert not Grant.objects.filter(application=client).exists()
+    assert Consent.objects.get(user=user, client=client).last_used_at is not None
+    assert AuditEvent.objects.filter(type="oauth.token_issued", details__client_id=client.client_id).count() == 1
+
+
+def test_a_failed_exchange_writes_nothing_and_keeps_the_code(
+    browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    client, secret = make_oidc_client()
+    code, verifier = _code(browser, client, secret, http, discovery)
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    refused = _exchange(api, client, secret, code, "x" * 50)  # wrong PKCE verifier
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    wrong_uri = api.post(
+        "/o/token/",
+        urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": "https://rp.example/other/"})
+        + f"&code_verifier={verifier}",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=_basic(client.client_id, secret),
+        secure=True,
+    )
+    assert wrong_uri.status_code == 400
+    other, other_secret = make_oidc_client(name="Another app")
+    assert _exchange(api, other, other_secret, code, verifier).status_code == 400  # another client's code
+    assert not AccessToken.objects.exists() and not IDToken.objects.exists() and not RefreshToken.objects.exists()
+    assert Grant.objects.filter(application=client).count() == 1
+    assert _exchange(api, client, secret, code, verifier).status_code == 200  # still usable, once
+
+
+def test_a_code_spent_by_another_request_meanwhile_issues_nothing(
+    browser: DjangoClient,
+    make_oidc_client: Any,
+    http: requests.Session,
+    discovery: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two exchanges of one code at once: the second passes the checks before the first deletes
+    the grant. Its deletion (inside its token transaction) then finds nothing: no token is written."""
+    client, secret = make_oidc_client()
+    code, verifier = _code(browser, client, secret, http, discovery)
+    checked = Validator.validate_code
+
+    def validate_then_lose_the_race(self: Validator, *args: Any, **kwargs: Any) -> bool:
+        ok = checked(self, *args, **kwargs)
+        Grant.objects.filter(code=code).delete()  # the other exchange's deletion, committed
+        return ok
+
+    monkeypatch.setattr(Validator, "validate_code", validate_then_lose_the_race)
+    response = _exchange(DjangoClient(REMOTE_ADDR="198.51.100.7"), client, secret, code, verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert response["Cache-Control"] == "no-store"
+    assert not AccessToken.objects.exists() and not IDToken.objects.exists() and not RefreshToken.objects.exists()
+    assert not AuditEvent.objects.filter(type="oauth.token_issued").exists()
+
+
+def test_a_client_credentials_token_with_a_warm_client_costs_its_two_inserts(user: User) -> None:
+    client, secret = services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    assert _client_credentials(api, client.client_id, secret).status_code == 200  # warms the client
+    with CaptureQueriesContext(connection) as captured:
+        response = _client_credentials(api, client.client_id, secret)
+    assert response.status_code == 200 and response.json()["access_token"]
+    inserted = sorted(s.split('"')[1] for s in _statements(captured))
+    assert inserted == ["audit_auditevent", "idp_accesstoken"]
+
+
+def test_a_disabled_client_and_a_rotated_secret_count_at_once_with_a_warm_cache(user: User) -> None:
+    client, secret = services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    assert _client_credentials(api, client.client_id, secret).status_code == 200
+
+    new_secret = services.client_secret_rotate(client=client)
+    assert _client_credentials(api, client.client_id, secret).status_code == 401  # the old one, at once
+    assert _client_credentials(api, client.client_id, new_secret).status_code == 200
+
+    client.refresh_from_db()
+    client.is_active = False
+    client.save()  # what the admin does
+    refused = _client_credentials(api, client.client_id, new_secret)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+
+
+def test_a_cached_client_row_is_read_again_after_redis_lost_its_generation(user: User) -> None:
+    client, secret = services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    assert _client_credentials(api, client.client_id, secret).status_code == 200
+    # A change that no receiver saw, then Redis loses the client's generation: the row this
+    # process kept is not used again (a new random generation is written before the next read).
+    Client.objects.filter(pk=client.pk).update(is_active=False)
+    cache.delete(generation_key(clientcache.GROUP, client.client_id))
+    assert _client_credentials(api, client.client_id, secret).status_code == 401
+    assert cache.get(generation_key(clientcache.GROUP, client.client_id))
+
+
+def test_the_client_cache_hands_out_separate_objects_and_refuses_impossible_ids(user: User) -> None:
+    client, _secret = services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    first = clientcache.client_by_id(client.client_id)
+    second = clientcache.client_by_id(client.client_id)
+    assert first is not None and second is not None and first is not second and first.pk == client.pk
+    assert first.client_secret == Client.objects.get(pk=client.pk).client_secret  # hashed, as stored
+    first.name = "changed in one request"
+    assert clientcache.client_by_id(client.client_id).name == "Ledger sync"  # type: ignore[union-attr]
+    for impossible in ("", "a\x00b", "x" * 300, None, 42):
+        assert clientcache.client_by_id(impossible) is None
+    assert clientcache.client_by_id("no-such-client") is None
+    # The row (with the secret's hash) stays in this process: nothing of it is written to Redis.
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    stored = [raw.dump(key) or b"" for key in raw.scan_iter(count=1000)]
+    assert not any(first.client_secret.encode() in value for value in stored)

@@ -7,6 +7,11 @@ password or email change, staff flags) and every change of their groups replaces
 again at commit (receivers below, and `user_changed` for queryset updates). The password hash
 is never cached: the cached object has it deferred, so code that needs it loads it from
 PostgreSQL.
+
+`prefetch_keys` names what `user_by_public_id` reads (for core.cached.prefetch), and `pk_hint`
+the primary key this process last saw for a public id (both are fixed for a user's lifetime),
+so a bearer request can name its user's other keys (throttle counters, factor fields) before
+the row is read.
 """
 
 from __future__ import annotations
@@ -29,14 +34,40 @@ _FIELDS: tuple[str, ...] = tuple(f.attname for f in User._meta.concrete_fields i
 _users = Cached("user-" + hashlib.sha256(",".join(_FIELDS).encode()).hexdigest()[:8], group=GROUP, ttl=USER_TTL)
 
 
+# public id -> primary key, as last read by this process (never changes for a user).
+_pks: dict[str, Any] = {}
+_PKS_MAX = 100_000
+_PK_INDEX = _FIELDS.index("id")
+
+
+def prefetch_keys(public_id: str) -> tuple[str, str]:
+    """The Redis keys `user_by_public_id` reads (for core.cached.prefetch)."""
+    return _users.keys(public_id)
+
+
+def pk_hint(public_id: str) -> Any:
+    """The primary key of this public id's user as this process last read it, or None. A hint to
+    name keys ahead: the row read afterwards is the truth (its pk is compared before use)."""
+    return _pks.get(public_id)
+
+
+def _remember_pk(public_id: str, pk: Any) -> None:
+    if len(_pks) >= _PKS_MAX:
+        _pks.clear()
+    _pks[public_id] = pk
+
+
 def user_by_public_id(public_id: str) -> User | None:
     """The user with this public id (None: no such user); no SQL when warm."""
     cached, generation = _users.get(public_id)
     if isinstance(cached, tuple) and len(cached) == len(_FIELDS):
+        if public_id not in _pks:
+            _remember_pk(public_id, cached[_PK_INDEX])
         return User.from_db("default", list(_FIELDS), list(cached))
     user = User.objects.filter(public_id=public_id).only(*_FIELDS).order_by().first()
     if user is not None:
         _users.put(public_id, generation, tuple(getattr(user, name) for name in _FIELDS))
+        _remember_pk(public_id, user.pk)
     return user
 
 

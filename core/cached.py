@@ -15,37 +15,65 @@ never accepted. A value tagged with the committed generation was read after the 
 Losing Redis loses values and generations together: everything is read from PostgreSQL again.
 A generation key outlives every value it can tag (GENERATION_TTL > any value TTL), so an
 expired generation can never make an old value valid again.
+
+One round trip per request (`prefetch`): a bearer request needs the revocation entries of its
+login, its user row, the throttle's counters and, on some views, values such as the /me factor
+fields. Once the token is verified, the keys of all of them are known, so they are read (and the
+counters incremented) in one pipelined round trip; the reads later in the same request (`read_many`,
+`Cached.get`, `take_counter`) take their answer from it instead of asking Redis again. Each
+prefetched answer is used at most once, and only within the request that fetched it
+(`request_scope`, entered by core.middleware.RequestContextMiddleware): a prefetch is an earlier
+read of the same keys, never a value another request saw. An increment that no check used (the
+request was refused before its throttle ran) is taken back when the request ends.
 """
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
 
+logger = logging.getLogger(__name__)
+
 GENERATION_TTL = 24 * 60 * 60
 _NONE = "-"  # the generation of a subject that never changed (or whose key expired)
 MISSING = object()
+# tag -> the Cached values keyed by a user's primary key that views with this tag read
+# (a view's `prefetch_tags`): fetched with the rest of a bearer request's keys.
+_TAGGED: dict[str, list[Cached]] = {}
 
 
 class Cached:
-    """Values of kind `name` per subject of `group` (e.g. Cached("me", group="mfa"))."""
+    """Values of kind `name` per subject of `group` (e.g. Cached("me", group="mfa")).
 
-    def __init__(self, name: str, *, group: str, ttl: int) -> None:
+    `prefetch_tags`: for values keyed by a user's primary key, the view tags (a view's
+    `prefetch_tags` attribute) on which they are read with the request's other keys.
+    """
+
+    def __init__(self, name: str, *, group: str, ttl: int, prefetch_tags: Iterable[str] = ()) -> None:
         self.name = name
         self.group = group
         self.ttl = ttl
+        for tag in prefetch_tags:
+            _TAGGED.setdefault(tag, []).append(self)
 
-    def _keys(self, ident: Any) -> tuple[str, str]:
+    def keys(self, ident: Any) -> tuple[str, str]:
+        """The value's key and its generation's key (what `get` reads, e.g. for `prefetch`)."""
         return f"c:{self.name}:{ident}", generation_key(self.group, ident)
+
+    _keys = keys
 
     def get(self, ident: Any) -> tuple[Any, str]:
         """(the value or MISSING, the generation to tag a fresh value with)."""
         value_key, gen_key = self._keys(ident)
-        found = cache.get_many([value_key, gen_key])
+        found = read_many([value_key, gen_key])
         generation = str(found.get(gen_key) or _NONE)
         entry = found.get(value_key)
         if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == generation:
@@ -70,3 +98,130 @@ def invalidate(group: str, ident: Any) -> None:
     regenerate(key)
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(partial(regenerate, key))
+
+
+# --- One round trip per request ---------------------------------------------------------------
+
+_ABSENT = object()  # prefetched: not in Redis
+
+
+class _Scope:
+    __slots__ = ("counters", "notes", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}  # key -> value, or _ABSENT
+        self.counters: dict[str, int] = {}  # key -> its value after the INCR
+        self.notes: dict[str, Any] = {}
+
+
+_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("core_cached_scope", default=None)
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """Prefetched answers live for one request (core.middleware.RequestContextMiddleware)."""
+    scope = _Scope()
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+        if scope.counters:
+            _take_back(list(scope.counters))
+
+
+def _take_back(keys: list[str]) -> None:
+    """Undoes increments no check used: the request was refused before its throttle counted it."""
+    try:
+        client = cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.decr(cache.make_key(key))
+        pipe.execute()
+    except Exception:  # the count stays one higher (stricter), never lower
+        logger.warning("could not take back %d prefetched increments", len(keys), exc_info=True)
+
+
+def _redis_client() -> Any:
+    backend = getattr(cache, "_cache", None)  # Django's RedisCache: its RedisCacheClient
+    return backend if backend is not None and hasattr(backend, "get_client") else None
+
+
+def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bool:
+    """Reads `keys` and increments each `incr` counter (key, ttl in seconds) in one round trip, for
+    the reads of this request that follow. False (nothing done) outside a request or without Redis.
+    Redis errors propagate, as the reads they replace would."""
+    scope = _scope.get()
+    backend = _redis_client() if scope is not None else None
+    if scope is None or backend is None:
+        return False
+    wanted = [key for key in dict.fromkeys(keys) if key not in scope.values]
+    counters = [(key, ttl) for key, ttl in dict(incr).items() if key not in scope.counters]
+    if not wanted and not counters:
+        return True
+    make_key = cache.make_key
+    full = [make_key(key) for key in wanted]
+    client = backend.get_client(None, write=True)
+    if counters:
+        pipe = client.pipeline(transaction=False)
+        for key, ttl in counters:
+            full_key = make_key(key)
+            pipe.incr(full_key)
+            pipe.expire(full_key, ttl)
+        if full:
+            pipe.mget(full)
+        answers = pipe.execute()
+        for index, (key, _) in enumerate(counters):
+            scope.counters[key] = int(answers[2 * index])
+        raw = answers[-1] if full else []
+    else:
+        raw = client.mget(full)
+    loads = backend._serializer.loads
+    for key, value in zip(wanted, raw, strict=True):
+        scope.values[key] = _ABSENT if value is None else loads(value)
+    return True
+
+
+def read_many(keys: list[str]) -> dict[str, Any]:
+    """cache.get_many(keys), answered by this request's prefetch where it has the key (once)."""
+    scope = _scope.get()
+    if scope is None or not scope.values:
+        return cache.get_many(keys)  # type: ignore[no-any-return]
+    found: dict[str, Any] = {}
+    missing = []
+    for key in keys:
+        value = scope.values.pop(key, MISSING)
+        if value is MISSING:
+            missing.append(key)
+        elif value is not _ABSENT:
+            found[key] = value
+    if missing:
+        found.update(cache.get_many(missing))
+    return found
+
+
+def take_counter(key: str) -> int | None:
+    """The prefetched INCR of this counter (it is then this request's to keep), or None."""
+    scope = _scope.get()
+    return None if scope is None else scope.counters.pop(key, None)
+
+
+def note(name: str, value: Any) -> None:
+    """Keeps a fact for later in this request (e.g. the time a prefetched counter was counted)."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.notes[name] = value
+
+
+def take_note(name: str) -> Any:
+    scope = _scope.get()
+    return None if scope is None else scope.notes.pop(name, None)
+
+
+def tagged_keys(tags: Iterable[str], user_pk: Any) -> list[str]:
+    """The keys of the values registered under these view tags, for this user's primary key."""
+    out: list[str] = []
+    for tag in tags:
+        for cached in _TAGGED.get(tag, ()):
+            out.extend(cached.keys(user_pk))
+    return out

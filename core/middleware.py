@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from core import context
+from core import cached, context
 from core.errors import DomainError
 from core.net import client_ip, user_agent_family
 
@@ -15,7 +15,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class RequestContextMiddleware:
-    """Gives each request an id and records who sent it, for audit rows and log lines."""
+    """Gives each request an id and records who sent it, for audit rows and log lines; the scope of
+    the request's prefetched cache reads (core.cached.request_scope)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,7 +34,8 @@ class RequestContextMiddleware:
             )
         )
         try:
-            response = self.get_response(request)
+            with cached.request_scope():
+                response = self.get_response(request)
         finally:
             context.reset_context(token)
         response["X-Request-ID"] = request_id

@@ -15,6 +15,11 @@ dict from HTTP method to list) to be reachable with a provider token at all, and
 DPoP (RFC 9449 7): a token with `cnf.jkt` is accepted only as `Authorization: DPoP <token>` with a
 valid proof of that key for this method and URL, carrying `ath` (core.dpop); anything else is a
 401 with the `WWW-Authenticate: DPoP` challenge. A bearer token sent with the DPoP scheme is refused.
+
+Cost: as a mobile token's. The verified claims are memoised per process by the exact token (the
+key's presence in the ring, exp and iat are checked on every use), and the request's Redis
+reads (the jti's revocation entry, the login's, the client's bound user and the user row) go in
+one round trip (accounts.api.authentication.prefetch).
 """
 
 from __future__ import annotations
@@ -22,15 +27,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import jwt
+from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from accounts import revocation
 from accounts.authn import ACR_MFA, ACR_VALUES
 from accounts.models import User
 from core import context, dpop
-from idp import conf, services
+from core.cached import read_many
+from idp import conf, services, tokens
 from idp.tokens import InvalidProviderToken, ProviderClaims, access_token_decode, unverified_claims
 
 logger = logging.getLogger(__name__)
@@ -72,14 +82,15 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
         if not peek or "client_id" not in peek or peek.get("iss") != conf.issuer():
             return None  # not a provider token: the mobile authentication decides
         try:
-            claims = access_token_decode(raw)
+            claims = verified_claims(raw)
         except InvalidProviderToken as exc:
             if scheme == "DPoP":
                 raise _dpop_refusal("invalid_token", exc.detail, code=exc.code) from exc
             raise AuthenticationFailed(exc.detail, code=exc.code) from exc
         dpop_check(request, scheme=scheme, raw=raw, jkt=claims.jkt, client_id=claims.client_id)
         try:
-            revoked = services.token_revoked_reason(jti=claims.jti, sid=claims.sid)
+            _prefetch(request, claims)
+            revoked = _revoked_reason(claims)
         except Exception as exc:  # Redis or the registry unreachable: fail closed
             from accounts.api.authentication import ServiceUnavailable
 
@@ -115,6 +126,8 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
             from idp.clientcache import client_user
 
             user = client_user(claims.client_id)  # Redis when warm; stale at once when the client changes
+            if user is not None:
+                _remember_owner(claims.client_id, str(user.public_id))
         if user is None or not user.is_active:
             raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
         return user
@@ -158,6 +171,81 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
                     )
                 },
             )
+
+
+# --- Cost per request: verified claims memoised, one Redis round trip -------------------------
+
+# (token, issuer, audience) -> (its header, its verified claims), per process.
+_VERIFIED: dict[tuple[str, str, str], tuple[dict[str, Any], ProviderClaims]] = {}
+_VERIFIED_MAX = 50_000
+
+
+def verified_claims(raw: str) -> ProviderClaims:
+    """idp.tokens.access_token_decode, memoised by the exact token string: a token verified once
+    is accepted again while its key is still one of ours and its exp and iat hold (checked here on
+    every use, as PyJWT checks them); anything else is verified again, and refused as before."""
+    memo_key = (raw, conf.issuer(), conf.audience())
+    seen = _VERIFIED.get(memo_key)
+    if seen is not None:
+        header, claims = seen
+        now = int(timezone.now().timestamp())
+        leeway = int(settings.JWT_LEEWAY_SECONDS)
+        if claims.exp > now - leeway and claims.iat <= now + leeway and tokens._verification_key(header):
+            return claims
+    claims = access_token_decode(raw)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[memo_key] = (jwt.get_unverified_header(raw), claims)
+    return claims
+
+
+# client_id -> the public id of the user it acted for last time in this process: the guess whose
+# row is fetched with the client's (idp.clientcache checks the guess before it is used).
+_owners: dict[str, str] = {}
+
+
+def _remember_owner(client_id: str, public_id: str) -> None:
+    if _owners.get(client_id) != public_id:
+        if len(_owners) >= 10_000:
+            _owners.clear()
+        _owners[client_id] = public_id
+
+
+def _jti_key(jti: str) -> str:
+    return f"{services._JTI_PREFIX}{jti}"
+
+
+def _prefetch(request: Request, claims: ProviderClaims) -> None:
+    """The Redis reads of this request in one round trip: the jti's revocation entry, the login's
+    (user tokens), the client's bound user (client credentials) and the user's row."""
+    from accounts.api.authentication import prefetch
+    from idp import clientcache
+
+    keys = [_jti_key(claims.jti)] if claims.jti else []
+    if claims.sid:
+        keys.extend(revocation.keys(claims.sid))
+        prefetch(request, user_public_id=claims.sub, keys=keys)
+        return
+    keys.extend(clientcache._owners.keys(claims.client_id))
+    owner = _owners.get(claims.client_id)
+    if owner is None:
+        from core.cached import prefetch as read_ahead
+
+        read_ahead(keys)
+    else:
+        prefetch(request, user_public_id=owner, keys=keys)
+
+
+def _revoked_reason(claims: ProviderClaims) -> str | None:
+    """idp.services.token_revoked_reason on this request's prefetched answers: the jti's entry,
+    then (user tokens) whether the web login is still live."""
+    key = _jti_key(claims.jti)
+    found = read_many([key]).get(key) if claims.jti else None
+    if found:
+        return str(found)
+    if claims.sid:
+        return revocation.revoked_reason(claims.sid)
+    return None
 
 
 def _dpop_refusal(error: str, detail: str, *, code: str = "token_not_valid", nonce: bool = False) -> Exception:

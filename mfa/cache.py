@@ -23,7 +23,8 @@ GROUP = "mfa"
 TTL = 300
 # Versioned names: a change of what is stored (FactorSummary's fields, /me's keys) bumps them.
 summaries = Cached("mfa-summary-v1", group=GROUP, ttl=TTL)
-me_fields = Cached("mfa-me-v1", group=GROUP, ttl=TTL)
+# Read on every GET /api/v1/me: fetched with the request's other keys there (its `prefetch_tags`).
+me_fields = Cached("mfa-me-v1", group=GROUP, ttl=TTL, prefetch_tags=("me",))
 
 _FACTORS = (TOTPFactor, SMSFactor, EmailFactor, WebAuthnCredential, RecoveryCodeSet)
 # Columns whose change alters no answer of the summary or of /me.

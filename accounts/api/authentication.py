@@ -6,6 +6,12 @@ Every request: the signature, algorithm, kid, iss, aud, exp and iat of the acces
 so neither a flushed Redis nor a forged-but-signed sid gets through), then the user by `sub`
 (accounts.usercache: Redis when warm, invalidated on every change of the user, so a disabled
 account is refused at once).
+
+Once the token is verified, everything the request will read from Redis is named at once and
+read in one pipelined round trip (core.cached.prefetch): the revocation entries, the user row,
+and, when this process already knows the user's primary key, the view's throttle counters and
+the values its `prefetch_tags` name (the /me factor fields). The checks then run exactly as
+before on those answers.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from accounts import dpop as accounts_dpop
 from accounts import revocation, tokens
 from accounts.models import User, UserSession
-from accounts.usercache import user_by_public_id
-from core import context
+from accounts.usercache import pk_hint, prefetch_keys, user_by_public_id
+from core import cached, context
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,8 @@ class JWTAuthentication(SimpleJWTAuthentication):
             raw = accounts_dpop.dpop_scheme_token(header)
         if raw is None:
             return None
-        claims = self.get_validated_token(raw)
+        claims = self._decode(raw)
+        self._check_revoked(claims, prefetch_for=request)
         accounts_dpop.resource_check(request, header=header, raw=raw, jkt=claims.jkt)
         # --- end DPoP ---
         user = self.get_user(claims)
@@ -68,11 +75,22 @@ class JWTAuthentication(SimpleJWTAuthentication):
             ) from exc
 
     def get_validated_token(self, raw_token: bytes) -> tokens.AccessClaims:  # type: ignore[override]
+        claims = self._decode(raw_token)
+        self._check_revoked(claims)
+        return claims
+
+    @staticmethod
+    def _decode(raw_token: bytes) -> tokens.AccessClaims:
         try:
-            claims = tokens.access_token_decode(raw_token)
+            return tokens.access_token_decode(raw_token)
         except tokens.TokenInvalid as exc:
             raise AuthenticationFailed(exc.detail, code=exc.code) from exc
+
+    @staticmethod
+    def _check_revoked(claims: tokens.AccessClaims, *, prefetch_for: Request | None = None) -> None:
         try:
+            if prefetch_for is not None:
+                prefetch(prefetch_for, user_public_id=claims.sub, keys=revocation.keys(claims.sid))
             revoked = revocation.revoked_reason(claims.sid, subject=claims.sub)
         except Exception as exc:  # Redis or the registry unreachable: fail closed, a 503 rather than a 500
             logger.exception("revocation list unavailable")
@@ -81,13 +99,31 @@ class JWTAuthentication(SimpleJWTAuthentication):
             raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
         if revoked:
             raise AuthenticationFailed("This login has ended. Please log in again.", code="token_revoked")
-        return claims
 
     def get_user(self, validated_token: Any) -> User:  # type: ignore[override]
         user = user_by_public_id(validated_token.sub)  # Redis when warm (accounts.usercache)
         if user is None or not user.is_active:
             raise AuthenticationFailed("The access token is not valid.", code="token_not_valid")
         return user
+
+
+def prefetch(request: Any, *, user_public_id: str, keys: list[str]) -> None:
+    """One Redis round trip for what this bearer request reads next (core.cached.prefetch): `keys`
+    (the token's revocation entries), the user row, and, when this process knows the user's
+    primary key, the view's throttle counters and the values of its `prefetch_tags`."""
+    wanted = [*keys, *prefetch_keys(user_public_id)]
+    counters: list[tuple[str, int]] = []
+    pk = pk_hint(user_public_id)
+    if pk is not None:
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        wanted.extend(cached.tagged_keys(getattr(view, "prefetch_tags", ()), pk))
+        for throttle_class in getattr(view, "throttle_classes", ()):
+            plan = getattr(throttle_class, "prefetch_plan", None)
+            planned = plan(view, pk) if plan is not None else None
+            if planned is not None:
+                counters.append(planned[0])
+                wanted.append(planned[1])
+    cached.prefetch(wanted, incr=counters)
 
 
 # sid -> when this process last asked Redis about touching it (epoch seconds): within the

@@ -8,6 +8,13 @@ requests overwrite each other's entries and the limit leaks. Here the count is a
 of two fixed-window counters in Redis (INCR is atomic): one pipelined round trip per request,
 constant work at any rate, no lost counts. The estimate of the last period's requests is this
 window's count plus the previous window's, weighted by how much of it still overlaps.
+
+A bearer request names its counters ahead (`prefetch_plan`, from accounts.api.authentication,
+which knows the user's primary key from the token's public id): the INCR and the previous
+window's GET then travel in the request's one round trip with the revocation entries and the
+user row (core.cached.prefetch), and `throttle_allowed` decides on those answers, at the time
+they were counted. Same counts, same limit, same refusal; an increment the request never got to
+use (it failed authentication first) is taken back when the request ends.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from core import cached
 from core.net import client_ip
 
 
@@ -31,20 +39,44 @@ class ScopedIPThrottle(ScopedRateThrottle):
     def get_ident(self, request: Any) -> str:
         return client_ip(getattr(request, "_request", request))
 
+    @classmethod
+    def prefetch_plan(cls, view: Any, ident: Any) -> tuple[tuple[str, int], str] | None:
+        """For an authenticated request of the user with primary key `ident`: the counter to
+        increment (key, ttl) and the previous window's key, as `allow_request` will count them,
+        or None when this view is not throttled by this class. Notes the time of the count."""
+        throttle = cls()
+        throttle.scope = getattr(view, throttle.scope_attr, None)
+        if not throttle.scope:
+            return None
+        throttle.rate = throttle.get_rate()
+        if throttle.rate is None:
+            return None
+        _, duration = throttle.parse_rate(throttle.rate)
+        key = throttle.cache_format % {"scope": throttle.scope, "ident": ident}
+        now = throttle.timer()
+        window = int(now // float(duration or 1))
+        cached.note(f"throttle-now:{key}", now)
+        return (f"{key}:{window}", int(2 * float(duration or 1)) + 1), f"{key}:{window - 1}"
+
     def throttle_allowed(self, key: str) -> bool:
-        now = self.timer()
+        counted_at = cached.take_note(f"throttle-now:{key}")
+        now = self.timer() if counted_at is None else float(counted_at)
         duration = float(self.duration or 1)
         limit = int(self.num_requests or 0)
         window = int(now // duration)
         elapsed = now - window * duration
+        count = cached.take_counter(f"{key}:{window}") if counted_at is not None else None
         current = cache.make_and_validate_key(f"{key}:{window}")
-        previous = cache.make_and_validate_key(f"{key}:{window - 1}")
         client = cache._cache.get_client(current, write=True)  # type: ignore[attr-defined]
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(current)
-        pipe.expire(current, int(2 * duration) + 1)
-        pipe.get(previous)
-        count, _, before = pipe.execute()
+        if count is not None:  # counted in the request's prefetch
+            before = cached.read_many([f"{key}:{window - 1}"]).get(f"{key}:{window - 1}")
+        else:
+            previous = cache.make_and_validate_key(f"{key}:{window - 1}")
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(current)
+            pipe.expire(current, int(2 * duration) + 1)
+            pipe.get(previous)
+            count, _, before = pipe.execute()
         before = int(before or 0)
         weight = 1.0 - elapsed / duration
         if before * weight + (count - 1) < limit:

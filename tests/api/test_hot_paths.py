@@ -179,3 +179,100 @@ def test_api_answers_carry_a_strict_fixed_csp_and_no_session_cookie(api, user):
     assert response["Content-Security-Policy"].startswith("default-src 'none'")
     assert settings.SESSION_COOKIE_NAME not in response.cookies
     assert response["X-Frame-Options"] == "DENY"
+
+
+# --- One Redis round trip per bearer request (core.cached.prefetch) ------------------------------
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts what redis-py sends (a command or a pipeline is one send) while the test runs."""
+    import redis.connection
+
+    sent = {"n": 0}
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/accounts"])
+def test_a_warm_bearer_read_is_one_redis_round_trip(api, user, add_totp, redis_round_trips, path):
+    add_totp(user)
+    tokens = issue_tokens(user)
+    first = api.get(path, **bearer(tokens))  # fills the caches; this process learns the user's pk
+    assert first.status_code == 200
+    redis_round_trips["n"] = 0
+    again = api.get(path, **bearer(tokens))
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    # Throttle counter (on /me), revocation entries, user row and factor fields: one pipeline.
+    assert redis_round_trips["n"] == 1
+
+
+def test_a_request_refused_before_its_throttle_is_not_counted(api, user, throttle_rate):
+    """The prefetch increments the throttle's counter with the token's reads; a request that then
+    fails authentication never reached the throttle, so that increment is taken back."""
+    from accounts.api import services
+
+    throttle_rate("auth_user", "5/min")
+    first = issue_tokens(user)
+    assert [_me(api, first).status_code for _ in range(3)] == [200] * 3
+    services.logout(raw=first["refresh"])
+    assert [_me(api, first).status_code for _ in range(4)] == [401] * 4  # prefetched, taken back
+    second = issue_tokens(user)
+    assert [_me(api, second).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_a_throttled_request_is_refused_with_retry_after_on_the_prefetched_count(api, user, throttle_rate):
+    throttle_rate("auth_user", "3/min")
+    tokens = issue_tokens(user)
+    assert [_me(api, tokens).status_code for _ in range(3)] == [200] * 3
+    refused = _me(api, tokens)
+    body = assert_error(refused, 429, "throttled")
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert body["retry_after"] == int(refused["Retry-After"])
+
+
+def test_prefetched_answers_do_not_outlive_their_request(user):
+    """Outside a request nothing is prefetched; inside, an answer is used once."""
+    from core import cached
+
+    key = "hot-paths-test-key"
+    cache.set(key, "v1")
+    assert cached.prefetch([key]) is False  # no request: nothing kept
+    with cached.request_scope():
+        assert cached.prefetch([key]) is True
+        cache.set(key, "v2")
+        assert cached.read_many([key]) == {key: "v1"}  # the request's earlier read
+        assert cached.read_many([key]) == {key: "v2"}  # used once: the next read asks Redis
+    with cached.request_scope():
+        assert cached.read_many([key]) == {key: "v2"}
+
+
+def test_accounts_list_is_the_selectors_answer(api, user):
+    """GET /api/v1/accounts runs the selector's compiled SQL: own, active customer accounts in
+    opening order, money with two places."""
+    from decimal import Decimal
+
+    from payments import selectors, services
+    from payments.models import BankAccount
+    from tests.accounts.factories import UserFactory
+
+    second = services.account_open(owner=user, currency="EUR", name="Savings", opening_balance=Decimal("12.5"))
+    first = services.account_open(owner=user, currency="EUR", name="Current", opening_balance=Decimal("100"))
+    BankAccount.objects.filter(pk=first.pk).update(created_at=second.created_at.replace(year=2020))
+    closed = services.account_open(owner=user, currency="EUR", name="Closed")
+    BankAccount.objects.filter(pk=closed.pk).update(is_active=False)
+    services.account_open(owner=UserFactory.create(), currency="EUR", name="Someone else's")
+    tokens = issue_tokens(user)
+    for _ in range(2):  # compiled on first use, then reused
+        response = api.get("/api/v1/accounts", **bearer(tokens))
+        assert response.status_code == 200
+        assert response.json() == [selectors.account_representation(a) for a in selectors.accounts_for_user(user=user)]
+    assert [a["name"] for a in response.json()] == ["Current", "Savings"]
+    assert [a["balance"] for a in response.json()] == ["100.00", "12.50"]

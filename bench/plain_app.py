@@ -124,6 +124,8 @@ def comparison(ours: dict[str, Any], plain: dict[str, Any]) -> tuple[str, list[s
         before = per_core(plain.get("before", {}).get("scenarios", {}).get(name))
         after = per_core(plain.get("after", {}).get("scenarios", {}).get(name))
         mine = per_core(ours.get(name))
+        if not (before or after or mine):
+            continue  # not run this time (BENCH_SCENARIOS)
         known = [v for v in (before, after) if v]
         mean = sum(known) / len(known) if known else None
         ratio = f"{mine / mean:.2f}x" if mine and mean else "-"

@@ -22,7 +22,7 @@ Rules, in order (`SECURITY_PROFILE=default` / `psd2`):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -122,10 +122,7 @@ class PaymentFacts:
         return "loaded" in self._cache
 
     def window_since(self) -> datetime:
-        since = self.now - timedelta(hours=settings.SCA_CUMULATIVE_WINDOW_HOURS)
-        if self.state.last_sca_at and self.state.last_sca_at > since:
-            since = self.state.last_sca_at
-        return since
+        return window_since(self.state, self.now)
 
     def day_start(self) -> datetime:
         return self.now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -235,48 +232,105 @@ _FACTS_PSD2 = (
     'ORDER BY "created_at" DESC LIMIT 50), '
     '(SELECT count(*) FROM "{pay}" WHERE "owner_id" = %s AND "created_at" >= %s)'
 )
-_FACTS_PAYEE = ', {columns} FROM (SELECT 1) AS one LEFT JOIN "{ben}" AS b ON b."owner_id" = %s AND b."iban" = %s'
 
 
-def _load_facts(facts: PaymentFacts) -> None:
-    """The daily total, the window total, the last 20 amounts, whether this payee was paid before
-    and the saved beneficiary with this IBAN (and, for the PSD2 profile, the history count, the
-    latest payees and the last hour's count): scalar subqueries of one statement, each on an index."""
+@dataclass(frozen=True)
+class FactsQuery:
+    """The facts as a fragment of a SELECT: `columns` (scalar subqueries, then the saved payee's
+    columns when `join` is set) and `join` (a LEFT JOIN of the saved payee); `parse` turns the
+    fragment's values of a row into the facts' cache."""
+
+    columns: str
+    join: str
+    column_params: list[Any]
+    join_params: list[Any]
+    strict: bool
+
+    def parse(self, values: Sequence[Any]) -> dict[str, Any]:
+        cache: dict[str, Any] = {
+            "day_total": Decimal(values[0]),
+            "window_total": Decimal(values[1]),
+            "recent": [Decimal(a) for a in values[2]],
+            "paid_before": bool(values[3]),
+        }
+        rest = list(values[4:])
+        if self.strict:
+            cache["history"], cache["payee_ibans"], cache["velocity"] = int(rest[0]), list(rest[1]), int(rest[2])
+            rest = rest[3:]
+        if self.join:
+            names = list(_beneficiary_columns())
+            cache["saved_payee"] = Beneficiary.from_db(connection.alias, names, rest) if rest[0] else None
+        cache["loaded"] = True
+        return cache
+
+
+def _beneficiary_columns() -> tuple[str, ...]:
     global _BENEFICIARY_COLUMNS
     if not _BENEFICIARY_COLUMNS:
         _BENEFICIARY_COLUMNS = tuple(f.attname for f in Beneficiary._meta.concrete_fields)
+    return _BENEFICIARY_COLUMNS
+
+
+def window_since(state: ScaState, now: datetime) -> datetime:
+    """Where the splitting window starts: SCA_CUMULATIVE_WINDOW_HOURS ago, or the last SCA if later."""
+    since = now - timedelta(hours=settings.SCA_CUMULATIVE_WINDOW_HOURS)
+    if state.last_sca_at and state.last_sca_at > since:
+        since = state.last_sca_at
+    return since
+
+
+def facts_query(
+    *,
+    user_id: object,
+    account_id: object,
+    currency: str,
+    payee_iban: str,
+    beneficiary: Beneficiary | None,
+    state: ScaState,
+    now: datetime,
+) -> FactsQuery:
+    """The daily total, the window total, the last 20 amounts, whether this payee was paid before
+    and the saved beneficiary with this IBAN (and, for the PSD2 profile, the history count, the
+    latest payees and the last hour's count): scalar subqueries, each on an index, to be read in
+    one statement (alone, PaymentFacts.load, or with the accounts' lock, payments.services)."""
     completed, pending = Payment.Status.COMPLETED.value, Payment.Status.PENDING_STEP_UP.value
-    user_id, account_id = facts.user.pk, facts.account.pk
-    template = "SELECT " + _FACTS
-    params: list[Any] = [account_id, completed, pending, facts.day_start()]
-    params += [user_id, completed, facts.currency, facts.window_since(), *NOT_COUNTED]
-    params += [account_id, completed, user_id, facts.payee_iban, completed]
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    template = _FACTS
+    params: list[Any] = [account_id, completed, pending, day_start]
+    params += [user_id, completed, currency, window_since(state, now), *NOT_COUNTED]
+    params += [account_id, completed, user_id, payee_iban, completed]
     strict = psd2()
     if strict:
         template += _FACTS_PSD2
-        params += [user_id, completed, user_id, completed, user_id, facts.now - timedelta(hours=1)]
-    want_payee = facts.beneficiary is None or facts.beneficiary.iban != facts.payee_iban
-    columns = ", ".join(f'b."{f.column}"' for f in Beneficiary._meta.concrete_fields)
+        params += [user_id, completed, user_id, completed, user_id, now - timedelta(hours=1)]
+    want_payee = beneficiary is None or beneficiary.iban != payee_iban
+    join = ""
+    join_params: list[Any] = []
     if want_payee:
-        template += _FACTS_PAYEE
-        params += [user_id, facts.payee_iban]
-    sql = template.format(pay=Payment._meta.db_table, ben=Beneficiary._meta.db_table, columns=columns)
+        _beneficiary_columns()
+        template += ", " + ", ".join(f'b."{f.column}"' for f in Beneficiary._meta.concrete_fields)
+        join = f' LEFT JOIN "{Beneficiary._meta.db_table}" AS b ON b."owner_id" = %s AND b."iban" = %s'  # nosec B608
+        join_params = [user_id, payee_iban]
+    columns = template.format(pay=Payment._meta.db_table)
+    return FactsQuery(columns=columns, join=join, column_params=params, join_params=join_params, strict=strict)
+
+
+def _load_facts(facts: PaymentFacts) -> None:
+    query = facts_query(
+        user_id=facts.user.pk,
+        account_id=facts.account.pk,
+        currency=facts.currency,
+        payee_iban=facts.payee_iban,
+        beneficiary=facts.beneficiary,
+        state=facts.state,
+        now=facts.now,
+    )
+    sql = f"SELECT {query.columns} FROM (SELECT 1) AS one{query.join}"  # noqa: S608  # nosec B608 - identifiers from model metadata
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, query.column_params + query.join_params)
         row = cursor.fetchone()
-    if row is None:  # pragma: no cover - a SELECT without FROM (or LEFT JOIN on one row) has one row
-        return
-    cache = facts._cache
-    cache["day_total"], cache["window_total"] = Decimal(row[0]), Decimal(row[1])
-    cache["recent"], cache["paid_before"] = [Decimal(a) for a in row[2]], bool(row[3])
-    rest = list(row[4:])
-    if strict:
-        cache["history"], cache["payee_ibans"], cache["velocity"] = int(rest[0]), list(rest[1]), int(rest[2])
-        rest = rest[3:]
-    if want_payee:
-        found = Beneficiary.from_db(connection.alias, list(_BENEFICIARY_COLUMNS), rest) if rest[0] else None
-        cache["saved_payee"] = found
-    cache["loaded"] = True
+    if row is not None:  # a SELECT of one row (a LEFT JOIN on it) always has it
+        facts._cache.update(query.parse(row))
 
 
 Rule = Callable[[PaymentFacts], ScaDecision | None]

@@ -748,12 +748,25 @@ def payment_create(
                 target = None
                 deferred.append(exc)
             state = _sca_state_locked(user)
+            now = timezone.now()
+            facts = None
+            if target is not None and _pg():
+                facts = sca.facts_query(
+                    user_id=user.pk,
+                    account_id=_as_uuid(from_account),
+                    currency=currency_code,
+                    payee_iban=target.iban,
+                    beneficiary=target.beneficiary,
+                    state=state,
+                    now=now,
+                )
             locked = _lock_payment_accounts(
                 user=user,
                 account_id=from_account,
                 iban=target.iban if target else "",
                 currency=currency_code,
                 shard=clearing_shard(payment_id),
+                facts=facts,
             )
             source = locked.source
             if source is None:
@@ -786,6 +799,8 @@ def payment_create(
                 clearing_id=locked.clearing_id,
                 idem_id=idem_id,
                 answer=True,
+                facts_cache=locked.facts,
+                now=now,
             )
     except PaymentRefused as exc:
         _record_refusal(user=user, source=source, value=value, iban=iban, code=exc.code)
@@ -849,14 +864,25 @@ class _LockedAccounts:
     payee: BankAccount | None
     clearing_id: object
     accounts: dict[str, BankAccount]
+    facts: dict[str, Any] | None = None
 
 
-def _lock_payment_accounts(*, user: User, account_id: object, iban: str, currency: str, shard: int) -> _LockedAccounts:
+def _lock_payment_accounts(
+    *, user: User, account_id: object, iban: str, currency: str, shard: int, facts: sca.FactsQuery | None = None
+) -> _LockedAccounts:
     """One statement: the customer's source account and the active customer account holding the
-    payee's IBAN (if any), locked in id order, and the id of the currency's clearing sub-account
-    number `shard` (not locked: the posting locks it at the end)."""
+    payee's IBAN (if any), locked in id order, the id of the currency's clearing sub-account
+    number `shard` (not locked: the posting locks it at the end) and, with `facts`, what the SCA
+    rules and the daily limit read.
+
+    The facts' subqueries read the snapshot this statement started with, possibly before it
+    waited for an account's lock. That is exact: every payment of this customer (the only writes
+    they read: this account's and this customer's payments, counters, saved payees being paid)
+    holds the customer's ScaState row, which the caller locked in the statement before; whoever
+    else holds an account of this customer (a transfer into it) writes none of them."""
     source_id = _as_uuid(account_id)
     customer = BankAccount.Kind.CUSTOMER
+    facts_cache: dict[str, Any] | None = None
     if not _pg():
         rows = BankAccount.objects.filter(kind=customer, is_active=True).filter(
             Q(id=source_id, owner=user) | Q(iban=iban)
@@ -869,25 +895,32 @@ def _lock_payment_accounts(*, user: User, account_id: object, iban: str, currenc
     else:
         names, columns = _select_list(BankAccount, "a")
         table = BankAccount._meta.db_table
+        extra = f", {facts.columns}" if facts else ""
+        join = facts.join if facts else ""
         sql = (
             f'SELECT {columns}, (SELECT c."id" FROM "{table}" AS c WHERE c."owner_id" IS NULL AND c."kind" = %s '  # noqa: S608  # nosec B608 - identifiers from model metadata
-            f'AND c."currency" = %s AND c."shard" = %s) FROM "{table}" AS a WHERE a."kind" = %s AND a."is_active" '
-            'AND ((a."id" = %s AND a."owner_id" = %s) OR a."iban" = %s) ORDER BY a."id" FOR UPDATE OF a'
+            f'AND c."currency" = %s AND c."shard" = %s){extra} FROM "{table}" AS a{join} WHERE a."kind" = %s '
+            'AND a."is_active" AND ((a."id" = %s AND a."owner_id" = %s) OR a."iban" = %s) '
+            'ORDER BY a."id" FOR UPDATE OF a'
         )
-        rows_ = _fetch(
-            sql, [BankAccount.Kind.CLEARING.value, currency, shard, customer.value, source_id, user.pk, iban]
-        )
+        params: list[Any] = [BankAccount.Kind.CLEARING.value, currency, shard]
+        if facts:
+            params += facts.column_params + facts.join_params
+        params += [customer.value, source_id, user.pk, iban]
         accounts = {}
         clearing_id = None
-        for row in rows_:
-            account = BankAccount.from_db(connection.alias, names, row[:-1])
+        width = len(names)
+        for row in _fetch(sql, params):
+            account = BankAccount.from_db(connection.alias, names, row[:width])
             accounts[str(account.id)] = account
-            clearing_id = row[-1]
+            clearing_id = row[width]
+            if facts and facts_cache is None:
+                facts_cache = facts.parse(row[width + 1 :])
     source = accounts.get(str(source_id))
     if source is not None and source.owner_id != user.pk:
         source = None
     payee = next((a for a in accounts.values() if a.iban == iban), None) if iban else None
-    return _LockedAccounts(source=source, payee=payee, clearing_id=clearing_id, accounts=accounts)
+    return _LockedAccounts(source=source, payee=payee, clearing_id=clearing_id, accounts=accounts, facts=facts_cache)
 
 
 def _snapshot(payment: Payment, methods: list[str]) -> dict[str, Any]:
@@ -942,6 +975,8 @@ def _payment_new(
     clearing_id: object = None,
     idem_id: int | None = None,
     answer: bool = False,
+    facts_cache: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> tuple[Payment, list[str], dict[str, Any] | None]:
     """Inside the caller's transaction: locks the customer's SCA state and the customer accounts
     (unless the caller did: `state`, `accounts`), checks funds and limits, decides SCA (unless
@@ -971,8 +1006,12 @@ def _payment_new(
         device=payer.device,
         country=payer.country,
         standing_order=standing_order,
+        now=now or timezone.now(),
     )
-    facts.load()
+    if facts_cache:  # read with the accounts' lock
+        facts._cache.update(facts_cache)
+    else:
+        facts.load()
     if facts.day_total() + value > settings.PAYMENT_DAILY_LIMIT:
         raise PaymentRefused(
             f"This payment would exceed the account's daily limit of {settings.PAYMENT_DAILY_LIMIT} {source.currency}.",

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -142,9 +142,11 @@ def _take_back(keys: list[str]) -> None:
         logger.warning("could not take back %d prefetched increments", len(keys), exc_info=True)
 
 
-def _redis_client() -> Any:
-    backend = getattr(cache, "_cache", None)  # Django's RedisCache: its RedisCacheClient
-    return backend if backend is not None and hasattr(backend, "get_client") else None
+def _redis_backend() -> Any:
+    """The default cache when it is Django's Redis backend (its client has `get_client`), else None."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    client = getattr(backend, "_cache", None)
+    return backend if client is not None and hasattr(client, "get_client") else None
 
 
 def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bool:
@@ -152,16 +154,17 @@ def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bo
     the reads of this request that follow. False (nothing done) outside a request or without Redis.
     Redis errors propagate, as the reads they replace would."""
     scope = _scope.get()
-    backend = _redis_client() if scope is not None else None
+    backend = _redis_backend() if scope is not None else None
     if scope is None or backend is None:
         return False
     wanted = [key for key in dict.fromkeys(keys) if key not in scope.values]
     counters = [(key, ttl) for key, ttl in dict(incr).items() if key not in scope.counters]
     if not wanted and not counters:
         return True
-    make_key = cache.make_key
+    make_key = backend.make_key
     full = [make_key(key) for key in wanted]
-    client = backend.get_client(None, write=True)
+    redis_client = backend._cache
+    client = redis_client.get_client(None, write=True)
     if counters:
         pipe = client.pipeline(transaction=False)
         for key, ttl in counters:
@@ -176,9 +179,10 @@ def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bo
         raw = answers[-1] if full else []
     else:
         raw = client.mget(full)
-    loads = backend._serializer.loads
+    loads = redis_client._serializer.loads
+    values = scope.values
     for key, value in zip(wanted, raw, strict=True):
-        scope.values[key] = _ABSENT if value is None else loads(value)
+        values[key] = _ABSENT if value is None else loads(value)
     return True
 
 

@@ -67,11 +67,11 @@ class ScopedIPThrottle(ScopedRateThrottle):
         elapsed = now - window * duration
         count = cached.take_counter(f"{key}:{window}") if counted_at is not None else None
         current = cache.make_and_validate_key(f"{key}:{window}")
-        client = cache._cache.get_client(current, write=True)  # type: ignore[attr-defined]
         if count is not None:  # counted in the request's prefetch
             before = cached.read_many([f"{key}:{window - 1}"]).get(f"{key}:{window - 1}")
         else:
             previous = cache.make_and_validate_key(f"{key}:{window - 1}")
+            client = cache._cache.get_client(current, write=True)  # type: ignore[attr-defined]
             pipe = client.pipeline(transaction=False)
             pipe.incr(current)
             pipe.expire(current, int(2 * duration) + 1)
@@ -81,7 +81,8 @@ class ScopedIPThrottle(ScopedRateThrottle):
         weight = 1.0 - elapsed / duration
         if before * weight + (count - 1) < limit:
             return True
-        client.decr(current)  # a refused request is not counted (as in DRF)
+        # A refused request is not counted (as in DRF).
+        cache._cache.get_client(current, write=True).decr(current)  # type: ignore[attr-defined]
         # When the estimate falls below the limit: the previous window slides out, or a new window.
         room = limit - (count - 1)
         if before and room > 0:

@@ -276,3 +276,49 @@ def test_accounts_list_is_the_selectors_answer(api, user):
         assert response.json() == [selectors.account_representation(a) for a in selectors.accounts_for_user(user=user)]
     assert [a["name"] for a in response.json()] == ["Current", "Savings"]
     assert [a["balance"] for a in response.json()] == ["100.00", "12.50"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "query"),
+    [
+        (None, ""),
+        ("*/*", ""),
+        ("application/json", ""),
+        ("", ""),
+        ("text/html", ""),
+        ("application/json; indent=4", ""),
+        ("application/*", ""),
+        ("text/html, application/json;q=0.9", ""),
+        (None, "format=json"),
+        (None, "format=xml"),
+        ("*/*", "x=1"),
+    ],
+)
+def test_json_first_negotiation_answers_as_drf_does(accept, query):
+    from django.http import Http404
+    from django.test import RequestFactory
+    from rest_framework.exceptions import NotAcceptable
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.request import Request
+
+    from core.negotiation import JSONFirstNegotiation
+    from core.renderers import ORJSONRenderer
+
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(RequestFactory().get(f"/api/v1/me?{query}" if query else "/api/v1/me", **headers))
+    answers: list[Any] = []
+    for negotiation in (DefaultContentNegotiation(), JSONFirstNegotiation()):
+        renderers = [ORJSONRenderer()]
+        try:
+            renderer, media_type = negotiation.select_renderer(request, renderers)
+            answers.append((type(renderer), media_type))
+        except NotAcceptable:
+            answers.append("406")
+        except Http404:  # ?format= naming no renderer
+            answers.append("404")
+    assert answers[0] == answers[1]
+
+
+def test_an_unacceptable_accept_header_is_still_a_406(api, user):
+    tokens = issue_tokens(user)
+    assert_error(api.get("/api/v1/me", HTTP_ACCEPT="text/html", **bearer(tokens)), 406, "not_acceptable")

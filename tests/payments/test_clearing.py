@@ -178,3 +178,34 @@ def test_the_clearing_sub_account_is_locked_only_by_the_last_statement(customer:
     clearing.refresh_from_db()
     assert clearing.balance == Decimal("9.00")
     assert ledger_inconsistencies() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_numbers_existing_internal_accounts() -> None:
+    """0006 on a database where a race had opened two clearing accounts of one currency: they
+    become sub-accounts 0 and 1 (in creation order, balances kept), and a third one is refused."""
+    from django.core.management import call_command
+    from django.db import IntegrityError, transaction
+
+    try:
+        call_command("migrate", "payments", "0005", verbosity=0)
+        with connection.cursor() as cursor:
+            for n, (iban, balance) in enumerate([("NL00BKPT0000000901", "5.00"), ("NL00BKPT0000000902", "7.00")]):
+                cursor.execute(
+                    "INSERT INTO payments_bankaccount (id, owner_id, kind, iban, name, currency, balance, created_at,"
+                    " is_active) VALUES (%s, NULL, 'clearing', %s, 'Bank clearing EUR', 'EUR', %s,"
+                    " now() - make_interval(mins => %s), true)",
+                    [uuid.uuid4(), iban, balance, 10 - n],
+                )
+        call_command("migrate", "payments", verbosity=0)
+        rows = list(
+            BankAccount.objects.filter(kind=CLEARING, currency="EUR").order_by("shard").values_list("iban", "shard")
+        )
+        assert rows == [("NL00BKPT0000000901", 0), ("NL00BKPT0000000902", 1)]
+        assert internal_balance(kind=CLEARING, currency="EUR") == Decimal("12.00")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            BankAccount.objects.create(kind=CLEARING, currency="EUR", name="again", iban="NL00BKPT0000000903", shard=1)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM payments_bankaccount WHERE iban LIKE 'NL00BKPT00000009%%'")
+        call_command("migrate", "payments", verbosity=0)

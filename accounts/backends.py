@@ -13,7 +13,11 @@ def normalize_email(value: str | None) -> str:
 
 
 def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
-    return normalize_email((credentials or {}).get("username"))
+    """The account of an axes counter: the login's credentials carry `username`; axes' own
+    get_credentials() (its reset on a successful login) names it by USERNAME_FIELD, `email`.
+    Reading only `username` made that reset clear the counter of no account at all."""
+    credentials = credentials or {}
+    return normalize_email(credentials.get("username") or credentials.get(User.USERNAME_FIELD))
 
 
 class EmailBackend(ModelBackend):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from axes.handlers.cache import AxesCacheHandler
-from axes.helpers import get_cache, get_client_cache_keys, get_client_username, get_cool_off
+from axes.helpers import get_cache, get_client_cache_keys, get_client_username, get_cool_off, get_credentials
 from django.conf import settings
 from django.utils import timezone
 
@@ -86,6 +86,15 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
             index = _index_key(get_client_username(request, credentials) or "")
             known = [k for k in (self.cache.get(index) or []) if k not in keys]
             self.cache.set(index, [*known, *keys][-200:], timeout=timeout)
+
+    def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        """AXES_RESET_ON_SUCCESS: the (account, IP) counters and their stamps go, in one DEL.
+
+        axes' own handler reads each counter first, only to log how many failures it drops."""
+        if not settings.AXES_RESET_ON_SUCCESS or request is None:
+            return
+        keys = list(get_client_cache_keys(request, get_credentials(user.get_username())))
+        self.cache.delete_many([*keys, *(_at_key(k) for k in keys)])
 
     def reset_attempts(self, *, ip_address: str | None = None, username: str | None = None, **kwargs: Any) -> int:
         from axes.models import AccessAttempt

@@ -287,7 +287,10 @@ def finish(attempt: LoginAttempt) -> Login:
             target = current.after_login(attempt, login)
             if target and not redirect:
                 redirect = target
-    login.redirect = redirect or attempt.next_url or reverse(settings.LOGIN_REDIRECT_URL)
+    if attempt.channel == "api":
+        login.redirect = redirect  # the app is answered tokens, not sent anywhere
+    else:
+        login.redirect = redirect or attempt.next_url or reverse(settings.LOGIN_REDIRECT_URL)
     return login
 
 

@@ -27,6 +27,7 @@ from core import context
 from core.crypto import keyed_hash
 from core.errors import DomainError
 from core.net import client_ip, device_name
+from core.sql import PreparedSelect, run_together, update_sql
 from notifications.services import email_enqueue, sms_enqueue
 from risk.devices import device_id_hash, valid_device_id, web_device_id
 from risk.geo import Place, distance_km, locate
@@ -228,6 +229,14 @@ def _loaded_profile(user: User) -> RiskProfile | None:
     return profile if loaded else RiskProfile.objects.filter(user=user).first()
 
 
+# This user's device by its hashed id: compiled once (core.sql), it runs on every login.
+_DEVICE: PreparedSelect[KnownDevice] = PreparedSelect(
+    lambda user_id, hashed: KnownDevice.objects.filter(user_id=user_id, device_id_hash=hashed).order_by()[:1],
+    -424242,
+    "\x00sample-device-hash",
+)
+
+
 def evaluate_login(
     *,
     request: HttpRequest,
@@ -249,7 +258,7 @@ def evaluate_login(
         place = locate(ip)
     context.update(country=place.country)
     hashed = _device_hash_for(request, channel, device_id)
-    device = KnownDevice.objects.filter(user=user, device_id_hash=hashed).first() if hashed else None
+    device = _DEVICE.first(user.pk, hashed) if hashed else None
     profile = _loaded_profile(user)
     has_history = device is not None or (profile is not None and profile.last_login_at is not None)
     if not has_history:
@@ -329,8 +338,11 @@ def evaluate_login(
 # --- After the login ----------------------------------------------------------------------------
 
 
-def _device_upsert(*, user: User, decision: RiskDecision, request: HttpRequest) -> KnownDevice | None:
-    """One statement: an UPDATE of the device the login recognised, or an INSERT ... ON CONFLICT."""
+def _device_upsert(
+    *, user: User, decision: RiskDecision, request: HttpRequest, updates: list[tuple[str, list[Any]]]
+) -> KnownDevice | None:
+    """The device the login recognised gets its UPDATE appended to `updates`; a new one is an
+    INSERT ... ON CONFLICT here."""
     if not decision.device_id_hash:
         return None
     place = decision.place or locate(client_ip(request))
@@ -343,7 +355,7 @@ def _device_upsert(*, user: User, decision: RiskDecision, request: HttpRequest) 
     }
     device = decision.device
     if device is not None:
-        KnownDevice.objects.filter(pk=device.pk).update(**values)
+        updates.append(update_sql(KnownDevice, values, pk=device.pk))
         for key, value in values.items():
             setattr(device, key, value)
         return device
@@ -367,8 +379,9 @@ def _device_upsert(*, user: User, decision: RiskDecision, request: HttpRequest) 
     return device
 
 
-def _profile_upsert(*, user: User, place: Place, ip: str) -> None:
-    """One statement: the last login's place, and the countries seen."""
+def _profile_upsert(*, user: User, place: Place, ip: str, updates: list[tuple[str, list[Any]]]) -> None:
+    """The last login's place and the countries seen: an UPDATE appended to `updates`, or (no
+    profile yet) an INSERT ... ON CONFLICT here."""
     now = timezone.now()
     profile = _loaded_profile(user)
     seen = list(profile.seen_countries) if profile is not None else []
@@ -382,7 +395,7 @@ def _profile_upsert(*, user: User, place: Place, ip: str) -> None:
         if place.country not in seen:
             values["seen_countries"] = [*seen, place.country]
     if profile is not None:
-        RiskProfile.objects.filter(pk=user.pk).update(**values)
+        updates.append(update_sql(RiskProfile, values, pk=user.pk))
         for key, value in values.items():
             setattr(profile, key, value)
         return
@@ -404,8 +417,12 @@ def login_succeeded(
     """
     place = decision.place or locate(client_ip(request))
     with transaction.atomic(savepoint=False):
-        device = _device_upsert(user=user, decision=decision, request=request)
-        _profile_upsert(user=user, place=place, ip=place.ip or client_ip(request))
+        # A returning device and profile: both UPDATEs in one statement (core.sql.run_together).
+        updates: list[tuple[str, list[Any]]] = []
+        device = _device_upsert(user=user, decision=decision, request=request, updates=updates)
+        _profile_upsert(user=user, place=place, ip=place.ip or client_ip(request), updates=updates)
+        if updates:
+            run_together(updates)
         alert_reasons = [r for r in decision.reasons if r in ALERT_SIGNALS]
         if "new_device" in alert_reasons and not _first_alert_for_device(user=user, device=device, request=request):
             alert_reasons.remove("new_device")

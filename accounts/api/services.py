@@ -24,9 +24,11 @@ from accounts import services as account_services
 from accounts import tokens
 from accounts.models import RefreshToken, User, UserSession
 from audit.events import EventType, Outcome
-from audit.services import record
+from audit.services import event as audit_event
+from audit.services import record, record_many
 from core import context
 from core.net import client_ip, device_name
+from core.sql import PreparedSelect, update_sql
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
@@ -61,35 +63,37 @@ def _refresh_expiry(family: UserSession) -> Any:
     return min(sliding, absolute)
 
 
-def _refresh_create(*, family: UserSession, device_id: str) -> tuple[str, RefreshToken]:
+def _refresh_new(*, family: UserSession, device_id: str) -> tuple[str, RefreshToken]:
+    """A new refresh token of the family (not yet written) and its raw value."""
     raw = tokens.refresh_token_new()
-    row = RefreshToken.objects.create(
+    row = RefreshToken(
         family=family,
         user_id=family.user_id,
         token_hash=tokens.refresh_token_hash(raw),
         device_id=device_id[:128],
+        created_at=timezone.now(),
         expires_at=_refresh_expiry(family),
     )
     return raw, row
 
 
-def _spend(*, token: RefreshToken, successor: RefreshToken, family: UserSession, now: datetime) -> None:
+def _spend(
+    *, token: RefreshToken, successor: RefreshToken, family: UserSession, now: datetime
+) -> list[tuple[str, list[Any]]]:
     """Marks the token spent (replaced by its successor) and the family seen now.
 
-    PostgreSQL: one statement (the family's UPDATE in a data-modifying CTE); elsewhere two.
+    PostgreSQL: the two UPDATEs are returned (SQL, parameters) to run with the successor's INSERT
+    as one statement (refresh_rotate); elsewhere both rows are saved here and nothing is returned.
     """
     token.used_at, token.replaced_by, family.last_seen_at = now, successor, now
     if connection.vendor != "postgresql":
         token.save(update_fields=["used_at", "replaced_by"])
         family.save(update_fields=["last_seen_at"])
-        return
-    tokens_table, families_table = RefreshToken._meta.db_table, UserSession._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'WITH seen AS (UPDATE "{families_table}" SET "last_seen_at" = %s WHERE "id" = %s) '  # noqa: S608  # nosec B608 - table names from model metadata; values are parameters
-            f'UPDATE "{tokens_table}" SET "used_at" = %s, "replaced_by_id" = %s WHERE "id" = %s',
-            [now, family.pk, now, successor.pk, token.pk],
-        )
+        return []
+    return [
+        update_sql(UserSession, {"last_seen_at": now}, pk=family.pk),
+        update_sql(RefreshToken, {"used_at": now, "replaced_by": successor.pk}, pk=token.pk),
+    ]
 
 
 def _access(user: User, family: UserSession) -> tuple[str, int]:
@@ -121,7 +125,7 @@ def login_complete(
     now = timezone.now()
     name = (device_label or device_name(request.META.get("HTTP_USER_AGENT", "")) or "Mobile app")[:120]
     with transaction.atomic(savepoint=False):
-        family = UserSession.objects.create(
+        family = UserSession(
             user=user,
             kind=UserSession.Kind.MOBILE,
             ip=client_ip(request),
@@ -133,15 +137,21 @@ def login_complete(
             last_seen_at=now,
             dpop_jkt=jkt,
         )
-        refresh, _row = _refresh_create(family=family, device_id=device_id)
+        refresh, refresh_row = _refresh_new(family=family, device_id=device_id)
         access, lifetime = _access(user, family)
         sid = str(family.id)
-        record(
-            type=EventType.LOGIN_SUCCEEDED,
-            user=user,
-            details={"sid": sid, "kind": "mobile", "amr": amr, "channel": "api", **(extra or {})},
+        # The login's rows and its two audit events: one statement (audit.services.record_many).
+        record_many(
+            [
+                audit_event(
+                    type=EventType.LOGIN_SUCCEEDED,
+                    user=user,
+                    details={"sid": sid, "kind": "mobile", "amr": amr, "channel": "api", **(extra or {})},
+                ),
+                audit_event(type=EventType.TOKEN_ISSUED, user=user, details={"sid": sid, "amr": amr}),
+            ],
+            rows=[family, refresh_row],
         )
-        record(type=EventType.TOKEN_ISSUED, user=user, details={"sid": sid, "amr": amr})
         # Django's login signal: resets the axes failure counter and updates last_login.
         user_logged_in.send(sender=User, request=request, user=user)
     return TokenPair(access=access, refresh=refresh, expires_in=lifetime, sid=sid, dpop=bool(jkt))
@@ -175,6 +185,19 @@ def _reuse_detected(*, token: RefreshToken) -> None:
             )
 
 
+# The presented token, locked with its family (of two refreshes of one family, the second waits),
+# with the user: compiled once (core.sql), as compiling this join cost more than running it.
+_TOKEN_FOR_ROTATION: PreparedSelect[RefreshToken] = PreparedSelect(
+    lambda token_hash: (
+        RefreshToken.objects.select_for_update(of=("self", "family"))
+        .select_related("family", "user")
+        .filter(token_hash=token_hash)
+        .order_by()[:1]
+    ),
+    "\x00sample-token-hash",
+)
+
+
 def refresh_rotate(*, raw: str, dpop_jkt: str = "") -> TokenPair:
     """Spends the presented refresh token and issues a new pair, atomically.
 
@@ -188,13 +211,7 @@ def refresh_rotate(*, raw: str, dpop_jkt: str = "") -> TokenPair:
     with transaction.atomic():
         # One statement locks the token and its family (of two refreshes of one family, the
         # second waits here) and reads the user.
-        token = (
-            RefreshToken.objects.select_for_update(of=("self", "family"))
-            .select_related("family", "user")
-            .filter(token_hash=token_hash)
-            .order_by()
-            .first()
-        )
+        token = _TOKEN_FOR_ROTATION.first(token_hash)
         if token is None:
             raise TokenRefused("token_not_valid", "The refresh token is not valid.")
         if token.used_at is not None:
@@ -216,10 +233,16 @@ def refresh_rotate(*, raw: str, dpop_jkt: str = "") -> TokenPair:
             if dpop_jkt and not family.dpop_jkt:
                 family.dpop_jkt = dpop_jkt
                 UserSession.objects.filter(pk=family.pk).update(dpop_jkt=dpop_jkt)
-            raw_new, successor = _refresh_create(family=family, device_id=token.device_id)
-            _spend(token=token, successor=successor, family=family, now=now)
+            raw_new, successor = _refresh_new(family=family, device_id=token.device_id)
+            spend = _spend(token=token, successor=successor, family=family, now=now)
             access, lifetime = _access(user, family)
-            record(type=EventType.TOKEN_REFRESHED, user=user, details={"sid": str(family.id)})
+            # The successor, the spent token, the family's last_seen_at and the audit event: one
+            # statement (data-modifying CTEs on PostgreSQL).
+            record_many(
+                [audit_event(type=EventType.TOKEN_REFRESHED, user=user, details={"sid": str(family.id)})],
+                rows=[successor],
+                also=spend,
+            )
             return TokenPair(
                 access=access, refresh=raw_new, expires_in=lifetime, sid=str(family.id), dpop=bool(family.dpop_jkt)
             )

@@ -138,3 +138,52 @@ def test_two_threads_refreshing_one_token_exactly_one_succeeds(user):
     assert RefreshToken.objects.filter(family_id=tokens["sid"], used_at__isnull=False).count() == 1
     assert len(events(EventType.TOKEN_REFRESHED, user)) == 1
     connection.close()
+
+
+def test_a_refresh_is_one_locking_read_and_one_write(api, user):
+    """Issue 15: the lock of token and family, then the successor, the spent token, the family's
+    last_seen_at and the audit row in one statement (data-modifying CTEs), besides BEGIN/COMMIT."""
+    from django.test.utils import CaptureQueriesContext
+
+    first = issue_tokens(user)
+    with CaptureQueriesContext(connection) as queries:
+        response = _refresh(api, first["refresh"])
+    assert response.status_code == 200, response.content
+    # Transaction control aside (BEGIN/COMMIT; SAVEPOINT/RELEASE inside the test's transaction).
+    sqls = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+    ]
+    assert len(sqls) == 2, sqls
+    assert "FOR UPDATE" in sqls[0]
+    # Everything the separate statements did is there.
+    spent = RefreshToken.objects.select_related("family", "replaced_by").get(
+        family_id=first["sid"], used_at__isnull=False
+    )
+    assert spent.replaced_by is not None and spent.replaced_by.used_at is None
+    assert spent.family.last_seen_at == spent.used_at
+    assert spent.replaced_by.user_id == user.pk and spent.replaced_by.family_id == spent.family_id
+    [refreshed] = events(EventType.TOKEN_REFRESHED, user)
+    assert refreshed.details == {"sid": first["sid"]} and refreshed.ip == "203.0.113.10"
+
+
+def test_a_failed_audit_write_leaves_the_token_unspent(api, user, monkeypatch):
+    """The successor, the spend and the audit row are one statement: when it fails, none is written."""
+    import audit.services
+
+    first = issue_tokens(user)
+    real = audit.services.insert_rows
+
+    def failing(rows, **kwargs):
+        real(rows, **kwargs)
+        raise RuntimeError("the database went away mid-transaction")
+
+    monkeypatch.setattr(audit.services, "insert_rows", failing)
+    with pytest.raises(RuntimeError):
+        _refresh(api, first["refresh"])
+    monkeypatch.undo()
+    assert RefreshToken.objects.filter(family_id=first["sid"]).count() == 1
+    assert not RefreshToken.objects.filter(family_id=first["sid"], used_at__isnull=False).exists()
+    assert events(EventType.TOKEN_REFRESHED, user) == []
+    assert _refresh(api, first["refresh"]).status_code == 200

@@ -34,10 +34,12 @@ from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from accounts.models import User
 from audit.events import EventType, Outcome
-from audit.services import record
+from audit.services import event as audit_event
+from audit.services import record, record_many
 from core import dpop
-from idp import client_auth, clientcache, conf, services
-from idp.models import AccessToken, Client, Grant, IDToken, RefreshToken
+from core.sql import update_sql
+from idp import client_auth, clientcache, conf, services, storage
+from idp.models import AccessToken, Client, Consent, Grant, IDToken, RefreshToken
 from idp.tokens import LoginContext, id_token_issue
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ class Validator(OAuth2Validator):
         memo = getattr(request, "idp_grant", None)
         if memo is not None and memo[0] == code:
             return memo[1]  # type: ignore[no-any-return]
-        grant = Grant.objects.filter(code=code).select_related("user").first() if code else None
+        grant = storage.grant_by_code(code) if code else None
         request.idp_grant = (code, grant)
         return grant
 
@@ -222,21 +224,44 @@ class Validator(OAuth2Validator):
         so it fails and writes nothing), the ID token, the access and refresh tokens, the audit
         event and the consent's last use. (DOT's save_bearer_token is this method's body inside
         a transaction of its own; its grant deletion ran after the commit.)"""
-        with transaction.atomic():
-            if request.grant_type == "authorization_code":
-                deleted, _ = Grant.objects.filter(code=request.code, application=request.client).delete()
-                if not deleted:
-                    raise oauth2_errors.InvalidGrantError(request=request)
-                request.idp_code_deleted = True
-            pending = getattr(request, "idp_id_token", None)
-            if isinstance(pending, IDToken) and pending.pk is None:
-                pending.save()
-            return self._save_bearer_token_audited(token, request, *args, **kwargs)
-
-    def _save_bearer_token_audited(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> Any:
         # A refresh token only for `offline_access` (OIDC Core 11), never for client credentials.
         if "refresh_token" in token and conf.SCOPE_OFFLINE not in (request.scopes or []):
             token.pop("refresh_token")
+        # On PostgreSQL the new rows are written together with the audit event, in one statement
+        # at the end (idp.storage): the ids that other new rows refer to are taken first.
+        batch = storage.batching()
+        pending = getattr(request, "idp_id_token", None)
+        pending = pending if isinstance(pending, IDToken) and pending.pk is None else None
+        ids_for: list[type[Any]] = []
+        if batch and pending is not None:
+            ids_for.append(IDToken)  # the access token refers to it
+        if batch and "refresh_token" in token:
+            ids_for.append(AccessToken)  # the refresh token refers to it
+        with transaction.atomic():
+            if request.grant_type == "authorization_code":
+                grant = self._client_grant(request, request.code, request.client)
+                if batch and grant is not None:
+                    spent, ids = storage.spend_code(grant_pk=grant.pk, client_pk=request.client.pk, ids_for=ids_for)
+                else:
+                    spent = bool(Grant.objects.filter(code=request.code, application=request.client).delete()[0])
+                    ids = storage.next_ids(ids_for) if batch else []
+                if not spent:
+                    raise oauth2_errors.InvalidGrantError(request=request)
+                request.idp_code_deleted = True
+            else:
+                ids = storage.next_ids(ids_for) if batch else []
+            keys = dict(zip(ids_for, ids, strict=True))
+            request.idp_rows = [] if batch else None
+            request.idp_access_pk = keys.get(AccessToken)
+            if pending is not None:
+                if batch:
+                    pending.pk = keys[IDToken]
+                    request.idp_rows.append(pending)
+                else:
+                    pending.save()
+            return self._save_bearer_token_audited(token, request, *args, **kwargs)
+
+    def _save_bearer_token_audited(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> Any:
         refreshing = request.grant_type == "refresh_token"
         kept = getattr(request, "refresh_token_instance", None) if refreshing else None
         previous_jti = ""
@@ -255,19 +280,26 @@ class Validator(OAuth2Validator):
         client = request.client
         user = request.user if getattr(request.user, "pk", None) else None
         login: LoginContext = getattr(request, "idp_login", None) or LoginContext()
-        record(
-            type=EventType.OAUTH_TOKEN_REFRESHED if refreshing else EventType.OAUTH_TOKEN_ISSUED,
-            user=user,
-            details={
-                "client_id": client.client_id,
-                "client": client.name,
-                "grant_type": request.grant_type,
-                "scope": token.get("scope", ""),
-                "offline": "refresh_token" in token,
-                "sid": login.sid,
-            },
-        )
-        services.connection_touch(user=user, client=client)
+        kind = EventType.OAUTH_TOKEN_REFRESHED if refreshing else EventType.OAUTH_TOKEN_ISSUED
+        details = {
+            "client_id": client.client_id,
+            "client": client.name,
+            "grant_type": request.grant_type,
+            "scope": token.get("scope", ""),
+            "offline": "refresh_token" in token,
+            "sid": login.sid,
+        }
+        rows: list[Any] | None = getattr(request, "idp_rows", None)
+        if rows is None:
+            record(type=kind, user=user, details=details)
+            services.connection_touch(user=user, client=client)
+            return result
+        # The new rows, the consent's last use and the audit event: one statement.
+        also = [storage.insert_sql(row) for row in rows]
+        if user is not None:
+            also.insert(0, update_sql(Consent, {"last_used_at": timezone.now()}, user=user.pk, client=client.pk))
+        record_many([audit_event(type=kind, user=user, details=details)], also=also)
+        storage.saved(rows)
         return result
 
     def _create_access_token(
@@ -293,7 +325,12 @@ class Validator(OAuth2Validator):
             dpop_jkt=str(getattr(request, "idp_dpop_jkt", "") or ""),
         )
         self._set_token_value(access_token, token["access_token"])
-        access_token.save()
+        rows: list[Any] | None = getattr(request, "idp_rows", None)
+        if rows is None:
+            access_token.save()
+        else:
+            access_token.pk = getattr(request, "idp_access_pk", None)  # set when a refresh token refers to it
+            rows.append(access_token)
         return access_token
 
     def _create_refresh_token(
@@ -320,7 +357,13 @@ class Validator(OAuth2Validator):
             dpop_jkt=jkt or "",
         )
         self._set_token_value(refresh_token, refresh_token_code)
-        refresh_token.save()
+        rows: list[Any] | None = getattr(request, "idp_rows", None)
+        if rows is None:
+            refresh_token.save()
+        else:
+            if access_token is not None and access_token.pk is None:
+                raise ValueError("the refresh token's access token has no id")  # pragma: no cover
+            rows.append(refresh_token)
         request.idp_family = refresh_token.token_family
         return refresh_token
 

@@ -1,0 +1,116 @@
+"""The token endpoint's statements, for PostgreSQL: few round trips, little ORM work per request.
+
+A code exchange used to cost a SELECT of the grant compiled by the ORM per request, the grant's
+DELETE, four INSERTs (ID token, access token, refresh token, audit event) each through
+`Model.save()`, and the consent's UPDATE. Here:
+
+* `grant_by_code`: the grant and its user, one statement compiled once (core.sql.PreparedSelect).
+* `spend_code`: the grant's DELETE and the primary keys the new rows need from their sequences,
+  in one statement. The token rows refer to each other (access -> ID token, refresh -> access),
+  so their ids are taken first and written explicitly; the foreign keys are checked at commit
+  (Django creates them DEFERRABLE INITIALLY DEFERRED).
+* `insert_sql`: one row's INSERT with its primary key, built by the ORM's own compiler (pre_save
+  and get_db_prep_save of every field), to be written with the audit event in one statement
+  (audit.services.record_many). No `save()` and no model signals: nothing listens to these rows.
+
+Elsewhere (SQLite in development) the validator saves rows through the ORM as before (`batching`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.models.sql import InsertQuery
+
+from core.sql import PreparedSelect
+from idp.models import Grant
+
+_SAMPLE_CODE = "idp:storage:sample-code"  # no code looks like this (codes are 30 letters and digits)
+_grant_by_code: PreparedSelect[Grant] = PreparedSelect(
+    lambda code: Grant.objects.filter(code=code).select_related("user"), _SAMPLE_CODE
+)
+
+
+def batching(using: str = DEFAULT_DB_ALIAS) -> bool:
+    return bool(connections[using].vendor == "postgresql")
+
+
+def grant_by_code(code: str) -> Grant | None:
+    """The grant of a code (codes are unique), with its user; None when there is none."""
+    if batching():
+        return _grant_by_code.first(code)
+    return Grant.objects.filter(code=code).select_related("user").first()
+
+
+def _sequence(model: type[models.Model], connection: Any) -> tuple[str, str]:
+    pk = model._meta.pk
+    assert pk is not None
+    return connection.ops.quote_name(model._meta.db_table), str(pk.column)
+
+
+def spend_code(
+    *, grant_pk: Any, client_pk: Any, ids_for: Sequence[type[models.Model]], using: str = DEFAULT_DB_ALIAS
+) -> tuple[bool, list[int]]:
+    """Deletes the grant (of this client) and takes a new primary key for each model of `ids_for`:
+    (whether the grant was there, the keys). A second exchange of the same code waits on the
+    grant's row lock and then deletes nothing."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    opts = Grant._meta
+    grant_id = quote(opts.get_field("id").column)
+    application = quote(opts.get_field("application").column)  # type: ignore[union-attr]
+    nexts = ", ".join("nextval(pg_get_serial_sequence(%s, %s))" for _ in ids_for)
+    sql = (
+        f"WITH spent AS (DELETE FROM {quote(opts.db_table)} WHERE {grant_id} = %s AND {application} = %s "  # noqa: S608  # nosec B608 - identifiers from model metadata, quoted; values are parameters
+        f"RETURNING 1) SELECT (SELECT count(*) FROM spent)" + (f", {nexts}" if nexts else "")
+    )
+    params: list[Any] = [grant_pk, client_pk]
+    for model in ids_for:
+        params.extend(_sequence(model, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return bool(row[0]), [int(v) for v in row[1:]]
+
+
+def next_ids(ids_for: Sequence[type[models.Model]], using: str = DEFAULT_DB_ALIAS) -> list[int]:
+    """New primary keys for rows of these models (one statement)."""
+    if not ids_for:
+        return []
+    connection = connections[using]
+    nexts = ", ".join("nextval(pg_get_serial_sequence(%s, %s))" for _ in ids_for)
+    params: list[Any] = []
+    for model in ids_for:
+        params.extend(_sequence(model, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {nexts}", params)  # nosec B608 - placeholders only
+        row = cursor.fetchone()
+    return [int(v) for v in row]
+
+
+def insert_sql(obj: models.Model, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
+    """The INSERT of one new row, primary key included when it is set (as the ORM compiles it)."""
+    if not obj._state.adding:
+        raise ValueError("insert_sql writes new rows only")
+    model = type(obj)
+    fields = [
+        f
+        for f in model._meta.local_concrete_fields
+        if not f.generated and not (f.primary_key and obj.pk is None and f.db_returning)
+    ]
+    query = InsertQuery(model)
+    query.insert_values(fields, [obj])
+    statements = query.get_compiler(using=using).as_sql()
+    if len(statements) != 1:  # pragma: no cover - one row is one statement
+        raise ValueError("one row, one statement")
+    sql, params = statements[0]
+    return sql, list(params)
+
+
+def saved(rows: Sequence[models.Model], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Marks rows written by insert_sql as saved."""
+    for obj in rows:
+        obj._state.adding = False
+        obj._state.db = using

@@ -59,9 +59,15 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
         from accounts.security import REDIS_EPOCH_KEY, lockout_failures_forgotten
         from core.net import client_ip
 
-        keys = self._forget_spent(request, credentials)
-        values = self.cache.get_many([*keys, REDIS_EPOCH_KEY])
-        counted = max([int(values.get(k) or 0) for k in keys] or [0])
+        # One MGET: the counters, when each last counted a failure, and the Redis epoch.
+        keys = list(get_client_cache_keys(request, credentials))
+        values = self.cache.get_many([*keys, *(_at_key(k) for k in keys), REDIS_EPOCH_KEY])
+        now = timezone.now().timestamp()
+        limit = self._cooloff_seconds(request)
+        spent = [k for k in keys if values.get(_at_key(k)) is not None and now - float(values[_at_key(k)]) >= limit]
+        if spent:  # a counter older than the cool-off is over, whatever Redis's TTL says
+            self.cache.delete_many([*spent, *(_at_key(k) for k in spent)])
+        counted = max([int(values.get(k) or 0) for k in keys if k not in spent] or [0])
         # Counters that Redis lost (restarted empty, flushed, failed over) come back from the audit
         # log for the cool-off after the loss (accounts.security.lockout_failures_forgotten).
         if counted >= settings.AXES_FAILURE_LIMIT:

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
-from django_ratelimit.core import is_ratelimited
 
 from core import metrics
 from core.crypto import keyed_hash
@@ -159,18 +158,32 @@ def lockout_failures_forgotten(*, email: str, ip: str, epoch: float | None = Non
 
 
 def rate_limited(request: HttpRequest, *, name: str) -> bool:
-    """Counts this request against the per-IP limit `name` of settings.RATE_LIMITS."""
+    """Counts this request against the per-IP limit `name` of settings.RATE_LIMITS.
+
+    django-ratelimit's counter (its key and fixed window, so every caller of a limit shares it),
+    counted in one pipelined round trip: SET NX (the window's first request) and INCR, where
+    its get_usage sends ADD, then EXISTS and INCRBY.
+    """
     if not settings.RATELIMIT_ENABLE:
         return False
-    return bool(
-        is_ratelimited(
-            request,
-            group=f"bp:{name}",
-            key=lambda _group, req: client_ip(req),
-            rate=settings.RATE_LIMITS[name],
-            increment=True,
-        )
-    )
+    from django.core.cache import caches
+    from django_ratelimit import ALL
+    from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
+
+    rate = settings.RATE_LIMITS[name]
+    limit, period = _split_rate(rate)
+    value = client_ip(request)
+    group = f"bp:{name}"
+    store = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    key = store.make_and_validate_key(_make_cache_key(group, _get_window(value, period), rate, value, ALL))
+    client = store._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key, 0, nx=True, ex=period + EXPIRATION_FUDGE)
+    pipe.incr(key)
+    _, count = pipe.execute()
+    if count is None:  # as django-ratelimit: a counter that cannot be read limits (unless failing open)
+        return not getattr(settings, "RATELIMIT_FAIL_OPEN", False)
+    return bool(int(count) > limit)
 
 
 # --- Proof-of-work CAPTCHA (ALTCHA, self-hosted) ------------------------------------

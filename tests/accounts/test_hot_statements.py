@@ -195,3 +195,21 @@ def test_a_successful_login_clears_the_lockout_counter_and_its_stamps(settings: 
     for _ in range(5):
         other.post("/accounts/login/", {"email": user.email, "password": "wrong password 123"})
     assert other.post("/accounts/login/", {"email": user.email, "password": DEFAULT_PASSWORD}).status_code == 429
+
+
+def test_the_login_rate_limit_counts_on_django_ratelimits_own_counter(settings: Any) -> None:
+    """accounts.security.rate_limited pipelines SET NX + INCR on the key django-ratelimit uses:
+    the same count, the same refusal past the limit, and other callers of the library share it."""
+    from django.test import RequestFactory
+    from django_ratelimit.core import get_usage
+
+    from accounts import security
+    from core.net import client_ip
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_ip": "3/m"}
+    request = RequestFactory().post("/accounts/login/", REMOTE_ADDR="198.51.100.23")
+    assert [security.rate_limited(request, name="login_ip") for _ in range(5)] == [False] * 3 + [True] * 2
+    usage = get_usage(request, group="bp:login_ip", key=lambda _g, req: client_ip(req), rate="3/m", increment=False)
+    assert usage is not None and usage["count"] == 5 and usage["should_limit"]
+    elsewhere = RequestFactory().post("/accounts/login/", REMOTE_ADDR="198.51.100.24")
+    assert security.rate_limited(elsewhere, name="login_ip") is False  # per IP

@@ -149,6 +149,22 @@ def _redis_backend() -> Any:
     return backend if client is not None and hasattr(client, "get_client") else None
 
 
+# KEYS: the counters, then the keys to read; ARGV: the number of counters, then each one's ttl.
+# Answers: each counter's value after its INCR, then (when there are keys) the MGET of the keys.
+_PREFETCH_SCRIPT = """
+local counters = tonumber(ARGV[1])
+local out = {}
+for i = 1, counters do
+  out[i] = redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
+end
+if #KEYS > counters then
+  out[counters + 1] = redis.call('MGET', unpack(KEYS, counters + 1, #KEYS))
+end
+return out
+"""
+
+
 def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bool:
     """Reads `keys` and increments each `incr` counter (key, ttl in seconds) in one round trip, for
     the reads of this request that follow. False (nothing done) outside a request or without Redis.
@@ -166,17 +182,15 @@ def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bo
     redis_client = backend._cache
     client = redis_client.get_client(None, write=True)
     if counters:
-        pipe = client.pipeline(transaction=False)
-        for key, ttl in counters:
-            full_key = make_key(key)
-            pipe.incr(full_key)
-            pipe.expire(full_key, ttl)
-        if full:
-            pipe.mget(full)
-        answers = pipe.execute()
+        # One command (a script): INCR + EXPIRE of each counter, then MGET of the keys. A pipeline
+        # of the same commands is one round trip too, but costs redis-py ~40 us more CPU.
+        answers = client.register_script(_PREFETCH_SCRIPT)(
+            keys=[*(make_key(key) for key, _ in counters), *full],
+            args=[len(counters), *(ttl for _, ttl in counters)],
+        )
         for index, (key, _) in enumerate(counters):
-            scope.counters[key] = int(answers[2 * index])
-        raw = answers[-1] if full else []
+            scope.counters[key] = int(answers[index])
+        raw = answers[len(counters)] if full else []
     else:
         raw = client.mget(full)
     loads = redis_client._serializer.loads

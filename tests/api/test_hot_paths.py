@@ -322,3 +322,124 @@ def test_json_first_negotiation_answers_as_drf_does(accept, query):
 def test_an_unacceptable_accept_header_is_still_a_406(api, user):
     tokens = issue_tokens(user)
     assert_error(api.get("/api/v1/me", HTTP_ACCEPT="text/html", **bearer(tokens)), 406, "not_acceptable")
+
+
+# --- Provider tokens (idp.authentication): the same cost as a mobile token ------------------------
+
+
+def _provider_token(user: User) -> tuple[Any, str]:
+    import base64
+
+    from django.test import Client as DjangoClient
+
+    from idp import services as idp_services
+
+    client, secret = idp_services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+    issued = DjangoClient(REMOTE_ADDR="198.51.100.7").post(
+        "/o/token/",
+        "grant_type=client_credentials&scope=read%3Aaccounts",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+        secure=True,
+    )
+    assert issued.status_code == 200, issued.content
+    return client, issued.json()["access_token"]
+
+
+def test_a_provider_token_read_is_one_redis_round_trip_and_one_statement(api, user, redis_round_trips):
+    _, token = _provider_token(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    first = api.get("/api/v1/accounts", **auth)
+    assert first.status_code == 200
+    redis_round_trips["n"] = 0
+    with CaptureQueriesContext(connection) as queries:
+        again = api.get("/api/v1/accounts", **auth)
+    assert again.status_code == 200 and again.json() == first.json()
+    # The jti's revocation entry, the client's bound user and the user row: one pipeline.
+    assert redis_round_trips["n"] == 1
+    assert len(queries.captured_queries) <= 1, [q["sql"] for q in queries.captured_queries]
+
+
+def test_a_warm_provider_token_is_refused_at_once_when_revoked_or_its_client_disabled(api, user):
+    import jwt
+
+    from idp import services as idp_services
+
+    _, token = _provider_token(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert [api.get("/api/v1/accounts", **auth).status_code for _ in range(2)] == [200, 200]  # warm memo
+    idp_services.revoke_jtis([jwt.decode(token, options={"verify_signature": False})["jti"]], reason="revoked")
+    assert_error(api.get("/api/v1/accounts", **auth), 401, "token_revoked")
+
+    other_client, other = _provider_token(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {other}"}
+    assert [api.get("/api/v1/accounts", **auth).status_code for _ in range(2)] == [200, 200]
+    other_client.is_active = False
+    other_client.save()  # what the admin does
+    assert_error(api.get("/api/v1/accounts", **auth), 401, "token_not_valid")
+
+
+def test_a_memoised_provider_token_still_expires(api, user, time_machine):
+    time_machine.move_to("2026-03-02 09:00:00+00:00", tick=False)
+    _, token = _provider_token(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert api.get("/api/v1/accounts", **auth).status_code == 200  # verified and memoised
+    assert api.get("/api/v1/accounts", **auth).status_code == 200
+    time_machine.move_to("2026-03-02 10:00:00+00:00", tick=False)
+    assert_error(api.get("/api/v1/accounts", **auth), 401)
+
+
+# --- The WSGI application (config.stack.buffered_wsgi) --------------------------------------------
+
+
+def test_the_wsgi_application_hands_a_complete_response_over_as_one_bytes_object():
+    import io
+    import json
+
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    from config.wsgi import application
+
+    finished: list[int] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append(1)
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/me",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.10",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+    }
+    started: list[Any] = []
+    # As Django's test client does: the test's transaction must not be closed by request_finished.
+    request_finished.disconnect(close_old_connections)
+    request_finished.connect(on_finished)
+    try:
+        body = application(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+    finally:
+        request_finished.disconnect(on_finished)
+        request_finished.connect(close_old_connections)
+    assert isinstance(body, list) and len(body) == 1 and isinstance(body[0], bytes)
+    assert started[0][0].startswith("401")
+    assert json.loads(body[0])["code"] == "not_authenticated"
+    assert finished == [1]  # the response was closed, once, before the server got the body
+
+
+def test_the_wsgi_application_passes_streaming_responses_through():
+    from django.http import StreamingHttpResponse
+
+    from config.stack import buffered_wsgi
+
+    streaming = StreamingHttpResponse(iter([b"a", b"b"]))
+    assert buffered_wsgi(lambda environ, start_response: streaming)({}, None) is streaming

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
+from django_ratelimit.core import is_ratelimited
 
 from core import metrics
 from core.crypto import keyed_hash
@@ -167,14 +168,21 @@ def rate_limited(request: HttpRequest, *, name: str) -> bool:
     if not settings.RATELIMIT_ENABLE:
         return False
     from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
     from django_ratelimit import ALL
     from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 
     rate = settings.RATE_LIMITS[name]
+    store = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    if not isinstance(store, RedisCache):  # dev mode's local memory: the library's own path
+        return bool(
+            is_ratelimited(
+                request, group=f"bp:{name}", key=lambda _group, req: client_ip(req), rate=rate, increment=True
+            )
+        )
     limit, period = _split_rate(rate)
     value = client_ip(request)
     group = f"bp:{name}"
-    store = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     key = store.make_and_validate_key(_make_cache_key(group, _get_window(value, period), rate, value, ALL))
     client = store._cache.get_client(key, write=True)  # type: ignore[attr-defined]
     pipe = client.pipeline(transaction=False)

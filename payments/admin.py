@@ -40,7 +40,7 @@ class OpenAccountForm(forms.Form):
 
 @admin.register(BankAccount)
 class BankAccountAdmin(ReadOnlyAdmin):
-    list_display = ("iban", "name", "owner", "kind", "currency", "balance", "created_at")
+    list_display = ("iban", "name", "owner", "kind", "shard", "currency", "balance", "created_at")
     list_filter = ("kind", "currency")
     search_fields = ("iban", "owner__email", "name")
     list_select_related = ("owner",)

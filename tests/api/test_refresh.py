@@ -187,3 +187,35 @@ def test_a_failed_audit_write_leaves_the_token_unspent(api, user, monkeypatch):
     assert not RefreshToken.objects.filter(family_id=first["sid"], used_at__isnull=False).exists()
     assert events(EventType.TOKEN_REFRESHED, user) == []
     assert _refresh(api, first["refresh"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"refresh": ""},
+        {"refresh": "   "},
+        {"refresh": None},
+        {"refresh": ["a"]},
+        {"refresh": "x" * 201},
+        {"refresh": "ab\x00cd"},
+        [],
+        "text",
+    ],
+)
+def test_a_malformed_refresh_body_gets_the_serializers_own_400(api, body):
+    """The view takes a well-formed token without building RefreshSerializer; anything else still
+    gets exactly the serializer's answer (issue 15)."""
+    from accounts.api.serializers import RefreshSerializer
+
+    response = api.post("/api/v1/auth/token/refresh", body, format="json")
+    assert_error(response, 400)
+    expected = RefreshSerializer(data=body)
+    assert not expected.is_valid()
+    if isinstance(body, dict):
+        assert response.json()["errors"] == {k: [str(m) for m in v] for k, v in expected.errors.items()}
+
+
+def test_a_refresh_token_with_surrounding_spaces_is_trimmed_as_before(api, user):
+    first = issue_tokens(user)
+    assert _refresh(api, f"  {first['refresh']}\n").status_code == 200

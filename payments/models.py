@@ -42,8 +42,8 @@ class BankAccount(models.Model):
     # The bank's own accounts come in numbered sub-accounts: the clearing account of a currency is
     # PAYMENT_CLEARING_SHARDS ordinary ledger accounts (0..N-1) so that concurrent payments to other
     # banks do not queue on one row; reports sum them (payments.selectors.internal_balance).
-    # Customer accounts keep 0.
-    shard = models.PositiveSmallIntegerField(default=0)
+    # Customer accounts keep 0 (also the database's default, for rows written in SQL: bench/scale.py).
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["created_at"]

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="bankaccount",
             name="shard",
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
         ),
         migrations.RunPython(number_existing, migrations.RunPython.noop),
         migrations.AddConstraint(

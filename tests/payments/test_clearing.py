@@ -203,6 +203,13 @@ def test_the_migration_numbers_existing_internal_accounts() -> None:
         )
         assert rows == [("NL00BKPT0000000901", 0), ("NL00BKPT0000000902", 1)]
         assert internal_balance(kind=CLEARING, currency="EUR") == Decimal("12.00")
+        with connection.cursor() as cursor:  # rows written in SQL without the column (bench/scale.py) get 0
+            cursor.execute(
+                "INSERT INTO payments_bankaccount (id, kind, iban, name, currency, balance, created_at, is_active)"
+                " VALUES (%s, 'funding', 'NL00BKPT0000000904', 'Bank funding EUR', 'EUR', 0, now(), true)",
+                [uuid.uuid4()],
+            )
+        assert BankAccount.objects.get(iban="NL00BKPT0000000904").shard == 0
         with pytest.raises(IntegrityError), transaction.atomic():
             BankAccount.objects.create(kind=CLEARING, currency="EUR", name="again", iban="NL00BKPT0000000903", shard=1)
     finally:

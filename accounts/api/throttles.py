@@ -30,6 +30,12 @@ from core import cached
 from core.net import client_ip
 
 
+def _redis_client() -> Any:
+    """The default cache's Redis client (Django's Redis backend), or None for any other backend."""
+    backend = cache._cache if hasattr(cache, "_cache") else None  # type: ignore[attr-defined]
+    return backend.get_client(None, write=True) if hasattr(backend, "get_client") else None
+
+
 class ScopedIPThrottle(ScopedRateThrottle):
     @property
     def THROTTLE_RATES(self) -> Any:  # type: ignore[override]
@@ -69,20 +75,27 @@ class ScopedIPThrottle(ScopedRateThrottle):
         current = cache.make_and_validate_key(f"{key}:{window}")
         if count is not None:  # counted in the request's prefetch
             before = cached.read_many([f"{key}:{window - 1}"]).get(f"{key}:{window - 1}")
-        else:
+        elif _redis_client() is not None:
             previous = cache.make_and_validate_key(f"{key}:{window - 1}")
-            client = cache._cache.get_client(current, write=True)  # type: ignore[attr-defined]
-            pipe = client.pipeline(transaction=False)
+            pipe = _redis_client().pipeline(transaction=False)
             pipe.incr(current)
             pipe.expire(current, int(2 * duration) + 1)
             pipe.get(previous)
             count, _, before = pipe.execute()
+        else:  # another cache backend (`make run`'s local memory): the same window through the cache API
+            cache.add(f"{key}:{window}", 0, timeout=int(2 * duration) + 1)
+            count = cache.incr(f"{key}:{window}")
+            before = cache.get(f"{key}:{window - 1}")
         before = int(before or 0)
         weight = 1.0 - elapsed / duration
         if before * weight + (count - 1) < limit:
             return True
         # A refused request is not counted (as in DRF).
-        cache._cache.get_client(current, write=True).decr(current)  # type: ignore[attr-defined]
+        client = _redis_client()
+        if client is not None:
+            client.decr(current)
+        else:
+            cache.decr(f"{key}:{window}")
         # When the estimate falls below the limit: the previous window slides out, or a new window.
         room = limit - (count - 1)
         if before and room > 0:

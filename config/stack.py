@@ -1,4 +1,5 @@
-"""The web-only middleware, skipped on the JSON API (settings.API_LEAN_PATH_PREFIX, /api/v1/).
+"""The web-only middleware, skipped on the JSON API (settings.API_LEAN_PATH_PREFIX, /api/v1/) and on the
+provider's client-authenticated endpoints (settings.API_LEAN_PATHS: token, PAR, revocation, introspection).
 
 An API request authenticates with a bearer token in DRF (never a cookie), sends no form, renders
 no template and sees no flash message, so sessions, Django's cookie authentication, the
@@ -35,8 +36,10 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 
 
 def is_api(request: HttpRequest) -> bool:
+    """A cookie-less request: the JSON API, or one of the provider's client-authenticated endpoints."""
+    path = request.path_info
     prefix = settings.API_LEAN_PATH_PREFIX
-    return bool(prefix) and request.path_info.startswith(prefix)
+    return (bool(prefix) and path.startswith(prefix)) or path in settings.API_LEAN_PATHS
 
 
 def web_only(cls: type) -> type:

@@ -84,6 +84,9 @@ MIDDLEWARE = [
 ]
 # The bearer-token JSON API: no session, CSRF, cookie auth, messages or page redirects (config/stack.py).
 API_LEAN_PATH_PREFIX = "/api/v1/"
+# The provider's endpoints that clients call with their own credentials, never a browser's cookies:
+# the same lean stack (no session, cookie auth, OTP, pending login, messages; the strict JSON CSP).
+API_LEAN_PATHS = ("/o/token/", "/o/par/", "/o/revoke/", "/o/introspect/")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

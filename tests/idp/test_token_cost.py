@@ -217,3 +217,23 @@ def test_the_client_cache_hands_out_separate_objects_and_refuses_impossible_ids(
     raw = redis.Redis.from_url(settings.REDIS_URL)
     stored = [raw.dump(key) or b"" for key in raw.scan_iter(count=1000)]
     assert not any(first.client_secret.encode() in value for value in stored)
+
+
+def test_the_token_endpoint_runs_the_lean_stack_and_the_pages_keep_theirs(user: User, client: DjangoClient) -> None:
+    """/o/token/ is called with client credentials, never cookies: no session is loaded or set, and it gets the
+    strict JSON policy (config.stack); the authorization page still runs the whole web stack."""
+    from config.stack import API_CSP
+
+    made, secret = services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    response = _client_credentials(api, made.client_id, secret)
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == API_CSP
+    assert not response.cookies
+    assert not hasattr(response.wsgi_request, "session") and not hasattr(response.wsgi_request, "user")
+    refused = api.post("/o/token/", "grant_type=client_credentials", content_type="application/x-www-form-urlencoded")
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    page = client.get("/o/authorize/?client_id=" + made.client_id, secure=True)
+    assert hasattr(page.wsgi_request, "session") and page["Content-Security-Policy"] != API_CSP

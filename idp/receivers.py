@@ -21,7 +21,9 @@ def on_session_ended(sender: Any, user_session: UserSession, reason: str, **kwar
         return
     try:
         # A savepoint: should this fail, the login still ends (its sid is already revoked, so
-        # every provider token of it is refused anyway) and the failure is logged.
+        # every provider token of it is refused anyway) and the failure is logged. login_ended
+        # asks one query first: most web logins never signed in to a client, and then nothing
+        # more runs (a token exchange racing it is refused: the sid is already revoked).
         with transaction.atomic():
             services.login_ended(user_session=user_session, reason=reason)
     except Exception:

@@ -196,18 +196,28 @@ def token_revoked_audit(*, request: Any, kind: str) -> None:
 # --- Single sign-out -------------------------------------------------------------------------
 
 
-def clients_of_login(*, sid: str) -> list[Client]:
+def applications_of_login(*, sid: str) -> set[int]:
+    """The clients (ids) this web login signed in to: its codes, ID, access and refresh tokens, in one query."""
+    parts = [m.objects.filter(sid=sid).values_list("application_id", flat=True) for m in (AccessToken, RefreshToken)]
+    found = (
+        IDToken.objects.filter(sid=sid)
+        .values_list("application_id", flat=True)
+        .union(Grant.objects.filter(sid=sid).values_list("application_id", flat=True), *parts)
+    )
+    return {int(pk) for pk in found if pk is not None}
+
+
+def clients_of_login(*, sid: str, ids: set[int] | None = None) -> list[Client]:
     """Clients with a back-channel logout URI that this web login signed in to."""
-    ids = set(IDToken.objects.filter(sid=sid).values_list("application_id", flat=True))
-    ids |= set(AccessToken.objects.filter(sid=sid).values_list("application_id", flat=True))
-    ids |= set(RefreshToken.objects.filter(sid=sid).values_list("application_id", flat=True))
-    ids |= set(Grant.objects.filter(sid=sid).values_list("application_id", flat=True))
+    ids = applications_of_login(sid=sid) if ids is None else ids
+    if not ids:
+        return []
     return list(Client.objects.filter(pk__in=ids).exclude(backchannel_logout_uri="").order_by("pk"))
 
 
-def backchannel_logout_enqueue(*, user_session: UserSession, reason: str) -> int:
+def backchannel_logout_enqueue(*, user_session: UserSession, reason: str, ids: set[int] | None = None) -> int:
     """Queues a logout token for every client the login used (inside the caller's transaction)."""
-    clients = clients_of_login(sid=str(user_session.id))
+    clients = clients_of_login(sid=str(user_session.id), ids=ids)
     user = user_session.user
     for client in clients:
         webhook_enqueue(
@@ -239,11 +249,15 @@ def register_outbox_builders() -> None:
     webhook_builder_register(BACKCHANNEL_PURPOSE, _backchannel_fields)
 
 
-def login_ended(*, user_session: UserSession, reason: str) -> None:
-    """accounts.signals.session_ended: revoke the login's provider tokens, tell its clients."""
+def login_ended(*, user_session: UserSession, reason: str, ids: set[int] | None = None) -> None:
+    """accounts.signals.session_ended: revoke the login's provider tokens, tell its clients (`ids`: the
+    clients it used, when the caller has looked them up already)."""
     sid = str(user_session.id)
+    ids = applications_of_login(sid=sid) if ids is None else ids
+    if not ids:
+        return  # the login never signed in to a client (most web logins): nothing to revoke or tell
     tokens_revoke_for_login(sid=sid, reason=reason)
-    backchannel_logout_enqueue(user_session=user_session, reason=reason)
+    backchannel_logout_enqueue(user_session=user_session, reason=reason, ids=ids)
 
 
 # --- Clients ---------------------------------------------------------------------------------

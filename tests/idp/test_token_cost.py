@@ -237,3 +237,16 @@ def test_the_token_endpoint_runs_the_lean_stack_and_the_pages_keep_theirs(user: 
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     page = client.get("/o/authorize/?client_id=" + made.client_id, secure=True)
     assert hasattr(page.wsgi_request, "session") and page["Content-Security-Policy"] != API_CSP
+
+
+def test_a_web_login_that_used_no_client_ends_with_one_provider_query(user: User) -> None:
+    """Most web logins never sign in to a client: ending one asks the provider once (no revocation, no
+    back-channel work), and a login that did use one still has its tokens revoked and its clients told (tests/idp/test_logout.py)."""
+    from accounts.services import session_end
+
+    login = UserSession.objects.create(user=user, kind=UserSession.Kind.WEB, ip="198.51.100.7")
+    with CaptureQueriesContext(connection) as captured:
+        assert session_end(user_session=login, reason="logout")
+    provider = [q for q in _statements(captured) if '"idp_' in q]
+    assert len(provider) == 1 and "UNION" in provider[0]
+    assert not AuditEvent.objects.filter(type="oidc.backchannel_logout_queued").exists()

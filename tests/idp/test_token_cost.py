@@ -241,7 +241,8 @@ def test_the_token_endpoint_runs_the_lean_stack_and_the_pages_keep_theirs(user: 
 
 def test_a_web_login_that_used_no_client_ends_with_one_provider_query(user: User) -> None:
     """Most web logins never sign in to a client: ending one asks the provider once (no revocation, no
-    back-channel work), and a login that did use one still has its tokens revoked and its clients told (tests/idp/test_logout.py)."""
+    back-channel work); a login that did use one still has its tokens revoked and its clients told
+    (tests/idp/test_logout.py)."""
     from accounts.services import session_end
 
     login = UserSession.objects.create(user=user, kind=UserSession.Kind.WEB, ip="198.51.100.7")

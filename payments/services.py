@@ -497,33 +497,14 @@ def _lock_for(payment: Payment) -> dict[str, BankAccount]:
 def _resolve_payee(
     *, user: User, source: BankAccount, beneficiary_id: object, to_iban: object, payee_name: object
 ) -> tuple[Beneficiary | None, str, str, BankAccount | None]:
-    beneficiary = None
-    if beneficiary_id and to_iban:
-        raise PaymentError("Choose a saved beneficiary or enter an IBAN, not both.", code="invalid_payee")
-    if beneficiary_id:
-        beneficiary = Beneficiary.objects.filter(owner=user, id=_as_uuid(beneficiary_id)).first()
-        if beneficiary is None:
-            raise PaymentNotFound("Beneficiary not found.", code="not_found", field="beneficiary")
-        iban, name = beneficiary.iban, beneficiary.name
-    elif to_iban:
-        iban = iban_normalize(to_iban, field="to_iban")
-        name = _clean_name(payee_name, field="payee_name") if payee_name else ""
-    else:
-        raise PaymentError("Choose a beneficiary or enter an IBAN.", code="invalid_payee", field="to_iban")
-    if iban == source.iban:
+    """The payee of a payment not made through payment_create's locking statement (standing orders, previews):
+    the same checks, with the internal account looked up here. (beneficiary, iban, name, internal account)"""
+    target = _payee_target(user=user, beneficiary_id=beneficiary_id, to_iban=to_iban, payee_name=payee_name)
+    if target.iban == source.iban:
         raise PaymentError("You cannot pay an account into itself.", code="same_account", field="to_iban")
-    internal = BankAccount.objects.filter(iban=iban, kind=BankAccount.Kind.CUSTOMER, is_active=True).first()
-    if internal is None:
-        parsed = IBAN(iban)
-        if parsed.country_code == settings.BANK_IBAN_COUNTRY and parsed.bank_code == settings.BANK_CODE:
-            raise PaymentError(
-                f"No account with this IBAN exists at {settings.BANK_NAME}.", code="unknown_account", field="to_iban"
-            )
-    elif internal.currency != source.currency:
-        raise PaymentError("The payee's account holds another currency.", code="currency_mismatch", field="currency")
-    if not name and internal is not None:
-        name = internal.name if internal.owner_id == user.pk else ""
-    return beneficiary, iban, name, internal
+    found = BankAccount.objects.filter(iban=target.iban, kind=BankAccount.Kind.CUSTOMER, is_active=True).first()
+    beneficiary, name, internal = _payee_checks(user=user, source=source, target=target, found=found)
+    return beneficiary, target.iban, name, internal
 
 
 NIL_UUID = uuid.UUID(int=0)

@@ -32,8 +32,8 @@ from core.net import client_ip
 
 def _redis_client() -> Any:
     """The default cache's Redis client (Django's Redis backend), or None for any other backend."""
-    backend = cache._cache if hasattr(cache, "_cache") else None  # type: ignore[attr-defined]
-    return backend.get_client(None, write=True) if hasattr(backend, "get_client") else None
+    get_client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    return get_client(None, write=True) if get_client is not None else None
 
 
 class ScopedIPThrottle(ScopedRateThrottle):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import OperationalError, connection, connections
@@ -88,7 +88,7 @@ def test_a_confirmed_step_up_payment_credits_its_own_sub_account(
     )
     assert outcome.needs_step_up
     payment = services.payment_confirm(user=customer, payment_id=outcome.payment.id, method="totp", code=totp_now())
-    assert payment.status == "completed"
+    assert payment.status == "completed" and payment.posting_id is not None
     credit = LedgerEntry.objects.get(posting_id=payment.posting_id, amount__gt=0)
     assert credit.account.kind == CLEARING and credit.account.shard == services.clearing_shard(payment.id)
     assert internal_balance(kind=CLEARING, currency="EUR") == Decimal("12000.00")
@@ -123,9 +123,9 @@ def _run(n: int, work: Any) -> list[Any]:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_external_payments_of_many_customers_keep_the_ledger_exact(settings: Any) -> None:
     settings.PAYMENT_CLEARING_SHARDS = 4
-    payers = []
+    payers: list[tuple[User, BankAccount]] = []
     for _ in range(12):
-        user = UserFactory()
+        user = cast(User, UserFactory())
         payers.append((user, services.account_open(owner=user, currency="EUR", opening_balance="100.00")))
     services.clearing_account(currency="EUR", payment_id=uuid.uuid4())  # opens the sub-accounts
 

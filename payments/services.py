@@ -1069,6 +1069,20 @@ def _payment_new(
     return payment, methods, snapshot
 
 
+def _payment_posting(payment: Payment, credit_id: object, **statements: Any) -> None:
+    """The payment's posting: the payer's account debited, the payee's (or a clearing sub-account) credited;
+    `statements` (before/after) join it in one statement on PostgreSQL (payments.ledger.posting_execute)."""
+    posting_execute(
+        kind=Posting.Kind.PAYMENT,
+        description=f"Payment {payment.id} to {payment.payee_iban}",
+        currency=payment.currency,
+        lines=[(payment.from_account_id, -payment.amount), (credit_id, payment.amount)],
+        created_at=payment.created_at,
+        posting_id=payment.posting_id,
+        **statements,
+    )
+
+
 def _payment_write(
     payment: Payment, *, credit_id: object, counts: bool, idem: tuple[int, dict[str, Any]] | None
 ) -> None:
@@ -1080,14 +1094,7 @@ def _payment_write(
         credit_id = clearing_account(currency=payment.currency, payment_id=payment.id).id
     if not _pg():
         if payment.status == Payment.Status.COMPLETED:
-            posting_execute(
-                kind=Posting.Kind.PAYMENT,
-                description=f"Payment {payment.id} to {payment.payee_iban}",
-                currency=payment.currency,
-                lines=[(payment.from_account_id, -payment.amount), (credit_id, payment.amount)],
-                created_at=payment.created_at,
-                posting_id=payment.posting_id,
-            )
+            _payment_posting(payment, credit_id)
         payment.save(force_insert=True)
         if counts:
             ScaState.objects.filter(user=user).update(
@@ -1101,16 +1108,7 @@ def _payment_write(
     if idem is not None:
         after.append(_idempotency_statement(idem[0], payment, idem[1]))
     if payment.status == Payment.Status.COMPLETED:
-        posting_execute(
-            kind=Posting.Kind.PAYMENT,
-            description=f"Payment {payment.id} to {payment.payee_iban}",
-            currency=payment.currency,
-            lines=[(payment.from_account_id, -payment.amount), (credit_id, payment.amount)],
-            created_at=payment.created_at,
-            posting_id=payment.posting_id,
-            before=[insert],
-            after=after,
-        )
+        _payment_posting(payment, credit_id, before=[insert], after=after)
     else:
         statements = [insert, *after]
         sql = "WITH " + ", ".join(f"w{n} AS ({q})" for n, (q, _) in enumerate(statements)) + " SELECT 1"

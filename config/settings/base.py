@@ -140,6 +140,11 @@ if DATABASE_REPLICA_URL:
     }
     REPORTS_REPLICA_ALIAS = "replica"
     DATABASE_ROUTERS = ["core.db_router.ReportsReplicaRouter"]
+# Django's PostgreSQL backend with a health check that polls the socket instead of sending SELECT 1
+# to a connection that is idle and has nothing to read (core/postgresql/base.py).
+for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        _database["ENGINE"] = "core.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -18,6 +18,7 @@ X-Frame-Options, and a fixed Content-Security-Policy (`default-src 'none'; frame
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import csp.middleware
@@ -92,8 +93,43 @@ class CSPMiddleware(csp.middleware.CSPMiddleware):
         return super().__call__(request)  # type: ignore[return-value]
 
 
-def buffered_wsgi(application: Any) -> Any:
-    """The WSGI application, handing the server a response already in memory as one bytes object.
+# The CGI/WSGI names a server sets from the request (PEP 3333): never taken for process environment.
+_REQUEST_KEYS = frozenset(
+    {
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "REMOTE_HOST",
+        "REMOTE_PORT",
+        "REMOTE_USER",
+        "AUTH_TYPE",
+        "GATEWAY_INTERFACE",
+        "SERVER_SOFTWARE",
+        "RAW_URI",
+    }
+)
+
+
+def process_environment_keys(names: Any) -> tuple[str, ...]:
+    """The process environment's names that a request's WSGI environ should not carry: every one but
+    the request's own CGI names and HTTP_* (those a client may send, kept whatever their origin)."""
+    return tuple(
+        name
+        for name in names
+        if name not in _REQUEST_KEYS and not name.startswith("HTTP_") and not name.startswith("wsgi.")
+    )
+
+
+def buffered_wsgi(application: Any, environment: Any = None) -> Any:
+    """The WSGI application, handing the server a response already in memory as one bytes object,
+    and seeing only the request in its environ.
 
     Django returns the HttpResponse itself as the WSGI iterable, so the server iterates it and
     calls its close() after sending. granian (the shipped server) sends a *list* of bytes in one
@@ -102,10 +138,22 @@ def buffered_wsgi(application: Any) -> Any:
     already complete, so it is handed over as [body], after close() has run (Django's
     request_finished: connections returned, upload files closed) exactly once. Streaming and file
     responses are passed through unchanged.
+
+    granian also copies the whole process environment into every request's environ (PEP 3333
+    allows it), so request.META held the deployment's variables, DATABASE_URL and the key
+    variables included: a risk for anything that logs or reports META, and work for everything
+    that walks it (Django builds `request.headers` from every META name, DRF reads the
+    Authorization header through it: ~5 % of a bearer read with the bench's 60 variables). Those
+    names (`environment`, default os.environ at start-up) are dropped before Django sees the request.
     """
     from django.http import HttpResponse
 
+    drop = process_environment_keys(os.environ if environment is None else environment)
+
     def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        pop = environ.pop
+        for name in drop:
+            pop(name, None)
         response = application(environ, start_response)
         if isinstance(response, HttpResponse) and not response.streaming:
             try:

@@ -443,3 +443,57 @@ def test_the_wsgi_application_passes_streaming_responses_through():
 
     streaming = StreamingHttpResponse(iter([b"a", b"b"]))
     assert buffered_wsgi(lambda environ, start_response: streaming)({}, None) is streaming
+
+
+def test_the_wsgi_application_drops_the_process_environment_from_the_request():
+    """granian copies os.environ into every environ: the deployment's variables (DATABASE_URL, keys)
+    must not reach request.META, while the request's own CGI names and headers do."""
+    from django.http import JsonResponse
+
+    from config.stack import buffered_wsgi
+
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.update(environ)
+        return JsonResponse({"ok": True})
+
+    process = {
+        "DATABASE_URL": "postgres://portal:s3cret@db/portal",
+        "DJANGO_SECRET_KEY": "not-for-requests",
+        "HOME": "/home/portal",
+        "PATH_INFO": "/from-the-process",
+        "HTTP_PROXY": "http://proxy.internal:3128",
+    }
+    environ = {
+        **process,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/me",
+        "HTTP_AUTHORIZATION": "Bearer x",
+        "wsgi.url_scheme": "https",
+    }
+    body = buffered_wsgi(app, environment=process)(environ, lambda *a: None)
+    assert body == [b'{"ok": true}']
+    assert "DATABASE_URL" not in seen and "DJANGO_SECRET_KEY" not in seen and "HOME" not in seen
+    # The request's own names stay, whatever the process environment holds under the same name.
+    assert seen["PATH_INFO"] == "/api/v1/me"
+    assert seen["REQUEST_METHOD"] == "GET" and seen["HTTP_AUTHORIZATION"] == "Bearer x"
+    assert seen["wsgi.url_scheme"] == "https"
+    # HTTP_* names are what a client may send: never dropped, whichever side set them.
+    assert seen["HTTP_PROXY"] == "http://proxy.internal:3128"
+
+
+def test_the_wsgi_entry_takes_the_process_environment_it_started_with() -> None:
+    """By default the names dropped are this process's own environment (as granian copies it)."""
+    import io
+    import os
+
+    from config.stack import buffered_wsgi, process_environment_keys
+
+    assert "DATABASE_URL" in process_environment_keys(os.environ) or "DATABASE_URL" not in os.environ
+    assert "DJANGO_SETTINGS_MODULE" in process_environment_keys(os.environ)
+
+    seen: dict[str, Any] = {}
+    wsgi = buffered_wsgi(lambda environ, start_response: seen.update(environ) or [b""])
+    wsgi({**os.environ, "REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO(b"")}, None)
+    assert "DJANGO_SETTINGS_MODULE" not in seen and seen["REQUEST_METHOD"] == "GET"

@@ -4,11 +4,15 @@ A code exchange used to cost a SELECT of the grant compiled by the ORM per reque
 DELETE, four INSERTs (ID token, access token, refresh token, audit event) each through
 `Model.save()`, and the consent's UPDATE. Here:
 
-* `grant_by_code`: the grant and its user, one statement compiled once (core.sql.PreparedSelect).
-* `spend_code`: the grant's DELETE and the primary keys the new rows need from their sequences,
-  in one statement. The token rows refer to each other (access -> ID token, refresh -> access),
-  so their ids are taken first and written explicitly; the foreign keys are checked at commit
-  (Django creates them DEFERRABLE INITIALLY DEFERRED).
+* `grant_by_code`: the grant, its user and its client, one statement compiled once
+  (core.sql.PreparedSelect). The client row read there, fresh from PostgreSQL, is the one the
+  exchange authenticates (idp.validator: no Redis round trip for idp.clientcache's generation).
+* `spend_code`: the grant's DELETE, the consent's last use (an UPDATE the caller passes in `also`)
+  and the primary keys the new rows need from their sequences, in one statement. The token rows
+  refer to each other (access -> ID token, refresh -> access), so their ids are taken first and
+  written explicitly; the foreign keys are checked at commit (Django creates them DEFERRABLE
+  INITIALLY DEFERRED). The consent's UPDATE is here rather than in the write below so that the
+  write stays within psycopg's cache of converted statements (at most 50 parameters).
 * `insert_sql`: one row's INSERT with its primary key, built by the ORM's own compiler (pre_save
   and get_db_prep_save of every field), to be written with the audit event in one statement
   (audit.services.record_many). No `save()` and no model signals: nothing listens to these rows.
@@ -29,7 +33,7 @@ from idp.models import Grant
 
 _SAMPLE_CODE = "idp:storage:sample-code"  # no code looks like this (codes are 30 letters and digits)
 _grant_by_code: PreparedSelect[Grant] = PreparedSelect(
-    lambda code: Grant.objects.filter(code=code).select_related("user"), _SAMPLE_CODE
+    lambda code: Grant.objects.filter(code=code).select_related("user", "application"), _SAMPLE_CODE
 )
 
 
@@ -38,10 +42,10 @@ def batching(using: str = DEFAULT_DB_ALIAS) -> bool:
 
 
 def grant_by_code(code: str) -> Grant | None:
-    """The grant of a code (codes are unique), with its user; None when there is none."""
+    """The grant of a code (codes are unique), with its user and its client; None when there is none."""
     if batching():
         return _grant_by_code.first(code)
-    return Grant.objects.filter(code=code).select_related("user").first()
+    return Grant.objects.filter(code=code).select_related("user", "application").first()
 
 
 def _sequence(model: type[models.Model], connection: Any) -> tuple[str, str]:
@@ -50,23 +54,40 @@ def _sequence(model: type[models.Model], connection: Any) -> tuple[str, str]:
     return connection.ops.quote_name(model._meta.db_table), str(pk.column)
 
 
+def _writes(also: Sequence[tuple[str, Sequence[Any]]], params: list[Any]) -> list[str]:
+    """`also` as data-modifying CTEs ("tN AS (...)" each); their parameters go to `params`."""
+    parts = []
+    for index, (sql, values) in enumerate(also):
+        parts.append(f"t{index} AS ({sql})")
+        params.extend(values)
+    return parts
+
+
 def spend_code(
-    *, grant_pk: Any, client_pk: Any, ids_for: Sequence[type[models.Model]], using: str = DEFAULT_DB_ALIAS
+    *,
+    grant_pk: Any,
+    client_pk: Any,
+    ids_for: Sequence[type[models.Model]],
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
+    using: str = DEFAULT_DB_ALIAS,
 ) -> tuple[bool, list[int]]:
-    """Deletes the grant (of this client) and takes a new primary key for each model of `ids_for`:
+    """Deletes the grant (of this client), runs the UPDATEs of `also` (SQL with %s parameters, as
+    core.sql.update_sql gives them) and takes a new primary key for each model of `ids_for`:
     (whether the grant was there, the keys). A second exchange of the same code waits on the
-    grant's row lock and then deletes nothing."""
+    grant's row lock and then deletes nothing (its caller then rolls the transaction back, the
+    UPDATEs of `also` with it)."""
     connection = connections[using]
     quote = connection.ops.quote_name
     opts = Grant._meta
     grant_id = quote(opts.get_field("id").column)
     application = quote(opts.get_field("application").column)  # type: ignore[union-attr]
     nexts = ", ".join("nextval(pg_get_serial_sequence(%s, %s))" for _ in ids_for)
+    params: list[Any] = [grant_pk, client_pk]
+    writes = "".join(", " + part for part in _writes(also, params))
     sql = (
         f"WITH spent AS (DELETE FROM {quote(opts.db_table)} WHERE {grant_id} = %s AND {application} = %s "  # noqa: S608  # nosec B608 - identifiers from model metadata, quoted; values are parameters
-        f"RETURNING 1) SELECT (SELECT count(*) FROM spent)" + (f", {nexts}" if nexts else "")
+        f"RETURNING 1){writes} SELECT (SELECT count(*) FROM spent)" + (f", {nexts}" if nexts else "")
     )
-    params: list[Any] = [grant_pk, client_pk]
     for model in ids_for:
         params.extend(_sequence(model, connection))
     with connection.cursor() as cursor:
@@ -75,17 +96,24 @@ def spend_code(
     return bool(row[0]), [int(v) for v in row[1:]]
 
 
-def next_ids(ids_for: Sequence[type[models.Model]], using: str = DEFAULT_DB_ALIAS) -> list[int]:
-    """New primary keys for rows of these models (one statement)."""
+def next_ids(
+    ids_for: Sequence[type[models.Model]],
+    *,
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
+    using: str = DEFAULT_DB_ALIAS,
+) -> list[int]:
+    """New primary keys for rows of these models (and the UPDATEs of `also`), in one statement."""
     if not ids_for:
         return []
     connection = connections[using]
     nexts = ", ".join("nextval(pg_get_serial_sequence(%s, %s))" for _ in ids_for)
     params: list[Any] = []
+    writes = _writes(also, params)
     for model in ids_for:
         params.extend(_sequence(model, connection))
+    sql = ("WITH " + ", ".join(writes) + " " if writes else "") + f"SELECT {nexts}"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {nexts}", params)  # nosec B608 - placeholders only
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return [int(v) for v in row]
 

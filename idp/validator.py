@@ -211,10 +211,17 @@ class Validator(OAuth2Validator):
     def invalidate_authorization_code(self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any) -> None:
         if not getattr(request, "idp_code_deleted", False):
             super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        if not getattr(request, "idp_code_listed", False):
+            self._code_spent(request, code)
+
+    def _code_spent(self, request: Any, code: str | None = None) -> None:
         # Remembered a while: presented again, the code revokes what it was exchanged for.
         services.code_spent(
-            code=code, jti=getattr(request, "idp_jti", ""), family=str(getattr(request, "idp_family", "") or "")
+            code=code or request.code,
+            jti=getattr(request, "idp_jti", ""),
+            family=str(getattr(request, "idp_family", "") or ""),
         )
+        request.idp_code_listed = True
 
     # --- Token issue ------------------------------------------------------------------------
 
@@ -237,29 +244,69 @@ class Validator(OAuth2Validator):
             ids_for.append(IDToken)  # the access token refers to it
         if batch and "refresh_token" in token:
             ids_for.append(AccessToken)  # the refresh token refers to it
+        # The consent's last use goes with the first statement (the one that takes the ids): the
+        # write at the end then stays within psycopg's cache of converted statements (at most
+        # MAX_CACHED_STATEMENT_PARAMS parameters); parsing it on every request was ~10 % of a code
+        # exchange's CPU.
+        user = request.user if getattr(request.user, "pk", None) else None
+        touch = (
+            [update_sql(Consent, {"last_used_at": timezone.now()}, user=user.pk, client=request.client.pk)]
+            if batch and user is not None
+            else []
+        )
+        request.idp_consent_touched = False
+        spent = True
         with transaction.atomic():
             if request.grant_type == "authorization_code":
                 grant = self._client_grant(request, request.code, request.client)
                 if batch and grant is not None:
-                    spent, ids = storage.spend_code(grant_pk=grant.pk, client_pk=request.client.pk, ids_for=ids_for)
+                    spent, ids = storage.spend_code(
+                        grant_pk=grant.pk, client_pk=request.client.pk, ids_for=ids_for, also=touch
+                    )
+                    request.idp_consent_touched = bool(touch)
                 else:
                     spent = bool(Grant.objects.filter(code=request.code, application=request.client).delete()[0])
-                    ids = storage.next_ids(ids_for) if batch else []
-                if not spent:
-                    raise oauth2_errors.InvalidGrantError(request=request)
-                request.idp_code_deleted = True
+                    ids = self._next_ids(request, ids_for, touch) if batch else []
             else:
-                ids = storage.next_ids(ids_for) if batch else []
-            keys = dict(zip(ids_for, ids, strict=True))
-            request.idp_rows = [] if batch else None
-            request.idp_access_pk = keys.get(AccessToken)
-            if pending is not None:
-                if batch:
-                    pending.pk = keys[IDToken]
-                    request.idp_rows.append(pending)
-                else:
-                    pending.save()
-            return self._save_bearer_token_audited(token, request, *args, **kwargs)
+                ids = self._next_ids(request, ids_for, touch) if batch else []
+            if spent:
+                request.idp_code_deleted = request.grant_type == "authorization_code"
+                return self._save_new_rows(token, request, ids_for, ids, pending, batch, *args, **kwargs)
+        # Spent meanwhile by a concurrent exchange (this one waited on the grant's row lock, then
+        # deleted nothing): the code was presented twice, so the tokens the other exchange issued
+        # are revoked (RFC 6749 4.1.2). Outside the rolled-back transaction, so the revocation and
+        # its audit event stay; the other exchange listed them before it committed.
+        services.code_reuse_check(code=request.code, client=request.client)
+        raise oauth2_errors.InvalidGrantError(request=request)
+
+    def _next_ids(self, request: Any, ids_for: list[type[Any]], touch: list[tuple[str, list[Any]]]) -> list[int]:
+        if not ids_for:
+            return []
+        request.idp_consent_touched = bool(touch)
+        return storage.next_ids(ids_for, also=touch)
+
+    def _save_new_rows(
+        self,
+        token: dict[str, Any],
+        request: Any,
+        ids_for: list[type[Any]],
+        ids: list[int],
+        pending: IDToken | None,
+        batch: bool,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Inside save_bearer_token's transaction: the rows of the response, with the ids taken."""
+        keys = dict(zip(ids_for, ids, strict=True))
+        request.idp_rows = [] if batch else None
+        request.idp_access_pk = keys.get(AccessToken)
+        if pending is not None:
+            if batch:
+                pending.pk = keys[IDToken]
+                request.idp_rows.append(pending)
+            else:
+                pending.save()
+        return self._save_bearer_token_audited(token, request, *args, **kwargs)
 
     def _save_bearer_token_audited(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> Any:
         refreshing = request.grant_type == "refresh_token"
@@ -289,14 +336,20 @@ class Validator(OAuth2Validator):
             "offline": "refresh_token" in token,
             "sid": login.sid,
         }
+        if request.grant_type == "authorization_code":
+            # Listed before the commit: a concurrent exchange of the same code, which waits on the
+            # grant's row and finds it gone once this transaction commits, then finds this entry
+            # and revokes these tokens (save_bearer_token); so does any later presentation.
+            self._code_spent(request)
         rows: list[Any] | None = getattr(request, "idp_rows", None)
         if rows is None:
             record(type=kind, user=user, details=details)
             services.connection_touch(user=user, client=client)
             return result
-        # The new rows, the consent's last use and the audit event: one statement.
+        # The new rows, the consent's last use (unless the first statement had it) and the audit
+        # event: one statement.
         also = [storage.insert_sql(row) for row in rows]
-        if user is not None:
+        if user is not None and not getattr(request, "idp_consent_touched", False):
             also.insert(0, update_sql(Consent, {"last_used_at": timezone.now()}, user=user.pk, client=client.pk))
         record_many([audit_event(type=kind, user=user, details=details)], also=also)
         storage.saved(rows)
@@ -448,7 +501,7 @@ class Validator(OAuth2Validator):
             if isinstance(current, Client) and current.client_id == client_id and current.is_usable(request):
                 return current
             request.client = None
-        client = clientcache.client_by_id(client_id)
+        client = self._grant_client(request, client_id) or clientcache.client_by_id(client_id)
         if client is None:
             found = cimd.resolve_cimd_application(client_id, request=request)
             if found is not None and found.is_usable(request):
@@ -460,6 +513,17 @@ class Validator(OAuth2Validator):
             return None
         request.client = client
         return client
+
+    def _grant_client(self, request: Any, client_id: str) -> Client | None:
+        """A code exchange has read its grant with the grant's client (oauthlib's dispatcher asks
+        for the code's scopes before authenticating the client): when that is the client named,
+        its row, read from PostgreSQL in this request, serves (it is as fresh as can be)."""
+        memo = getattr(request, "idp_grant", None)
+        if memo is None or getattr(request, "grant_type", None) != "authorization_code" or memo[0] != request.code:
+            return None
+        grant: Grant | None = memo[1]
+        client = grant.application if grant is not None else None
+        return client if isinstance(client, Client) and client.client_id == client_id else None
 
     def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         if getattr(request, "client_assertion", None) or getattr(request, "client_assertion_type", None):

@@ -13,6 +13,7 @@ import base64
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt as pyjwt
 import pytest
 import redis
 import requests
@@ -71,13 +72,33 @@ def _client_credentials(api: DjangoClient, client_id: str, secret: str) -> Any:
     )
 
 
+def _uncached_conversions(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The queries psycopg converts without its cache from now on (too long, or too many parameters)."""
+    from psycopg import _queries
+
+    seen: list[bytes] = []
+    convert = _queries._query2pg_client_nocache
+
+    def spy(query: bytes, encoding: str) -> Any:
+        seen.append(query)
+        return convert(query, encoding)
+
+    monkeypatch.setattr(_queries, "_query2pg_client_nocache", spy)
+    return seen
+
+
 def test_a_code_exchange_reads_the_grant_once_and_writes_each_row_once(
-    browser: DjangoClient, user: User, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+    browser: DjangoClient,
+    user: User,
+    make_oidc_client: Any,
+    http: requests.Session,
+    discovery: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client, secret = make_oidc_client()
     code, verifier = _code(browser, client, secret, http, discovery)
     api = DjangoClient(REMOTE_ADDR="198.51.100.7")
-    clientcache.client_by_id(client.client_id)  # warm: the client row comes from idp.clientcache
+    unconverted = _uncached_conversions(monkeypatch)
     with CaptureQueriesContext(connection) as captured:
         response = _exchange(api, client, secret, code, verifier)
     assert response.status_code == 200, response.content
@@ -86,12 +107,19 @@ def test_a_code_exchange_reads_the_grant_once_and_writes_each_row_once(
     sql = _statements(captured)
     assert len(sql) == 3, sql
     select, spend, write = sql
-    assert select.startswith("SELECT") and '"idp_grant"' in select and '"accounts_user"' in select  # grant + user
+    # The grant, its user and its client (the row the exchange authenticates: no idp.clientcache read).
+    assert select.startswith("SELECT") and '"idp_grant"' in select and '"accounts_user"' in select
+    assert f'"{Client._meta.db_table}"' in select
+    # The grant's deletion, the consent's last use and the ids of the new rows.
     assert spend.startswith('WITH spent AS (DELETE FROM "idp_grant"') and spend.count("nextval(") == 2
-    # One statement: the consent's last use, the ID, access and refresh tokens, the audit event.
-    for part in ('UPDATE "idp_consent"', 'INSERT INTO "idp_idtoken"', 'INSERT INTO "idp_accesstoken"'):
+    assert 'UPDATE "idp_consent"' in spend
+    # One statement: the ID, access and refresh tokens, the audit event.
+    for part in ('INSERT INTO "idp_idtoken"', 'INSERT INTO "idp_accesstoken"', 'INSERT INTO "idp_refreshtoken"'):
         assert part in write
-    assert 'INSERT INTO "idp_refreshtoken"' in write and 'INSERT INTO "audit_auditevent"' in write
+    assert 'INSERT INTO "audit_auditevent"' in write and "UPDATE" not in write
+    # Each statement is within psycopg's cache of converted queries (at most 50 parameters, 4096
+    # characters): one past it is parsed again on every request (it was ~10 % of an exchange).
+    assert unconverted == [], [q[:120] for q in unconverted]
 
     # What those rows hold: the login the grant carried, the ID token the access token belongs to.
     live = UserSession.objects.get(user=user, ended_at__isnull=True)
@@ -153,6 +181,77 @@ def test_a_code_spent_by_another_request_meanwhile_issues_nothing(
     assert response["Cache-Control"] == "no-store"
     assert not AccessToken.objects.exists() and not IDToken.objects.exists() and not RefreshToken.objects.exists()
     assert not AuditEvent.objects.filter(type="oauth.token_issued").exists()
+
+
+def test_a_concurrent_second_exchange_of_a_code_revokes_what_the_first_issued(
+    browser: DjangoClient,
+    make_oidc_client: Any,
+    http: requests.Session,
+    discovery: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 6749 4.1.2: a code presented twice revokes the tokens it gave, also when the two
+    exchanges run at once. The second passes its checks while the grant is still there; the first
+    then completes (it lists its tokens under the code before it commits); the second's deletion
+    finds nothing, so it issues nothing and revokes what the first issued."""
+    client, secret = make_oidc_client()
+    code, verifier = _code(browser, client, secret, http, discovery)
+    checked = Validator.validate_code
+    first: dict[str, Any] = {}
+
+    def validate_then_let_the_other_exchange_finish(self: Validator, *args: Any, **kwargs: Any) -> bool:
+        ok = checked(self, *args, **kwargs)
+        if not first:
+            first["response"] = None
+            first["response"] = _exchange(DjangoClient(REMOTE_ADDR="203.0.113.9"), client, secret, code, verifier)
+        return ok
+
+    monkeypatch.setattr(Validator, "validate_code", validate_then_let_the_other_exchange_finish)
+    second = _exchange(DjangoClient(REMOTE_ADDR="198.51.100.7"), client, secret, code, verifier)
+    assert first["response"].status_code == 200, first["response"].content
+    assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    assert second["Cache-Control"] == "no-store"
+    issued = first["response"].json()
+    access_jti = pyjwt.decode(issued["access_token"], options={"verify_signature": False})["jti"]
+    # What the first exchange issued no longer works: its access token's jti is listed (and its
+    # row gone), its refresh token's family is revoked, and the reuse is in the audit trail.
+    assert services.token_revoked_reason(jti=access_jti, sid="") == "code_reused"
+    assert not AccessToken.objects.filter(jti=access_jti).exists()
+    refresh = RefreshToken.objects.get(application=client)
+    assert refresh.revoked is not None
+    assert AuditEvent.objects.filter(type="oauth.token_issued", details__client_id=client.client_id).count() == 1
+    assert AuditEvent.objects.filter(type="oauth.code_reuse_detected", details__client_id=client.client_id).count() == 1
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    renewed = api.post(
+        "/o/token/",
+        urlencode({"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=_basic(client.client_id, secret),
+        secure=True,
+    )
+    assert renewed.status_code == 400 and renewed.json()["error"] == "invalid_grant"
+
+
+def test_a_code_exchange_authenticates_the_client_as_it_is_now(
+    browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
+) -> None:
+    """The exchange uses the client row its grant's read brought (not idp.clientcache): a secret
+    rotated or a client disabled after the code was issued counts for the exchange."""
+    client, secret = make_oidc_client()
+    code, verifier = _code(browser, client, secret, http, discovery)
+    api = DjangoClient(REMOTE_ADDR="198.51.100.7")
+    clientcache.client_by_id(client.client_id)  # a warm cached row, from before the rotation
+    new_secret = services.client_secret_rotate(client=client)
+    refused = _exchange(api, client, secret, code, verifier)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    Client.objects.filter(pk=client.pk).update(is_active=False)  # no receiver sees this one
+    refused = _exchange(api, client, new_secret, code, verifier)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    Client.objects.filter(pk=client.pk).update(is_active=True)
+    other, other_secret = make_oidc_client(name="Another app")
+    assert _exchange(api, other, other_secret, code, verifier).status_code == 400  # not its code
+    assert _exchange(api, client, new_secret, code, verifier).status_code == 200
+    assert not AccessToken.objects.filter(application=other).exists()
 
 
 def test_a_client_credentials_token_with_a_warm_client_costs_one_statement(user: User) -> None:

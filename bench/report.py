@@ -32,10 +32,13 @@ def main() -> None:
     census = r.get("census") or {}
     if census and "failed" not in census:
         print("\nPer request, in process (census):\n")
-        print("| request | status | SQL | Redis | CPU ms |\n|---|---|---|---|---|")
+        print("| request | status | SQL | Redis round trips (commands) | CPU ms |\n|---|---|---|---|---|")
         for name, v in census.items():
             if "status" in v:
-                print(f"| {name} | {v['status']} | {v['sql_queries']} | {v['redis_commands']} | {v['cpu_ms']} |")
+                trips = v.get("redis_round_trips", "?")
+                print(
+                    f"| {name} | {v['status']} | {v['sql_queries']} | {trips} ({v['redis_commands']}) | {v['cpu_ms']} |"
+                )
             else:
                 print(f"| {name} | | | | {v['cpu_ms']} |")
     for name, v in r["scenarios"].items():

@@ -1202,7 +1202,8 @@ def main() -> int:
         print(
             "\nper request (census, in process): "
             + "; ".join(
-                f"{k} {v['status']}: {v['sql_queries']} SQL, {v['redis_commands']} Redis, {v['cpu_ms']} ms CPU"
+                f"{k} {v['status']}: {v['sql_queries']} SQL, {v.get('redis_round_trips', '?')} Redis round trips "
+                f"({v['redis_commands']} commands), {v['cpu_ms']} ms CPU"
                 if "status" in v
                 else f"{k}: {v['cpu_ms']} ms CPU"
                 for k, v in census.items()

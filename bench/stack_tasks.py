@@ -331,31 +331,47 @@ def outbox(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class _RedisCounter:
-    """Counts the Redis commands sent through redis-py while active."""
+    """Counts what redis-py sends while active: round trips (every send_packed_command: one command,
+    or a whole pipeline) and commands (a pipeline's each, by name)."""
 
     def __init__(self) -> None:
         import redis.connection
 
-        self.n = 0
+        self.n = 0  # commands
+        self.round_trips = 0
         self.names: dict[str, int] = {}
         self._cls = redis.connection.AbstractConnection
-        self._orig = self._cls.send_command
+        self._orig = (self._cls.send_command, self._cls.send_packed_command, self._cls.pack_commands)
+
+    def _count(self, name: str) -> None:
+        self.n += 1
+        self.names[name] = self.names.get(name, 0) + 1
 
     def __enter__(self) -> _RedisCounter:
         counter = self
-        orig = self._orig
+        send_command, send_packed_command, pack_commands = self._orig
 
-        def send_command(conn: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.n += 1
-            name = str(args[0]) if args else "?"
-            counter.names[name] = counter.names.get(name, 0) + 1
-            return orig(conn, *args, **kwargs)
+        def counting_send_command(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            counter._count(str(args[0]) if args else "?")
+            return send_command(conn, *args, **kwargs)
 
-        self._cls.send_command = send_command  # type: ignore[method-assign]
+        def counting_send_packed_command(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.round_trips += 1
+            return send_packed_command(conn, *args, **kwargs)
+
+        def counting_pack_commands(conn: Any, commands: Any) -> Any:
+            commands = list(commands)
+            for command in commands:
+                counter._count(str(command[0]) if command else "?")
+            return pack_commands(conn, commands)
+
+        self._cls.send_command = counting_send_command  # type: ignore[method-assign]
+        self._cls.send_packed_command = counting_send_packed_command  # type: ignore[method-assign]
+        self._cls.pack_commands = counting_pack_commands  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._cls.send_command = self._orig  # type: ignore[method-assign]
+        self._cls.send_command, self._cls.send_packed_command, self._cls.pack_commands = self._orig  # type: ignore[method-assign]
 
 
 def census(args: argparse.Namespace) -> dict[str, Any]:
@@ -383,6 +399,7 @@ def census(args: argparse.Namespace) -> dict[str, Any]:
             "status": response.status_code,
             "sql_queries": len(sqls),
             "redis_commands": r.n,
+            "redis_round_trips": r.round_trips,
             "redis_by_command": r.names,
             "cpu_ms": round(1000 * cpu, 2),
             "sql": [s[:160] for s in sqls],

@@ -24,6 +24,21 @@ def _at_key(key: str) -> str:
     return f"{key}:at"
 
 
+def prefetch_keys(request: Any, credentials: dict[str, Any] | None) -> list[str]:
+    """What get_failures reads for (account, IP), for the login's one round trip
+    (accounts.security.login_prefetch); [] when axes runs another handler."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    from accounts.security import REDIS_EPOCH_KEY
+
+    if not isinstance(AxesProxyHandler.get_implementation(), ClockedAxesCacheHandler):
+        return []
+    if getattr(settings, "AXES_CACHE", "default") != "default":
+        return []
+    keys = list(get_client_cache_keys(request, credentials))
+    return [*keys, *(_at_key(k) for k in keys), REDIS_EPOCH_KEY]
+
+
 def _index_key(username: str) -> str:
     """The counters of one account, whatever the IP: a staff unlock by account clears them all."""
     return "axes-index:" + keyed_hash(username or "", purpose="axes-index")[:32]
@@ -56,12 +71,15 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
         return keys
 
     def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
-        from accounts.security import REDIS_EPOCH_KEY, lockout_failures_forgotten
+        from accounts.security import REDIS_EPOCH_KEY, lockout_failures_forgotten, take_prefetched
         from core.net import client_ip
 
-        # One MGET: the counters, when each last counted a failure, and the Redis epoch.
+        # One MGET: the counters, when each last counted a failure, and the Redis epoch (a
+        # password login's first check: read with the login's other counters, login_prefetch).
         keys = list(get_client_cache_keys(request, credentials))
-        values = self.cache.get_many([*keys, *(_at_key(k) for k in keys), REDIS_EPOCH_KEY])
+        wanted = [*keys, *(_at_key(k) for k in keys), REDIS_EPOCH_KEY]
+        prefetched = take_prefetched(request, "lockout", wanted)
+        values = prefetched if prefetched is not None else self.cache.get_many(wanted)
         now = timezone.now().timestamp()
         limit = self._cooloff_seconds(request)
         spent = [k for k in keys if values.get(_at_key(k)) is not None and now - float(values[_at_key(k)]) >= limit]
@@ -96,11 +114,18 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
     def user_logged_in(self, sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
         """AXES_RESET_ON_SUCCESS: the (account, IP) counters and their stamps go, in one DEL.
 
-        axes' own handler reads each counter first, only to log how many failures it drops."""
+        axes' own handler reads each counter first, only to log how many failures it drops. None
+        when the login's prefetched read found no counter and no stamp (a failure counted since
+        then stays counted, which is stricter)."""
+        from accounts.security import prefetched_absent
+
         if not settings.AXES_RESET_ON_SUCCESS or request is None:
             return
         keys = list(get_client_cache_keys(request, get_credentials(user.get_username())))
-        self.cache.delete_many([*keys, *(_at_key(k) for k in keys)])
+        counters = [*keys, *(_at_key(k) for k in keys)]
+        if prefetched_absent(request, counters):
+            return
+        self.cache.delete_many(counters)
 
     def reset_attempts(self, *, ip_address: str | None = None, username: str | None = None, **kwargs: Any) -> int:
         from axes.models import AccessAttempt

@@ -152,6 +152,13 @@ class Stage:
         """Adds facts, raises LoginRefused, or returns a Pause. None: go on."""
         return None
 
+    def login_writes(self, attempt: LoginAttempt) -> list[tuple[str, list[Any]]]:
+        """UPDATEs (SQL, parameters; core.sql.update_sql) of rows that exist already, written with
+        the API login's own rows and audit events in one statement, inside finish()'s transaction.
+        They may not depend on each other's effects; what a stage hands here, its after_login must
+        not write again."""
+        return []
+
     def after_login(self, attempt: LoginAttempt, login: Login) -> str | None:
         """Inside finish()'s transaction, once the login exists. May return where the web goes next."""
         return None
@@ -268,6 +275,8 @@ def finish(attempt: LoginAttempt) -> Login:
         if attempt.channel == "api":
             from accounts.api import services as api_services
 
+            # The stages' UPDATEs travel with the login's rows: one statement for an everyday login.
+            also = [statement for current in stages() for statement in current.login_writes(attempt)]
             pair = api_services.login_complete(
                 request=request,
                 user=attempt.user,
@@ -275,6 +284,7 @@ def finish(attempt: LoginAttempt) -> Login:
                 device_id=attempt.device_id or "",
                 device_label=attempt.device_label,
                 extra=details,
+                also=also,
             )
             login = Login(attempt=attempt, sid=pair.sid, tokens=pair)
         else:

@@ -53,7 +53,11 @@ def failure_recorded(*, email: str, ip: str) -> None:
     cache.set(_ip_accounts_key(ip), [*accounts, [now, account_hash]][-1000:], timeout=ttl)
 
 
-def failures_cleared(*, email: str) -> None:
+def failures_cleared(*, email: str, request: HttpRequest | None = None) -> None:
+    """A successful password clears the account's failure counter (a DEL; none when this request's
+    prefetched read found no counter: a failure counted since then stays, which is stricter)."""
+    if request is not None and prefetched_absent(request, [_account_key(email)]):
+        return
     cache.delete(_account_key(email))
 
 
@@ -63,9 +67,96 @@ def failure_counts(*, email: str, ip: str) -> tuple[int, int]:
     return len(_recent(values.get(_account_key(email)), now)), len(_recent(values.get(_ip_key(ip)), now))
 
 
-def accounts_failing_from_ip(ip: str) -> int:
-    """How many distinct accounts failed a password from this IP in the window."""
-    return len(_recent(cache.get(_ip_accounts_key(ip)), timezone.now().timestamp()))
+def accounts_failing_from_ip(ip: str, *, request: HttpRequest | None = None) -> int:
+    """How many distinct accounts failed a password from this IP in the window (from the login's
+    prefetched read when `request` has one)."""
+    key = _ip_accounts_key(ip)
+    found = take_prefetched(request, "ip-accounts", [key]) if request is not None else None
+    value = found.get(key) if found is not None else cache.get(key)
+    return len(_recent(value, timezone.now().timestamp()))
+
+
+# --- One Redis round trip for a password login's counters ---------------------------------------
+#
+# A password login reads, before the hash: its per-IP rate-limit counter (an increment), the
+# lockout counters of (account, IP) with their stamps, the CAPTCHA's failure lists, the Redis
+# epoch, the IP's failing-accounts list (the risk stage's signal) and the values that the login
+# stages registered under the "login" tag of core.cached (the factor summary). Their keys are all
+# known once the account is looked up, so they travel in one round trip (core.cached.prefetch:
+# INCR + EXPIRE + MGET in one script) instead of one each. Each check takes the answer once
+# (`take_prefetched`); a second check in the same request (the lockout after a failure) reads
+# Redis again. A success clears counters only when the read found any (`prefetched_absent`).
+
+_PREFETCH_ATTR = "_login_counters_prefetched"
+LOGIN_PREFETCH_TAG = "login"
+
+
+@dataclass
+class _Prefetched:
+    keys: frozenset[str]
+    values: dict[str, Any]
+    counters: dict[str, int]
+    taken: set[str]
+
+
+def _rate_limit_counter(request: HttpRequest, name: str) -> tuple[str, int, int]:
+    """django-ratelimit's key of the limit `name` for this request's IP (unprefixed: the cache
+    adds its prefix), its time to live and the limit."""
+    from django_ratelimit import ALL
+    from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
+
+    rate = settings.RATE_LIMITS[name]
+    limit, period = _split_rate(rate)
+    value = client_ip(request)
+    key = _make_cache_key(f"bp:{name}", _get_window(value, period), rate, value, ALL)
+    return key, period + EXPIRATION_FUDGE, limit
+
+
+def login_prefetch(request: HttpRequest, *, email: str, ip: str, lockout_keys: list[str], user_pk: Any = None) -> bool:
+    """Counts the login against `login_ip` and reads the login's other counters, in one round trip.
+
+    `lockout_keys`: the lockout handler's keys for (account, IP) (accounts.lockout.prefetch_keys).
+    False (nothing done) without Redis as the default cache or outside a request's scope: each
+    check then asks Redis itself.
+    """
+    from core import cached
+
+    if getattr(settings, "RATELIMIT_USE_CACHE", "default") != "default":
+        return False
+    incr: list[tuple[str, int]] = []
+    counter = ""
+    if settings.RATELIMIT_ENABLE:
+        counter, ttl, _limit = _rate_limit_counter(request, "login_ip")
+        incr.append((counter, ttl))
+    keys = list(dict.fromkeys([*lockout_keys, _account_key(email), _ip_key(ip), _ip_accounts_key(ip), _EPOCH_KEY]))
+    tagged = cached.tagged_keys((LOGIN_PREFETCH_TAG,), user_pk) if user_pk is not None else []
+    if not cached.prefetch([*keys, *tagged], incr=incr):
+        return False
+    counters: dict[str, int] = {}
+    if counter:
+        count = cached.take_counter(counter)
+        if count is not None:
+            counters["login_ip"] = count
+    # This module's answers leave the request's prefetch scope now; the tagged ones stay for their readers.
+    values = cached.read_many(keys)
+    setattr(request, _PREFETCH_ATTR, _Prefetched(frozenset(keys), values, counters, set()))
+    return True
+
+
+def take_prefetched(request: HttpRequest | None, reader: str, keys: list[str]) -> dict[str, Any] | None:
+    """The prefetched values of `keys` (absent ones left out) for the first check named `reader`
+    in this request; None when they were not prefetched or that check already took them."""
+    found: _Prefetched | None = getattr(request, _PREFETCH_ATTR, None)
+    if found is None or reader in found.taken or not found.keys.issuperset(keys):
+        return None
+    found.taken.add(reader)
+    return {key: found.values[key] for key in keys if key in found.values}
+
+
+def prefetched_absent(request: HttpRequest, keys: list[str]) -> bool:
+    """True when this request's prefetch read all of `keys` and found none of them."""
+    found: _Prefetched | None = getattr(request, _PREFETCH_ATTR, None)
+    return found is not None and found.keys.issuperset(keys) and not any(key in found.values for key in keys)
 
 
 # Set (without expiry) by the first check that finds it missing: when this Redis's data began.
@@ -84,9 +175,11 @@ def redis_epoch() -> float:
     return float(cache.get(_EPOCH_KEY) or now)
 
 
-def captcha_required(*, email: str, ip: str) -> bool:
+def captcha_required(*, email: str, ip: str, request: HttpRequest | None = None) -> bool:
     now = timezone.now().timestamp()
-    values = cache.get_many([_account_key(email), _ip_key(ip), _EPOCH_KEY])
+    keys = [_account_key(email), _ip_key(ip), _EPOCH_KEY]
+    found = take_prefetched(request, "captcha", keys) if request is not None else None
+    values = found if found is not None else cache.get_many(keys)
     threshold = settings.CAPTCHA_AFTER_FAILURES
     account_failures = len(_recent(values.get(_account_key(email)), now))
     ip_failures = len(_recent(values.get(_ip_key(ip)), now))
@@ -163,15 +256,17 @@ def rate_limited(request: HttpRequest, *, name: str) -> bool:
 
     django-ratelimit's counter (its key and fixed window, so every caller of a limit shares it),
     counted in one pipelined round trip: SET NX (the window's first request) and INCR, where
-    its get_usage sends ADD, then EXISTS and INCRBY.
+    its get_usage sends ADD, then EXISTS and INCRBY. A password login has already counted it with
+    its other counters (login_prefetch): that count is used once.
     """
     if not settings.RATELIMIT_ENABLE:
         return False
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
-    from django_ratelimit import ALL
-    from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 
+    found: _Prefetched | None = getattr(request, _PREFETCH_ATTR, None)
+    if found is not None and name in found.counters:  # counted in the login's prefetch (login_prefetch)
+        return bool(found.counters.pop(name) > _rate_limit_counter(request, name)[2])
     rate = settings.RATE_LIMITS[name]
     store = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if not isinstance(store, RedisCache):  # dev mode's local memory: the library's own path
@@ -180,13 +275,11 @@ def rate_limited(request: HttpRequest, *, name: str) -> bool:
                 request, group=f"bp:{name}", key=lambda _group, req: client_ip(req), rate=rate, increment=True
             )
         )
-    limit, period = _split_rate(rate)
-    value = client_ip(request)
-    group = f"bp:{name}"
-    key = store.make_and_validate_key(_make_cache_key(group, _get_window(value, period), rate, value, ALL))
+    raw_key, ttl, limit = _rate_limit_counter(request, name)
+    key = store.make_and_validate_key(raw_key)
     client = store._cache.get_client(key, write=True)  # type: ignore[attr-defined]
     pipe = client.pipeline(transaction=False)
-    pipe.set(key, 0, nx=True, ex=period + EXPIRATION_FUDGE)
+    pipe.set(key, 0, nx=True, ex=ttl)
     pipe.incr(key)
     _, count = pipe.execute()
     if count is None:  # as django-ratelimit: a counter that cannot be read limits (unless failing open)

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts import revocation, security
+from accounts import lockout, revocation, security
 from accounts.backends import normalize_email
 from accounts.models import User, UserSession
 from accounts.selectors import live_sessions
@@ -261,6 +261,14 @@ def password_check(
         known = user
         email = user.email
     details = {"channel": channel}
+    # The rate limit's count and the counters the checks below read: one Redis round trip.
+    security.login_prefetch(
+        request,
+        email=email,
+        ip=ip,
+        lockout_keys=lockout.prefetch_keys(request, _credentials(email)),
+        user_pk=known.pk if known is not None else None,
+    )
 
     if security.rate_limited(request, name="login_ip"):
         record(type=EventType.RATE_LIMITED, outcome=Outcome.DENIED, user=known, reason="login_ip", details=details)
@@ -271,7 +279,7 @@ def password_check(
         record(type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=known, reason="locked", details=details)
         return PasswordCheck("locked", user=known, retry_at=retry_at)
 
-    if captcha and security.captcha_required(email=email, ip=ip):
+    if captcha and security.captcha_required(email=email, ip=ip, request=request):
         result = security.captcha_verify(captcha_payload or "")
         if not result.ok:
             if captcha_payload:
@@ -311,7 +319,7 @@ def password_check(
                 return PasswordCheck("locked", user=known, retry_at=_lockout_retry_at(request, email=email))
         return PasswordCheck("invalid")
 
-    security.failures_cleared(email=email)
+    security.failures_cleared(email=email, request=request)
     if not known.email_verified:
         record(
             type=EventType.LOGIN_FAILED, outcome=Outcome.DENIED, user=known, reason="email_unverified", details=details
@@ -320,11 +328,26 @@ def password_check(
     return PasswordCheck("ok", user=known)
 
 
+_LAST_LOGIN_WRITTEN = "_last_login_written"
+
+
+def last_login_update(*, request: HttpRequest, user: User) -> tuple[str, list[Any]]:
+    """The UPDATE of `last_login` (set on the object) for the caller to run with its own statement
+    (the API login's rows); last_login_stamp then leaves this login out."""
+    user.last_login = timezone.now()
+    setattr(request, _LAST_LOGIN_WRITTEN, user.pk)
+    return update_sql(User, {"last_login": user.last_login}, pk=user.pk)
+
+
 def last_login_stamp(sender: Any, user: Any, **kwargs: Any) -> None:
     """user_logged_in receiver in place of django.contrib.auth's update_last_login: the same
-    column, set on the object and written with one UPDATE without save() (AccountsConfig.ready).
+    column, set on the object and written with one UPDATE without save() (AccountsConfig.ready),
+    unless the login wrote it with its own rows (last_login_update).
     The user cache ignores last_login (accounts.usercache), so no invalidation is due."""
     if getattr(user, "pk", None) is None:
+        return
+    request = kwargs.get("request")
+    if request is not None and getattr(request, _LAST_LOGIN_WRITTEN, None) == user.pk:
         return
     user.last_login = timezone.now()
     sql, params = update_sql(User, {"last_login": user.last_login}, pk=user.pk)

@@ -22,7 +22,9 @@ from mfa.models import EmailFactor, MFAState, RecoveryCode, RecoveryCodeSet, SMS
 GROUP = "mfa"
 TTL = 300
 # Versioned names: a change of what is stored (FactorSummary's fields, /me's keys) bumps them.
-summaries = Cached("mfa-summary-v1", group=GROUP, ttl=TTL)
+# Read by the login's second-factor stage: fetched with the password login's counters (the
+# "login" tag, accounts.security.login_prefetch).
+summaries = Cached("mfa-summary-v1", group=GROUP, ttl=TTL, prefetch_tags=("login",))
 # Read on every GET /api/v1/me: fetched with the request's other keys there (its `prefetch_tags`).
 me_fields = Cached("mfa-me-v1", group=GROUP, ttl=TTL, prefetch_tags=("me",))
 

@@ -83,6 +83,8 @@ class RiskDecision:
     trusted_device: bool = False
     first_login: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    # What login_updates handed to the login's own statement ("device", "profile"): not written again.
+    written: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def denied(self) -> bool:
@@ -276,7 +278,7 @@ def evaluate_login(
     if travel:
         reasons.append("impossible_travel")
         details["travel"] = travel
-    failing = security.accounts_failing_from_ip(ip)
+    failing = security.accounts_failing_from_ip(ip, request=request)
     if failing >= settings.RISK_IP_FAILING_ACCOUNTS:
         reasons.append("ip_failing_many_accounts")
         details["failing_accounts"] = failing
@@ -408,19 +410,40 @@ def _profile_upsert(*, user: User, place: Place, ip: str, updates: list[tuple[st
     )
 
 
+def login_updates(*, request: HttpRequest, user: User, decision: RiskDecision) -> list[tuple[str, list[Any]]]:
+    """The UPDATEs of a returning device and of an existing risk profile that login_succeeded would
+    run, for the caller to write with the login's own rows in one statement (the API login:
+    accounts.pipeline's Stage.login_writes). login_succeeded then leaves them out; a new device or
+    profile (an INSERT ... ON CONFLICT) is still written there."""
+    updates: list[tuple[str, list[Any]]] = []
+    if decision.device is not None and "device" not in decision.written:
+        _device_upsert(user=user, decision=decision, request=request, updates=updates)
+        decision.written.add("device")
+    if _loaded_profile(user) is not None and "profile" not in decision.written:
+        place = decision.place or locate(client_ip(request))
+        _profile_upsert(user=user, place=place, ip=place.ip or client_ip(request), updates=updates)
+        decision.written.add("profile")
+    return updates
+
+
 def login_succeeded(
     *, request: HttpRequest, user: User, decision: RiskDecision, amr: list[str] | None = None
 ) -> KnownDevice | None:
     """Remembers the device and the place of this login, and alerts the user about a new one.
 
-    Exactly one alert per new device: the device row records that it was alerted.
+    Exactly one alert per new device: the device row records that it was alerted. What
+    login_updates already handed to the login's own statement is not written again.
     """
     place = decision.place or locate(client_ip(request))
     with transaction.atomic(savepoint=False):
         # A returning device and profile: both UPDATEs in one statement (core.sql.run_together).
         updates: list[tuple[str, list[Any]]] = []
-        device = _device_upsert(user=user, decision=decision, request=request, updates=updates)
-        _profile_upsert(user=user, place=place, ip=place.ip or client_ip(request), updates=updates)
+        if "device" in decision.written:
+            device = decision.device
+        else:
+            device = _device_upsert(user=user, decision=decision, request=request, updates=updates)
+        if "profile" not in decision.written:
+            _profile_upsert(user=user, place=place, ip=place.ip or client_ip(request), updates=updates)
         if updates:
             run_together(updates)
         alert_reasons = [r for r in decision.reasons if r in ALERT_SIGNALS]

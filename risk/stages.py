@@ -47,6 +47,15 @@ class RiskStage(Stage):
             attempt.reasons.extend(f"risk:{reason}" for reason in decision.reasons)
         attempt.trusted_device = decision.skips_second_factor
 
+    def login_writes(self, attempt: LoginAttempt) -> list[tuple[str, list[Any]]]:
+        """A returning device's and the profile's UPDATEs, written with the login's own rows."""
+        decision = _decision(attempt)
+        if decision is None or attempt.request is None:
+            return []
+        # The same decision object for after_login (the resumed path rebuilds it from the attempt).
+        setattr(attempt.request, _DECISION_ATTR, decision)
+        return services.login_updates(request=attempt.request, user=attempt.user, decision=decision)
+
     def after_login(self, attempt: LoginAttempt, login: Login) -> None:
         """Remember the device and the place, send the new-device alert, and "remember this device"."""
         decision = _decision(attempt)

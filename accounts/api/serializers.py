@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 API_MFA_METHODS = ("totp", "sms", "email", "recovery", "webauthn")
@@ -25,6 +26,46 @@ class LoginSerializer(serializers.Serializer[Any]):
         allow_blank=True,
         help_text='Solved proof-of-work challenge (base64 ALTCHA payload) after a "captcha_required" answer.',
     )
+
+
+# LoginSerializer's fields, bound once: login_data checks a body against them without building
+# (and deep-copying the fields of) a serializer per request.
+_LOGIN_FIELDS: dict[str, serializers.CharField] = dict(LoginSerializer().fields)  # type: ignore[arg-type]
+
+
+def login_data(data: Any) -> dict[str, str] | None:
+    """LoginSerializer's validated_data for a body of plain strings that it accepts, checked with
+    the serializer's own fields (trimming, blank, max length, NUL and surrogate characters, the
+    device id's pattern); None for anything else, which the caller hands to the serializer for
+    its usual answer (400 with per-field errors)."""
+    if not isinstance(data, dict):
+        return None
+    out: dict[str, str] = {}
+    for name, field in _LOGIN_FIELDS.items():
+        if name not in data:
+            if field.required:
+                return None
+            continue
+        value = data[name]
+        if not isinstance(value, str):
+            return None
+        if field.trim_whitespace:
+            value = value.strip()
+        if value == "":
+            if not field.allow_blank:
+                return None
+            out[name] = ""
+            continue
+        try:
+            for validator in field.validators:  # as Field.run_validators calls them
+                if getattr(validator, "requires_context", False):
+                    validator(value, field)  # type: ignore[call-arg]
+                else:
+                    validator(value)  # type: ignore[call-arg]
+        except (serializers.ValidationError, DjangoValidationError):
+            return None
+        out[name] = value
+    return out
 
 
 class TokenPairSerializer(serializers.Serializer[Any]):

@@ -9,6 +9,7 @@ rotate on every use; presenting a spent one again ends the family for everyone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,9 +118,13 @@ def login_complete(
     device_id: str = "",
     device_label: str = "",
     extra: dict[str, Any] | None = None,
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
 ) -> TokenPair:
     """Starts a token family for a login whose password (and factor, if needed) were proven.
-    A DPoP proof on this request binds the family (required under API_REQUIRE_DPOP)."""
+    A DPoP proof on this request binds the family (required under API_REQUIRE_DPOP).
+
+    The family, its refresh token, the two audit events, `last_login` and `also` (the login
+    stages' UPDATEs, accounts.pipeline.Stage.login_writes): one statement."""
     jkt = accounts_dpop.token_request_jkt(request)  # before anything is written: a refusal changes nothing
     ctx = context.current()
     now = timezone.now()
@@ -140,7 +145,7 @@ def login_complete(
         refresh, refresh_row = _refresh_new(family=family, device_id=device_id)
         access, lifetime = _access(user, family)
         sid = str(family.id)
-        # The login's rows and its two audit events: one statement (audit.services.record_many).
+        # The login's rows, its two audit events and the UPDATEs: one statement (audit.services.record_many).
         record_many(
             [
                 audit_event(
@@ -151,8 +156,9 @@ def login_complete(
                 audit_event(type=EventType.TOKEN_ISSUED, user=user, details={"sid": sid, "amr": amr}),
             ],
             rows=[family, refresh_row],
+            also=[account_services.last_login_update(request=request, user=user), *also],
         )
-        # Django's login signal: resets the axes failure counter and updates last_login.
+        # Django's login signal: resets the axes failure counter (last_login is written above).
         user_logged_in.send(sender=User, request=request, user=user)
     return TokenPair(access=access, refresh=refresh, expires_in=lifetime, sid=sid, dpop=bool(jkt))
 

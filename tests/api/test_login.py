@@ -193,3 +193,87 @@ def test_the_api_throttles_on_a_cache_that_is_not_redis(api, settings, throttle_
     response = api.post("/api/v1/auth/token/refresh", {}, format="json")
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+_PLAIN = {"email": "a@example.com", "password": "correct horse battery"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _PLAIN,
+        {**_PLAIN, "email": "  a@example.com \n"},
+        {**_PLAIN, "password": "  spaces kept  "},
+        {**_PLAIN, "password": "   "},
+        {**_PLAIN, "password": ""},
+        {**_PLAIN, "password": "nul\x00inside"},
+        {**_PLAIN, "password": "x" * 1025},
+        {**_PLAIN, "email": "x" * 255},
+        {**_PLAIN, "email": 12345},
+        {**_PLAIN, "email": None},
+        {"password": "no email at all"},
+        {**_PLAIN, "device_id": "ios-1234"},
+        {**_PLAIN, "device_id": "  ios-1234  "},
+        {**_PLAIN, "device_id": ""},
+        {**_PLAIN, "device_id": "has space"},
+        {**_PLAIN, "device_id": "ios-1234\n"},
+        {**_PLAIN, "device_id": "d" * 129},
+        {**_PLAIN, "device_id": None},
+        {**_PLAIN, "device_name": "Alice's iPhone \ud800"},
+        {**_PLAIN, "device_name": "  Alice's iPhone  "},
+        {**_PLAIN, "device_name": "n" * 121},
+        {**_PLAIN, "captcha": ""},
+        {**_PLAIN, "captcha": ["not", "a", "string"]},
+        {**_PLAIN, "unknown_field": "ignored"},
+        ["not", "an", "object"],
+    ],
+)
+def test_the_login_bodys_quick_check_agrees_with_the_serializer(body):
+    """login_data (no serializer built per request) answers exactly what LoginSerializer validates,
+    or None: the view then runs the serializer for its own 400."""
+    from accounts.api.serializers import LoginSerializer, login_data
+
+    serializer = LoginSerializer(data=body)
+    valid = serializer.is_valid()
+    quick = login_data(body)
+    if quick is not None:
+        assert valid and quick == dict(serializer.validated_data)
+    if valid and all(isinstance(v, str) for v in body.values()):  # type: ignore[union-attr]
+        assert quick == dict(serializer.validated_data)
+
+
+def test_a_bad_login_body_still_gets_the_serializers_field_errors(api):
+    response = api.post("/api/v1/auth/login", {"email": "a@example.com", "device_id": "has space"}, format="json")
+    body = assert_error(response, 400, "invalid")
+    assert set(body["errors"]) == {"password", "device_id"}
+
+
+@override_settings(CAPTCHA_AFTER_FAILURES=100)
+def test_a_success_clears_the_failures_the_logins_one_read_found(api_login, user, throttle_rate):
+    """The counters are read in one round trip before the hash; a success clears what that read
+    found (lockout and CAPTCHA counters), so 4 failures, a success and 4 failures do not lock."""
+    from django.core.cache import cache
+
+    from accounts import security
+
+    throttle_rate("auth_login", "1000/min")
+
+    for _ in range(4):
+        assert_error(api_login(user, "wrong password!"), 401)
+    assert cache.get(security._account_key(user.email))
+    assert api_login(user).status_code == 200
+    assert cache.get(security._account_key(user.email)) is None
+    for _ in range(4):
+        assert_error(api_login(user, "wrong password!"), 401)
+    assert api_login(user).status_code == 200
+    for _ in range(4):
+        assert_error(api_login(user, "wrong password!"), 401)
+    assert_error(api_login(user, "wrong password!"), 429, "locked")  # the 5th in a row still locks
+
+
+def test_the_login_rate_limit_is_counted_in_the_logins_one_round_trip(api_login, user, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_ip": "2/m"}
+    assert api_login(user).status_code == 200
+    assert api_login(user).status_code == 200
+    assert_error(api_login(user), 429, "rate_limited")
+    assert events(EventType.RATE_LIMITED, user)

@@ -2,28 +2,69 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 from audit.events import EventType, Outcome
 from audit.models import AuditEvent
 from core import context, metrics
-from core.logging import redact_value
+from core.logging import SENSITIVE_KEYS, redact
 from core.sql import insert_rows
 
 _FORBIDDEN_DETAIL_KEYS = ("password", "code", "token", "secret", "otp", "refresh", "access", "cookie")
 
 
+# Verdicts on detail keys, per key: the keys come from code (a few dozen), so each is checked once
+# per process. Bounded all the same, in case a caller ever builds keys from data.
+_KEY_VERDICTS: dict[str, tuple[bool, bool]] = {}
+_KEY_VERDICTS_MAX = 4096
+# A string of these characters, without "eyJ", matches none of core.logging's redaction patterns
+# (each needs whitespace, one of : = / #, or a JWT's "eyJ"): ids, amounts, currencies, codes of
+# reasons. tests/audit/test_details.py checks the claim against core.logging.redact_value.
+_INERT = re.compile(r"[0-9A-Za-z.,*+_-]*")
+
+
+def _key_verdict(key: str) -> tuple[bool, bool]:
+    """(forbidden: the key names a secret, so the event is refused; redacted: its value is hidden)."""
+    verdict = _KEY_VERDICTS.get(key)
+    if verdict is None:
+        lowered = key.lower()
+        verdict = (any(word in lowered for word in _FORBIDDEN_DETAIL_KEYS), bool(SENSITIVE_KEYS.search(key)))
+        if len(_KEY_VERDICTS) < _KEY_VERDICTS_MAX:
+            _KEY_VERDICTS[key] = verdict
+    return verdict
+
+
+@lru_cache(maxsize=2048)
+def _redacted_text(value: str) -> str:
+    return redact(value)
+
+
+def _redacted(value: str) -> str:
+    """core.logging.redact(value), without running its patterns on a string none can match, and
+    remembered for short strings (articles, rule traces, masked IBANs repeat from event to event)."""
+    if _INERT.fullmatch(value) and "eyJ" not in value:
+        return value
+    return _redacted_text(value) if len(value) <= 256 else redact(value)
+
+
 def _clean_details(details: dict[str, Any] | None) -> dict[str, Any]:
+    """The details as stored: refused if a key names a secret; a string value redacted as
+    core.logging.redact_value redacts it (the whole value under a sensitive key)."""
     if not details:
         return {}
     cleaned: dict[str, Any] = {}
     for key, value in details.items():
-        if any(word in key.lower() for word in _FORBIDDEN_DETAIL_KEYS):
+        forbidden, hidden = _key_verdict(key)
+        if forbidden:
             raise ValueError(f"audit details must not carry secrets (key {key!r})")
-        cleaned[key] = redact_value(key, value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = "[REDACTED]" if hidden else _redacted(value)
+        cleaned[key] = value
     return cleaned
 
 
@@ -121,3 +162,46 @@ def record_many(
         insert_rows([*rows, *events], also=also)
         for built in events:
             _counted(built)
+
+
+_INSERT_PLANS: dict[str, tuple[list[Any], str]] = {}
+
+
+def _insert_plan(using: str) -> tuple[list[Any], str]:
+    """The fields an INSERT of events writes (all but the generated id) and its column list."""
+    plan = _INSERT_PLANS.get(using)
+    if plan is None:
+        quote = connections[using].ops.quote_name
+        fields = [f for f in AuditEvent._meta.local_concrete_fields if not f.primary_key]
+        plan = (fields, ", ".join(quote(str(f.column)) for f in fields))
+        _INSERT_PLANS[using] = plan
+    return plan
+
+
+def insert_statement(events: Sequence[AuditEvent], *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
+    """One INSERT of events built by event(), as (SQL, parameters), for a hot path that runs it
+    inside its own statement (a data-modifying CTE beside the action's writes, PostgreSQL), in
+    its transaction: the events commit or roll back with the action, as with record(). The values
+    are prepared by each field as the ORM prepares them. Once the statement ran, the caller calls
+    written(); the events get no primary key back."""
+    if not events:
+        raise ValueError("insert_statement needs at least one event")
+    connection = connections[using]
+    fields, columns = _insert_plan(using)
+    params: list[Any] = []
+    for built in events:
+        if type(built) is not AuditEvent or not built._state.adding:
+            raise ValueError("insert_statement writes new audit events only")
+        params += [f.get_db_prep_save(getattr(built, f.attname), connection) for f in fields]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * len(events))  # noqa: S608  # nosec B608 - identifiers from model metadata, values are parameters
+    return sql, params
+
+
+def written(events: Sequence[AuditEvent], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """After insert_statement's statement ran: the events are saved rows, and counted."""
+    for built in events:
+        built._state.adding = False
+        built._state.db = using
+        _counted(built)

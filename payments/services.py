@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,7 +20,9 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from accounts.models import User
+from audit import services as audit
 from audit.events import EventType, Outcome
+from audit.models import AuditEvent
 from audit.services import record
 from core.crypto import constant_time_equals, keyed_hash
 from core.errors import DomainError
@@ -460,13 +463,12 @@ def _post(payment: Payment, accounts: dict[str, BankAccount]) -> None:
         payment.save(update_fields=["posting", "status", "completed_at"])
 
 
-def _completed_notices(payment: Payment) -> None:
-    """The audit row of a completed payment and, above the threshold, the customer's email."""
-    record(
-        type=EventType.PAYMENT_COMPLETED,
-        user=payment.owner,
-        details=_audit_details(payment),
-    )
+def _completed_notices(payment: Payment, *, written: bool = True) -> AuditEvent:
+    """The audit row of a completed payment (recorded now, or with `written=False` built for the
+    caller's statement, audit.services.insert_statement) and, above the threshold, the customer's email."""
+    built = audit.event(type=EventType.PAYMENT_COMPLETED, user=payment.owner, details=_audit_details(payment))
+    if written:
+        audit.record_many([built])
     if payment.amount > settings.STEP_UP_THRESHOLD:
         email_enqueue(
             to=payment.owner.email,
@@ -475,6 +477,7 @@ def _completed_notices(payment: Payment) -> None:
             purpose="payment_completed",
             user=payment.owner,
         )
+    return built
 
 
 def _audit_details(payment: Payment, **extra: Any) -> dict[str, Any]:
@@ -631,9 +634,9 @@ def _idempotency_statement(idem_id: int, payment: Payment, snapshot: dict[str, A
     )
 
 
-def _record_decision(payment: Payment, decision: sca.ScaDecision) -> None:
+def _decision_event(payment: Payment, decision: sca.ScaDecision) -> AuditEvent:
     """Every SCA decision is audited with the article it relied on (RTS Art. 13-18 or the rule)."""
-    record(
+    return audit.event(
         type=EventType.PAYMENT_SCA_DECIDED,
         user=payment.owner,
         outcome=Outcome.INFO,
@@ -1043,10 +1046,13 @@ def _payment_new(
     else:
         payment.posting_id = uuid.uuid4()
         payment.completed_at = now
-    record(type=EventType.PAYMENT_CREATED, user=user, details=_audit_details(payment, channel=channel))
-    _record_decision(payment, decision)
+    # The payment's audit rows are written by the payment's own statement (_payment_write).
+    events = [
+        audit.event(type=EventType.PAYMENT_CREATED, user=user, details=_audit_details(payment, channel=channel)),
+        _decision_event(payment, decision),
+    ]
     if pending:
-        record(
+        step_up = audit.event(
             type=EventType.PAYMENT_STEP_UP_ISSUED,
             user=user,
             outcome=Outcome.INFO,
@@ -1057,14 +1063,16 @@ def _payment_new(
                 email_fallback=email_fallback_only(user=user, methods=methods),
             ),
         )
+        events.append(step_up)
     else:
-        _completed_notices(payment)
+        events.append(_completed_notices(payment, written=False))
     snapshot = _snapshot(payment, methods) if answer or idem_id is not None else None
     _payment_write(
         payment,
         credit_id=None if pending else (internal.id if internal else clearing_id),
         counts=not pending and decision.counts,
         idem=(idem_id, snapshot) if idem_id is not None and snapshot is not None else None,
+        events=events,
     )
     return payment, methods, snapshot
 
@@ -1084,11 +1092,17 @@ def _payment_posting(payment: Payment, credit_id: object, **statements: Any) -> 
 
 
 def _payment_write(
-    payment: Payment, *, credit_id: object, counts: bool, idem: tuple[int, dict[str, Any]] | None
+    payment: Payment,
+    *,
+    credit_id: object,
+    counts: bool,
+    idem: tuple[int, dict[str, Any]] | None,
+    events: Sequence[AuditEvent],
 ) -> None:
     """Writes a new payment: with `credit_id` (executed now) together with its posting, and the
-    SCA counters when it went out without SCA (`counts`); the idempotency record's answer.
-    PostgreSQL: one statement. Elsewhere: the ORM, one write after the other."""
+    SCA counters when it went out without SCA (`counts`); the idempotency record's answer; its
+    audit `events` (built by audit.services.event). PostgreSQL: one statement, so the audit rows
+    commit or roll back with the payment. Elsewhere: the ORM, one write after the other."""
     user = payment.owner
     if credit_id is None and payment.status == Payment.Status.COMPLETED:
         credit_id = clearing_account(currency=payment.currency, payment_id=payment.id).id
@@ -1102,11 +1116,13 @@ def _payment_write(
             )
         if idem is not None:
             IdempotencyRecord.objects.filter(id=idem[0]).update(payment=payment, response_body=idem[1])
+        audit.record_many(events)
         return
     insert = _insert_statement(payment)
     after = [_count_without_sca_statement(user, payment.amount)] if counts else []
     if idem is not None:
         after.append(_idempotency_statement(idem[0], payment, idem[1]))
+    after.append(audit.insert_statement(events))
     if payment.status == Payment.Status.COMPLETED:
         _payment_posting(payment, credit_id, before=[insert], after=after)
     else:
@@ -1114,6 +1130,7 @@ def _payment_write(
         sql = "WITH " + ", ".join(f"w{n} AS ({q})" for n, (q, _) in enumerate(statements)) + " SELECT 1"
         with connection.cursor() as cursor:
             cursor.execute(sql, [p for _, params in statements for p in params])
+    audit.written(events)
     payment._state.adding = False
     payment._state.db = connection.alias
 

@@ -15,6 +15,7 @@ from typing import Any
 from axes.handlers.cache import AxesCacheHandler
 from axes.helpers import get_cache, get_client_cache_keys, get_client_username, get_cool_off, get_credentials
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
 
 from core.crypto import keyed_hash
@@ -22,6 +23,22 @@ from core.crypto import keyed_hash
 
 def _at_key(key: str) -> str:
     return f"{key}:at"
+
+
+_KEYS_MEMO = "_axes_client_keys"
+
+
+def _client_keys(request: Any, credentials: dict[str, Any] | None) -> list[str]:
+    """axes' cache keys of (account, IP) for this request, worked out once per request and account
+    (a login asks for them up to three times: its one read, the lockout check, the reset)."""
+    username = get_client_username(request, credentials)
+    memo = getattr(request, _KEYS_MEMO, None)
+    if isinstance(memo, tuple) and memo[0] == username:
+        return list(memo[1])
+    keys = list(get_client_cache_keys(request, credentials))
+    if isinstance(request, HttpRequest):
+        setattr(request, _KEYS_MEMO, (username, tuple(keys)))
+    return keys
 
 
 def prefetch_keys(request: Any, credentials: dict[str, Any] | None) -> list[str]:
@@ -35,7 +52,7 @@ def prefetch_keys(request: Any, credentials: dict[str, Any] | None) -> list[str]
         return []
     if getattr(settings, "AXES_CACHE", "default") != "default":
         return []
-    keys = list(get_client_cache_keys(request, credentials))
+    keys = _client_keys(request, credentials)
     return [*keys, *(_at_key(k) for k in keys), REDIS_EPOCH_KEY]
 
 
@@ -76,7 +93,7 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
 
         # One MGET: the counters, when each last counted a failure, and the Redis epoch (a
         # password login's first check: read with the login's other counters, login_prefetch).
-        keys = list(get_client_cache_keys(request, credentials))
+        keys = _client_keys(request, credentials)
         wanted = [*keys, *(_at_key(k) for k in keys), REDIS_EPOCH_KEY]
         prefetched = take_prefetched(request, "lockout", wanted)
         values = prefetched if prefetched is not None else self.cache.get_many(wanted)
@@ -121,7 +138,7 @@ class ClockedAxesCacheHandler(AxesCacheHandler):
 
         if not settings.AXES_RESET_ON_SUCCESS or request is None:
             return
-        keys = list(get_client_cache_keys(request, get_credentials(user.get_username())))
+        keys = _client_keys(request, get_credentials(user.get_username()))
         counters = [*keys, *(_at_key(k) for k in keys)]
         if prefetched_absent(request, counters):
             return

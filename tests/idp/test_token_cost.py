@@ -350,3 +350,40 @@ def test_a_web_login_that_used_no_client_ends_with_one_provider_query(user: User
     provider = [q for q in _statements(captured) if '"idp_' in q]
     assert len(provider) == 1 and "UNION" in provider[0]
     assert not AuditEvent.objects.filter(type="oidc.backchannel_logout_queued").exists()
+
+
+def test_a_kept_insert_text_is_what_the_orm_compiles_for_each_row(user: User) -> None:
+    """idp.storage.insert_sql keeps the compiler's SQL text of a row whose values are all plain
+    parameters, and still prepares every row's values with the compiler: text and values equal
+    the ORM's own compilation of the same row, for every row (not only the first)."""
+    from django.db.models.sql import InsertQuery
+    from django.utils import timezone
+
+    from idp import storage
+
+    client, _secret = services.client_create(
+        name="Ledger sync", kind="confidential", grant="client-credentials", scopes="read:accounts", owner=user
+    )
+    fields = [f.attname for f in AccessToken._meta.local_concrete_fields if not f.generated]
+    moving = {fields.index("created"), fields.index("updated")}  # pre_save sets them again
+
+    def comparable(params: Any) -> list[Any]:
+        return [getattr(v, "obj", v) for i, v in enumerate(params) if i not in moving]  # Jsonb -> its value
+
+    for n in range(3):
+        access = AccessToken(
+            pk=10_000 + n,
+            user=user,
+            application=client,
+            scope=f"read:accounts {n}",
+            jti=f"jti-{n}",
+            expires=timezone.now(),
+            resource=[f"https://api.example/{n}"],
+        )
+        sql, params = storage.insert_sql(access)
+        query = InsertQuery(AccessToken)
+        query.insert_values([AccessToken._meta.get_field(name) for name in fields], [access])
+        ((expected_sql, expected),) = query.get_compiler(using="default").as_sql()
+        assert sql == expected_sql and len(params) == len(expected) == len(fields)
+        assert comparable(params) == comparable(expected)
+        assert f"read:accounts {n}" in params and 10_000 + n in params

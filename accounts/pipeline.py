@@ -48,6 +48,8 @@ from core.net import client_ip
 Channel = Literal["web", "api", "oidc"]
 # Set on the user object of a login attempt, loaded with the stages' user_related rows in this request.
 LOADED_FOR_LOGIN = "_loaded_for_login"
+# {name: value} of the stages' user_join rows loaded with the user object (see Stage.user_join).
+LOADED_JOINS = "_loaded_joins"
 
 
 def loaded_related(user: Any, name: str) -> tuple[bool, Any]:
@@ -56,6 +58,14 @@ def loaded_related(user: Any, name: str) -> tuple[bool, Any]:
         return False, None
     cache = getattr(getattr(user, "_state", None), "fields_cache", {})
     return (name in cache), cache.get(name)
+
+
+def loaded_join(user: Any, name: str, value: str) -> tuple[bool, Any]:
+    """(True, row or None) when the password step loaded the stage's user_join `name` for `value`."""
+    joins = getattr(user, LOADED_JOINS, None)
+    if not isinstance(joins, dict) or name not in joins or joins[name] != value:
+        return False, None
+    return True, getattr(user, name, None)
 
 
 class LoginRefused(DomainError):
@@ -148,6 +158,13 @@ class Stage:
     # Relations of the user row this stage reads (select_related at the password step: no extra query).
     user_related: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def user_join(cls, *, channel: Channel, device_id: str | None) -> tuple[str, str, str, str] | None:
+        """(name, relation, field, value): the user's row of `relation` whose `field` is `value`,
+        loaded with the user row at the password step (a LEFT JOIN, no extra query) as attribute
+        `name`; read it back with loaded_join. None: nothing to load."""
+        return None
+
     def run(self, attempt: LoginAttempt) -> Pause | None:
         """Adds facts, raises LoginRefused, or returns a Pause. None: go on."""
         return None
@@ -199,6 +216,16 @@ def user_related() -> tuple[str, ...]:
     for cls in _stage_classes(tuple(settings.LOGIN_STAGES)):
         related.extend(r for r in cls.user_related if r not in related)
     return tuple(related)
+
+
+def user_joins(*, channel: Channel, device_id: str | None) -> tuple[tuple[str, str, str, str], ...]:
+    """What the password step should join to the user row for this login (Stage.user_join)."""
+    joins = []
+    for cls in _stage_classes(tuple(settings.LOGIN_STAGES)):
+        join = cls.user_join(channel=channel, device_id=device_id)
+        if join is not None:
+            joins.append(join)
+    return tuple(joins)
 
 
 # --- Running the stages -------------------------------------------------------------------------

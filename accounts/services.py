@@ -21,6 +21,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
 from django.db import connection, transaction
+from django.db.models import FilteredRelation, Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -214,23 +215,35 @@ def _is_locked(request: HttpRequest, email: str) -> bool:
 
 
 @functools.cache
-def _user_by_email(related: tuple[str, ...]) -> PreparedSelect[User]:
+def _user_by_email(related: tuple[str, ...], joins: tuple[tuple[str, str, str], ...] = ()) -> PreparedSelect[User]:
     # Compiled once (core.sql): the join of the stages' rows cost more CPU to compile than to run.
-    return PreparedSelect(
-        lambda email: User.objects.select_related(*related).filter(email=email).order_by()[:1], "\x00sample@email"
-    )
+    def build(email: str, *values: str) -> Any:
+        queryset = User.objects.all()
+        if joins:
+            queryset = queryset.annotate(
+                **{
+                    name: FilteredRelation(relation, condition=Q(**{f"{relation}__{field}": value}))
+                    for (name, relation, field), value in zip(joins, values, strict=True)
+                }
+            )
+        return queryset.select_related(*related, *(name for name, _, _ in joins)).filter(email=email).order_by()[:1]
+
+    return PreparedSelect(build, "\x00sample@email", *(f"\x00sample-join-{i}" for i in range(len(joins))))
 
 
-def user_for_login(email: str) -> User | None:
-    """The account an email names, with what the login stages read (one query: see pipeline.user_related)."""
+def user_for_login(email: str, joins: tuple[tuple[str, str, str, str], ...] = ()) -> User | None:
+    """The account an email names, with what the login stages read (one query: see
+    pipeline.user_related), and the stages' rows of `joins` (pipeline.user_joins)."""
     from accounts import pipeline
 
     if not email:
         return None
-    user = _user_by_email(pipeline.user_related()).first(email)
+    shape = tuple((name, relation, field) for name, relation, field, _ in joins)
+    user = _user_by_email(pipeline.user_related(), shape).first(email, *(value for *_, value in joins))
     if user is not None:
         # Stages may trust the related rows loaded with it (they are this request's).
         setattr(user, pipeline.LOADED_FOR_LOGIN, True)
+        setattr(user, pipeline.LOADED_JOINS, {name: value for name, _, _, value in joins})
     return user
 
 
@@ -244,6 +257,7 @@ def password_check(
     user: User | None = None,
     captcha: bool = True,
     failure_event: EventType = EventType.LOGIN_FAILED,
+    user_joins: tuple[tuple[str, str, str, str], ...] = (),
 ) -> PasswordCheck:
     """Rate limit, CAPTCHA, lockout, then the password; audits every refusal.
 
@@ -256,7 +270,7 @@ def password_check(
     """
     email = normalize_email(email)[:254]
     ip = client_ip(request)
-    known = user if user is not None else user_for_login(email)
+    known = user if user is not None else user_for_login(email, user_joins)
     if user is not None and user.email != email:
         known = user
         email = user.email

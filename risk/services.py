@@ -216,11 +216,19 @@ def _geo_blocked(profile: RiskProfile | None, place: Place) -> str:
     return ""
 
 
+# The login's device row, loaded with the user at the password step (RiskStage.user_join).
+LOGIN_DEVICE = "risk_login_device"
+
+
+def api_device_hash(device_id: str | None) -> str:
+    raw = valid_device_id(device_id)
+    return device_id_hash(raw) if raw else ""
+
+
 def _device_hash_for(request: HttpRequest, channel: Channel, device_id: str | None) -> str:
     if channel == "web" and device_id is None:
         return device_id_hash(web_device_id(request))
-    raw = valid_device_id(device_id)
-    return device_id_hash(raw) if raw else ""
+    return api_device_hash(device_id)
 
 
 def _loaded_profile(user: User) -> RiskProfile | None:
@@ -237,6 +245,17 @@ _DEVICE: PreparedSelect[KnownDevice] = PreparedSelect(
     -424242,
     "\x00sample-device-hash",
 )
+
+
+def _login_device(user: User, hashed: str) -> KnownDevice | None:
+    """The user's device by its hashed id: loaded with the user row when the password step joined
+    it (accounts.pipeline.loaded_join), else one query."""
+    from accounts.pipeline import loaded_join
+
+    if not hashed:
+        return None
+    loaded, device = loaded_join(user, LOGIN_DEVICE, hashed)
+    return device if loaded else _DEVICE.first(user.pk, hashed)
 
 
 def evaluate_login(
@@ -260,7 +279,7 @@ def evaluate_login(
         place = locate(ip)
     context.update(country=place.country)
     hashed = _device_hash_for(request, channel, device_id)
-    device = _DEVICE.first(user.pk, hashed) if hashed else None
+    device = _login_device(user, hashed)
     profile = _loaded_profile(user)
     has_history = device is not None or (profile is not None and profile.last_login_at is not None)
     if not has_history:

@@ -25,6 +25,12 @@ class RiskStage(Stage):
     key = "risk"
     user_related = ("risk_profile",)
 
+    @classmethod
+    def user_join(cls, *, channel: Any, device_id: str | None) -> tuple[str, str, str, str] | None:
+        """The app's device, loaded with the user row (services.evaluate_login reads it back)."""
+        hashed = services.api_device_hash(device_id) if channel == "api" else ""
+        return (services.LOGIN_DEVICE, "known_devices", "device_id_hash", hashed) if hashed else None
+
     def run(self, attempt: LoginAttempt) -> None:
         assert attempt.request is not None
         channel: services.Channel = "api" if attempt.channel == "api" else "web"

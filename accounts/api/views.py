@@ -120,6 +120,8 @@ class LoginView(_AuthView):
             password=data["password"],
             captcha_payload=data.get("captcha") or None,
             channel="api",
+            # The stages' rows for this login (the app's device) come with the user row.
+            user_joins=pipeline.user_joins(channel="api", device_id=data.get("device_id") or ""),
         )
         if check.status in ("rate_limited", "locked"):
             detail = (

@@ -277,3 +277,18 @@ def test_the_login_rate_limit_is_counted_in_the_logins_one_round_trip(api_login,
     assert api_login(user).status_code == 200
     assert_error(api_login(user), 429, "rate_limited")
     assert events(EventType.RATE_LIMITED, user)
+
+
+def test_the_device_loaded_with_the_user_is_this_apps_device(api_login, user):
+    """The app's device comes with the user row (one query): another device id of the same user is
+    a new device, the same one is recognised and updated."""
+    from risk.models import KnownDevice
+
+    assert api_login(user, device_id="phone-aaaa").status_code == 200
+    assert api_login(user, device_id="phone-aaaa").status_code == 200
+    assert not events(EventType.RISK_NEW_DEVICE, user)
+    assert api_login(user, device_id="phone-bbbb").status_code == 200
+    assert len(events(EventType.RISK_NEW_DEVICE, user)) == 1
+    assert KnownDevice.objects.filter(user=user).count() == 2
+    assert api_login(user, device_id="phone-bbbb").status_code == 200
+    assert len(events(EventType.RISK_NEW_DEVICE, user)) == 1

@@ -92,3 +92,32 @@ def test_a_connection_inside_a_transaction_gets_django_s_own_check(select_one_ca
     finally:
         connection.connection.execute("ROLLBACK")
     assert idle_and_quiet(connection.connection)
+
+
+def test_timestamps_are_parsed_by_psycopg_s_c_loader_with_django_s_tzinfo() -> None:
+    import datetime as dt
+
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+    from psycopg import pq
+
+    from core.postgresql.base import TzLoader
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT '2026-03-29 01:30:00.5+02'::timestamptz, '1999-12-31 23:59:59+00'::timestamptz, now()")
+        first, second, now = cursor.fetchone()
+    loader = connection.connection.adapters.get_loader(1184, pq.Format.TEXT)
+    if pq.__impl__ == "python":  # no C implementation: Django's own loader stays
+        assert issubclass(loader, BaseTzLoader)
+        return
+    assert issubclass(loader, TzLoader) and loader.timezone is dt.UTC
+    assert first == dt.datetime(2026, 3, 28, 23, 30, 0, 500000, tzinfo=dt.UTC) and first.tzinfo is dt.UTC
+    assert second == dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    assert now.tzinfo is dt.UTC
+
+    # The same answer as Django's loader for the same text, value and tzinfo.
+    class DjangoLoader(BaseTzLoader):
+        timezone = dt.UTC
+
+    ours, django_s = loader(1184, connection.connection), DjangoLoader(1184, connection.connection)
+    for text in (b"2026-12-01 16:20:50.123456+00", b"2026-06-30 12:00:00+05:30", b"0001-01-01 00:00:00+00"):
+        assert ours.load(text) == django_s.load(text) and ours.load(text).tzinfo is django_s.load(text).tzinfo

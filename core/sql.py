@@ -210,15 +210,26 @@ def update_sql(
     return sql, params
 
 
+def ctes(statements: Sequence[tuple[str, Sequence[Any]]], params: list[Any], *, prefix: str = "w") -> list[str]:
+    """Statements (SQL with %s parameters) as data-modifying CTEs, `prefix0 AS (...)`, ... for a
+    WITH clause; their parameters are appended to `params` in the same order."""
+    parts = []
+    for index, (sql, values) in enumerate(statements):
+        parts.append(f"{prefix}{index} AS ({sql})")
+        params.extend(values)
+    return parts
+
+
 def run_together(statements: Sequence[tuple[str, Sequence[Any]]], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Data-modifying statements that do not depend on each other's effects, in one round trip on
     PostgreSQL (all but the last as CTEs of the last); elsewhere one by one."""
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(statements) > 1:
-            *ctes, (last_sql, last_params) = statements
-            sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(ctes)) + " " + last_sql
-            cursor.execute(sql, [p for _, part_params in ctes for p in part_params] + list(last_params))
+            *first, (last_sql, last_params) = statements
+            values: list[Any] = []
+            sql = "WITH " + ", ".join(ctes(first, values)) + " " + last_sql
+            cursor.execute(sql, [*values, *last_params])
         else:
             for sql, params in statements:
                 cursor.execute(sql, list(params))

@@ -28,7 +28,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.sql import InsertQuery
 
-from core.sql import PreparedSelect
+from core.sql import PreparedSelect, ctes
 from idp.models import Grant
 
 _SAMPLE_CODE = "idp:storage:sample-code"  # no code looks like this (codes are 30 letters and digits)
@@ -67,15 +67,6 @@ def _sequence(model: type[models.Model], connection: Any) -> tuple[str, str]:
     return connection.ops.quote_name(model._meta.db_table), str(pk.column)
 
 
-def _writes(also: Sequence[tuple[str, Sequence[Any]]], params: list[Any]) -> list[str]:
-    """`also` as data-modifying CTEs ("tN AS (...)" each); their parameters go to `params`."""
-    parts = []
-    for index, (sql, values) in enumerate(also):
-        parts.append(f"t{index} AS ({sql})")
-        params.extend(values)
-    return parts
-
-
 def spend_code(
     *,
     grant_pk: Any,
@@ -96,7 +87,7 @@ def spend_code(
     application = quote(opts.get_field("application").column)  # type: ignore[union-attr]
     nexts = ", ".join("nextval(pg_get_serial_sequence(%s, %s))" for _ in ids_for)
     params: list[Any] = [grant_pk, client_pk]
-    writes = "".join(", " + part for part in _writes(also, params))
+    writes = "".join(", " + part for part in ctes(also, params, prefix="t"))
     sql = (
         f"WITH spent AS (DELETE FROM {quote(opts.db_table)} WHERE {grant_id} = %s AND {application} = %s "  # noqa: S608  # nosec B608 - identifiers from model metadata, quoted; values are parameters
         f"RETURNING 1){writes} SELECT (SELECT count(*) FROM spent)" + (f", {nexts}" if nexts else "")
@@ -121,7 +112,7 @@ def next_ids(
     connection = connections[using]
     nexts = ", ".join("nextval(pg_get_serial_sequence(%s, %s))" for _ in ids_for)
     params: list[Any] = []
-    writes = _writes(also, params)
+    writes = ctes(also, params, prefix="t")
     for model in ids_for:
         params.extend(_sequence(model, connection))
     sql = ("WITH " + ", ".join(writes) + " " if writes else "") + f"SELECT {nexts}"

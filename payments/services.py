@@ -26,6 +26,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from core.crypto import constant_time_equals, keyed_hash
 from core.errors import DomainError
+from core.sql import run_together
 from notifications.services import email_enqueue
 from payments import sca
 from payments.ledger import CENT, lock_accounts, posting_create, posting_execute
@@ -1126,10 +1127,7 @@ def _payment_write(
     if payment.status == Payment.Status.COMPLETED:
         _payment_posting(payment, credit_id, before=[insert], after=after)
     else:
-        statements = [insert, *after]
-        sql = "WITH " + ", ".join(f"w{n} AS ({q})" for n, (q, _) in enumerate(statements)) + " SELECT 1"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [p for _, params in statements for p in params])
+        run_together([insert, *after], using=connection.alias)
     audit.written(events)
     payment._state.adding = False
     payment._state.db = connection.alias

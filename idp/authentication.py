@@ -39,7 +39,6 @@ from accounts import revocation
 from accounts.authn import ACR_MFA, ACR_VALUES
 from accounts.models import User
 from core import context, dpop
-from core.cached import read_many
 from idp import conf, services, tokens
 from idp.tokens import InvalidProviderToken, ProviderClaims, access_token_decode, unverified_claims
 
@@ -90,7 +89,7 @@ class ProviderTokenAuthentication(authentication.BaseAuthentication):
         dpop_check(request, scheme=scheme, raw=raw, jkt=claims.jkt, client_id=claims.client_id)
         try:
             _prefetch(request, claims)
-            revoked = _revoked_reason(claims)
+            revoked = services.token_revoked_reason(jti=claims.jti, sid=claims.sid)
         except Exception as exc:  # Redis or the registry unreachable: fail closed
             from accounts.api.authentication import ServiceUnavailable
 
@@ -190,7 +189,7 @@ def verified_claims(raw: str) -> ProviderClaims:
         header, claims = seen
         now = int(timezone.now().timestamp())
         leeway = int(settings.JWT_LEEWAY_SECONDS)
-        if claims.exp > now - leeway and claims.iat <= now + leeway and tokens._verification_key(header):
+        if claims.exp > now - leeway and claims.iat <= now + leeway and tokens.verification_key(header):
             return claims
     claims = access_token_decode(raw)
     if len(_VERIFIED) >= _VERIFIED_MAX:
@@ -211,22 +210,18 @@ def _remember_owner(client_id: str, public_id: str) -> None:
         _owners[client_id] = public_id
 
 
-def _jti_key(jti: str) -> str:
-    return f"{services._JTI_PREFIX}{jti}"
-
-
 def _prefetch(request: Request, claims: ProviderClaims) -> None:
     """The Redis reads of this request in one round trip: the jti's revocation entry, the login's
     (user tokens), the client's bound user (client credentials) and the user's row."""
     from accounts.api.authentication import prefetch
     from idp import clientcache
 
-    keys = [_jti_key(claims.jti)] if claims.jti else []
+    keys = [services.revoked_jti_key(claims.jti)] if claims.jti else []
     if claims.sid:
         keys.extend(revocation.keys(claims.sid))
         prefetch(request, user_public_id=claims.sub, keys=keys)
         return
-    keys.extend(clientcache._owners.keys(claims.client_id))
+    keys.extend(clientcache.owner_keys(claims.client_id))
     owner = _owners.get(claims.client_id)
     if owner is None:
         from core.cached import prefetch as read_ahead
@@ -234,18 +229,6 @@ def _prefetch(request: Request, claims: ProviderClaims) -> None:
         read_ahead(keys)
     else:
         prefetch(request, user_public_id=owner, keys=keys)
-
-
-def _revoked_reason(claims: ProviderClaims) -> str | None:
-    """idp.services.token_revoked_reason on this request's prefetched answers: the jti's entry,
-    then (user tokens) whether the web login is still live."""
-    key = _jti_key(claims.jti)
-    found = read_many([key]).get(key) if claims.jti else None
-    if found:
-        return str(found)
-    if claims.sid:
-        return revocation.revoked_reason(claims.sid)
-    return None
 
 
 def _dpop_refusal(error: str, detail: str, *, code: str = "token_not_valid", nonce: bool = False) -> Exception:

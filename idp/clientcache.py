@@ -40,6 +40,11 @@ _owners = Cached("oauth-client-user", group=GROUP, ttl=300)
 _INACTIVE = ""
 
 
+def owner_keys(client_id: str) -> tuple[str, str]:
+    """The cache keys client_user reads for this client (for a request's one prefetch)."""
+    return _owners.keys(client_id)
+
+
 def client_user(client_id: str) -> User | None:
     """The user an active client acts for; None for an unknown, disabled or unbound client."""
     owner, generation = _owners.get(client_id)

@@ -19,6 +19,7 @@ from accounts import revocation
 from accounts.models import User, UserSession
 from audit.events import EventType, Outcome
 from audit.services import record
+from core.cached import read_many
 from idp import conf
 from idp.models import AccessToken, Client, Consent, Grant, IDToken, RefreshToken, generate_client_secret
 from notifications.services import webhook_builder_register, webhook_enqueue
@@ -40,15 +41,22 @@ def _jti_ttl() -> int:
     return conf.access_lifetime() + 120
 
 
+def revoked_jti_key(jti: str) -> str:
+    """The cache key of a provider access token's revocation entry (by its jti)."""
+    return f"{_JTI_PREFIX}{jti}"
+
+
 def revoke_jtis(jtis: Iterable[str], *, reason: str) -> None:
-    values = {f"{_JTI_PREFIX}{jti}": reason or "revoked" for jti in jtis if jti}
+    values = {revoked_jti_key(jti): reason or "revoked" for jti in jtis if jti}
     if values:
         cache.set_many(values, timeout=_jti_ttl())
 
 
 def token_revoked_reason(*, jti: str, sid: str) -> str | None:
-    """Why a provider access token no longer counts (its jti revoked, or its login ended), or None."""
-    found = cache.get(f"{_JTI_PREFIX}{jti}") if jti else None  # a grant or refresh token has no jti
+    """Why a provider access token no longer counts (its jti revoked, or its login ended), or None.
+    Answered by the request's prefetched reads where they hold the keys (core.cached.read_many)."""
+    key = revoked_jti_key(jti)
+    found = read_many([key]).get(key) if jti else None  # a grant or refresh token has no jti
     if found:
         return str(found)
     if sid:

@@ -40,7 +40,7 @@ def _sign(payload: dict[str, Any], *, typ: str, algorithm: str = ALGORITHM) -> s
     return jwt.encode(payload, ring.private_key, algorithm=ALGORITHM, headers={"kid": ring.kid, "typ": typ})
 
 
-def _verification_key(header: dict[str, Any]) -> tuple[Any, str] | None:
+def verification_key(header: dict[str, Any]) -> tuple[Any, str] | None:
     """(key, algorithm) for a header's kid among our own keys, or None (alg must match the key)."""
     kid = header.get("kid")
     if not isinstance(kid, str):
@@ -225,7 +225,7 @@ def verify_jwt(raw: str, *, typ: str, audience: str | None, required: list[str])
         raise InvalidProviderToken() from exc
     if header.get("typ") != typ:
         raise InvalidProviderToken()
-    found = _verification_key(header)
+    found = verification_key(header)
     if found is None:
         raise InvalidProviderToken()
     key, algorithm = found
@@ -289,7 +289,7 @@ def id_token_decode(raw: str, *, accept_expired: bool = True) -> dict[str, Any]:
     """An ID token of ours (for id_token_hint): any audience, expired accepted when asked."""
     try:
         header = jwt.get_unverified_header(raw)
-        found = _verification_key(header)
+        found = verification_key(header)
         if found is None:
             raise InvalidProviderToken()
         key, algorithm = found

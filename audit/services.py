@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, models, transaction
 
 from audit.events import EventType, Outcome
 from audit.models import AuditEvent
-from core import context, metrics
+from core import context, metrics, sql
 from core.logging import SENSITIVE_KEYS, redact
 from core.sql import insert_rows
 
@@ -164,20 +164,6 @@ def record_many(
             _counted(built)
 
 
-_INSERT_PLANS: dict[str, tuple[list[Any], str]] = {}
-
-
-def _insert_plan(using: str) -> tuple[list[Any], str]:
-    """The fields an INSERT of events writes (all but the generated id) and its column list."""
-    plan = _INSERT_PLANS.get(using)
-    if plan is None:
-        quote = connections[using].ops.quote_name
-        fields = [f for f in AuditEvent._meta.local_concrete_fields if not f.primary_key]
-        plan = (fields, ", ".join(quote(str(f.column)) for f in fields))
-        _INSERT_PLANS[using] = plan
-    return plan
-
-
 def insert_statement(events: Sequence[AuditEvent], *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
     """One INSERT of events built by event(), as (SQL, parameters), for a hot path that runs it
     inside its own statement (a data-modifying CTE beside the action's writes, PostgreSQL), in
@@ -186,22 +172,14 @@ def insert_statement(events: Sequence[AuditEvent], *, using: str = DEFAULT_DB_AL
     written(); the events get no primary key back."""
     if not events:
         raise ValueError("insert_statement needs at least one event")
-    connection = connections[using]
-    fields, columns = _insert_plan(using)
-    params: list[Any] = []
     for built in events:
         if type(built) is not AuditEvent or not built._state.adding:
             raise ValueError("insert_statement writes new audit events only")
-        params += [f.get_db_prep_save(getattr(built, f.attname), connection) for f in fields]
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * len(events))  # noqa: S608  # nosec B608 - identifiers from model metadata, values are parameters
-    return sql, params
+    return sql.insert_statement(events, using=using)
 
 
 def written(events: Sequence[AuditEvent], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """After insert_statement's statement ran: the events are saved rows, and counted."""
+    sql.mark_saved(events, using=using)
     for built in events:
-        built._state.adding = False
-        built._state.db = using
         _counted(built)

@@ -131,23 +131,79 @@ class PreparedSelect(Generic[M]):
         return False
 
 
-def _insert_sql(rows: Sequence[models.Model], connection: Any, using: str) -> tuple[str, list[Any]]:
+# (model, database, primary key included) -> the fields an INSERT writes and its SQL up to VALUES.
+_INSERT_HEADS: dict[tuple[type[models.Model], str, bool], tuple[list[Any], str]] = {}
+
+
+def _insert_head(model: type[models.Model], using: str, with_pk: bool) -> tuple[list[Any], str]:
+    key = (model, using, with_pk)
+    head = _INSERT_HEADS.get(key)
+    if head is None:
+        quote = connections[using].ops.quote_name
+        fields = [
+            f
+            for f in model._meta.local_concrete_fields
+            if not f.generated and not (f.primary_key and f.db_returning and not with_pk)
+        ]
+        columns = ", ".join(quote(str(f.column)) for f in fields)
+        head = (fields, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ")  # noqa: S608  # nosec B608 - identifiers from model metadata
+        _INSERT_HEADS[key] = head
+    return head
+
+
+def _compiled_insert(
+    model: type[models.Model], fields: list[Any], rows: Sequence[models.Model], using: str
+) -> tuple[str, list[Any]]:
+    query = InsertQuery(model)
+    query.insert_values(fields, list(rows))
+    statements = query.get_compiler(using=using).as_sql()
+    if len(statements) != 1:  # pragma: no cover - only backends without multi-row INSERT
+        raise ImproperlyConfigured("insert_statement needs a backend with multi-row INSERT")
+    sql, params = statements[0]
+    return sql, list(params)
+
+
+def insert_statement(rows: Sequence[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
+    """The INSERT of new rows of one model, as (SQL, parameters), for a caller that runs it in its own
+    statement (insert_rows, run_together, a data-modifying CTE) in its transaction.
+
+    Every field but a database-generated one is written; the primary key too when it is set (it must
+    be set on every row or on none). Each value is the field's own `pre_save(add=True)` then
+    `get_db_prep_save`, as the ORM's insert compiler prepares it, and the SQL is what the compiler
+    writes for plain parameters; a row holding an expression, or a model with a field of its own
+    placeholder, goes through the compiler itself. Nothing is marked saved: see `mark_saved`.
+    """
+    if not rows:
+        raise ValueError("insert_statement needs at least one row")
     model = type(rows[0])
-    opts = model._meta
-    fields = [f for f in opts.local_concrete_fields if not f.generated and not (f.primary_key and f.db_returning)]
+    with_pk = rows[0].pk is not None
     for obj in rows:
         if type(obj) is not model:
             raise TypeError("rows of one INSERT must be of one model")
         if not obj._state.adding:
-            raise ValueError("insert_rows writes new rows only")
-    query = InsertQuery(model)
-    query.insert_values(fields, list(rows))
-    compiler = query.get_compiler(using=using, connection=connection)
-    statements = compiler.as_sql()
-    if len(statements) != 1:  # pragma: no cover - only backends without multi-row INSERT
-        raise ImproperlyConfigured("insert_rows needs a backend with multi-row INSERT")
-    sql, params = statements[0]
-    return sql, list(params)
+            raise ValueError("insert_statement writes new rows only")
+        if (obj.pk is not None) is not with_pk:
+            raise ValueError("rows of one INSERT set their primary keys all or none")
+    fields, head = _insert_head(model, using, with_pk)
+    if any(hasattr(f, "get_placeholder") for f in fields):
+        return _compiled_insert(model, fields, rows, using)
+    connection = connections[using]
+    params: list[Any] = []
+    for obj in rows:
+        for f in fields:
+            value = f.pre_save(obj, True)
+            if hasattr(value, "resolve_expression"):
+                return _compiled_insert(model, fields, rows, using)
+            params.append(f.get_db_prep_save(value, connection))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return head + ", ".join([row] * len(rows)), params
+
+
+def mark_saved(rows: Iterable[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Rows written by a statement of insert_statement are saved rows of `using` from now on."""
+    for obj in rows:
+        obj._state.adding = False
+        obj._state.db = using
 
 
 def insert_rows(
@@ -166,16 +222,13 @@ def insert_rows(
     """
     if not rows:
         raise ValueError("insert_rows needs at least one row")
-    connection = connections[using]
     groups: dict[type[models.Model], list[models.Model]] = {}
     for obj in rows:
         groups.setdefault(type(obj), []).append(obj)
     parts = [(sql, list(params)) for sql, params in also]
-    parts += [_insert_sql(group, connection, using) for group in groups.values()]
+    parts += [insert_statement(group, using=using) for group in groups.values()]
     run_together(parts, using=using)
-    for obj in rows:
-        obj._state.adding = False
-        obj._state.db = using
+    mark_saved(rows, using=using)
 
 
 def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:

@@ -13,9 +13,9 @@ DELETE, four INSERTs (ID token, access token, refresh token, audit event) each t
   written explicitly; the foreign keys are checked at commit (Django creates them DEFERRABLE
   INITIALLY DEFERRED). The consent's UPDATE is here rather than in the write below so that the
   write stays within psycopg's cache of converted statements (at most 50 parameters).
-* `insert_sql`: one row's INSERT with its primary key, built by the ORM's own compiler (pre_save
-  and get_db_prep_save of every field), to be written with the audit event in one statement
-  (audit.services.record_many). No `save()` and no model signals: nothing listens to these rows.
+* The new rows themselves are written with the audit event in one statement
+  (core.sql.insert_statement, audit.services.record_many). No `save()` and no model signals:
+  nothing listens to these rows.
 
 Elsewhere (SQLite in development) the validator saves rows through the ORM as before (`batching`).
 """
@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
-from django.db.models.sql import InsertQuery
 
 from core.sql import PreparedSelect, ctes
 from idp.models import Grant
@@ -120,48 +119,3 @@ def next_ids(
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return [int(v) for v in row]
-
-
-# (model, database, columns) -> the INSERT's SQL, as the ORM's compiler wrote it for such a row.
-_insert_text: dict[tuple[type[models.Model], str, tuple[str, ...]], str] = {}
-
-
-def insert_sql(obj: models.Model, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
-    """The INSERT of one new row, primary key included when it is set (as the ORM compiles it).
-
-    The values are the compiler's own (`pre_save_val`, `prepare_value`: each field's pre_save and
-    get_db_prep_save) for every row. The SQL text is the compiler's too, kept after its first
-    compilation for rows whose every value is a plain parameter (`%s`, no expression, no field
-    with its own placeholder): the text of such a row depends only on the model and its columns.
-    """
-    if not obj._state.adding:
-        raise ValueError("insert_sql writes new rows only")
-    model = type(obj)
-    fields = [
-        f
-        for f in model._meta.local_concrete_fields
-        if not f.generated and not (f.primary_key and obj.pk is None and f.db_returning)
-    ]
-    query = InsertQuery(model)
-    query.insert_values(fields, [obj])
-    compiler = query.get_compiler(using=using)
-    key = (model, using, tuple(str(f.column) for f in fields))
-    text = _insert_text.get(key)
-    if text is not None:
-        values = [compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields]
-        if not any(hasattr(f, "get_placeholder") for f in fields) and not any(hasattr(v, "as_sql") for v in values):
-            return text, values
-    statements = compiler.as_sql()
-    if len(statements) != 1:  # pragma: no cover - one row is one statement
-        raise ValueError("one row, one statement")
-    sql, params = statements[0]
-    if sql.endswith("VALUES (" + ", ".join(["%s"] * len(fields)) + ")"):
-        _insert_text[key] = sql  # every value a plain parameter
-    return sql, list(params)
-
-
-def saved(rows: Sequence[models.Model], using: str = DEFAULT_DB_ALIAS) -> None:
-    """Marks rows written by insert_sql as saved."""
-    for obj in rows:
-        obj._state.adding = False
-        obj._state.db = using

@@ -23,10 +23,9 @@ from accounts.models import User
 from audit import services as audit
 from audit.events import EventType, Outcome
 from audit.models import AuditEvent
-from audit.services import record
 from core.crypto import constant_time_equals, keyed_hash
 from core.errors import DomainError
-from core.sql import run_together
+from core.sql import insert_statement, mark_saved, run_together
 from notifications.services import email_enqueue
 from payments import sca
 from payments.ledger import CENT, lock_accounts, posting_create, posting_execute
@@ -173,7 +172,7 @@ def account_open(
                 lines=[(funding, -opening), (account, opening)],
             )
             account.refresh_from_db()
-        record(
+        audit.record(
             type=EventType.BANK_ACCOUNT_OPENED,
             user=owner,
             actor=actor or owner,
@@ -334,7 +333,7 @@ def beneficiary_add(
         if Beneficiary.objects.filter(owner=user, iban=iban).exists():
             raise PaymentError("You already saved this IBAN.", code="duplicate_beneficiary", field="iban")
         beneficiary = Beneficiary.objects.create(owner=user, name=name, iban=iban)
-        record(
+        audit.record(
             type=EventType.BENEFICIARY_ADDED,
             user=user,
             details={"beneficiary": str(beneficiary.id), "iban": _mask_iban(iban), "channel": channel},
@@ -563,17 +562,6 @@ def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
-
-
-def _insert_statement(obj: Any) -> tuple[str, list[Any]]:
-    """INSERT of a model instance whose every field is set (a UUID primary key), as the ORM
-    would write it, without compiling a query."""
-    meta = obj._meta
-    fields = meta.concrete_fields
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    return f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({marks})', params  # noqa: S608  # nosec B608 - identifiers from model metadata
 
 
 def _sca_state_locked(user: User) -> ScaState:
@@ -917,7 +905,7 @@ def _snapshot(payment: Payment, methods: list[str]) -> dict[str, Any]:
 
 
 def _record_refusal(*, user: User, source: BankAccount | None, value: Decimal, iban: str, code: str) -> None:
-    record(
+    audit.record(
         type=EventType.PAYMENT_REFUSED,
         user=user,
         outcome=Outcome.DENIED,
@@ -1119,7 +1107,7 @@ def _payment_write(
             IdempotencyRecord.objects.filter(id=idem[0]).update(payment=payment, response_body=idem[1])
         audit.record_many(events)
         return
-    insert = _insert_statement(payment)
+    insert = insert_statement([payment], using=connection.alias)
     after = [_count_without_sca_statement(user, payment.amount)] if counts else []
     if idem is not None:
         after.append(_idempotency_statement(idem[0], payment, idem[1]))
@@ -1129,8 +1117,7 @@ def _payment_write(
     else:
         run_together([insert, *after], using=connection.alias)
     audit.written(events)
-    payment._state.adding = False
-    payment._state.db = connection.alias
+    mark_saved([payment], using=connection.alias)
 
 
 def _locked_payment(*, user: User, payment_id: object) -> Payment:
@@ -1146,7 +1133,7 @@ def _end(payment: Payment, *, status: str, reason: str, event: EventType) -> Non
     payment.status = status
     payment.refusal_reason = reason[:64]
     payment.save(update_fields=["status", "refusal_reason"])
-    record(
+    audit.record(
         type=event,
         user=payment.owner,
         outcome=Outcome.DENIED if event == EventType.PAYMENT_REFUSED else Outcome.INFO,
@@ -1163,7 +1150,7 @@ def _check_pending(payment: Payment) -> PaymentGone | None:
         _end(payment, status=Payment.Status.EXPIRED, reason="step_up_expired", event=EventType.PAYMENT_EXPIRED)
         return PaymentGone("The time to confirm this payment has run out.", code="step_up_expired")
     if not constant_time_equals(payment_digest(payment), payment.binding_digest):
-        record(
+        audit.record(
             type=EventType.PAYMENT_STEP_UP_FAILED,
             user=payment.owner,
             outcome=Outcome.FAILURE,
@@ -1221,7 +1208,7 @@ def payment_step_up_send(*, user: User, payment_id: object, method: str) -> dict
                     "Too many wrong codes: try again later.", code="locked", retry_at=getattr(exc, "retry_at", None)
                 )
             else:
-                record(
+                audit.record(
                     type=EventType.PAYMENT_STEP_UP_ISSUED,
                     user=user,
                     outcome=Outcome.INFO,
@@ -1271,7 +1258,7 @@ def payment_confirm(*, user: User, payment_id: object, method: str, code: str = 
                 payment.step_up_attempts += 1
                 payment.save(update_fields=["step_up_attempts"])
                 left = max(settings.PAYMENT_STEP_UP_MAX_ATTEMPTS - payment.step_up_attempts, 0)
-                record(
+                audit.record(
                     type=EventType.PAYMENT_STEP_UP_FAILED,
                     user=user,
                     outcome=Outcome.FAILURE,
@@ -1295,7 +1282,7 @@ def payment_confirm(*, user: User, payment_id: object, method: str, code: str = 
             elif error is None:
                 payment.step_up_method = method
                 payment.save(update_fields=["step_up_method"])
-                record(
+                audit.record(
                     type=EventType.PAYMENT_STEP_UP_PASSED,
                     user=user,
                     details=_audit_details(payment, method=method),
@@ -1507,7 +1494,7 @@ def beneficiary_trust_begin(
         beneficiary.trust_challenge_id = uuid.uuid4()
         beneficiary.trust_expires_at = timezone.now() + timedelta(seconds=settings.PAYMENT_STEP_UP_TTL_SECONDS)
         beneficiary.save(update_fields=["trust_challenge_id", "trust_expires_at"])
-        record(
+        audit.record(
             type=EventType.BENEFICIARY_TRUST_REQUESTED,
             user=user,
             outcome=Outcome.INFO,
@@ -1562,7 +1549,7 @@ def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str
         )
         if failed is not None:
             failure, left = failed
-            record(
+            audit.record(
                 type=EventType.BENEFICIARY_TRUST_FAILED,
                 user=user,
                 outcome=Outcome.FAILURE,
@@ -1577,7 +1564,7 @@ def beneficiary_trust_confirm(*, user: User, beneficiary_id: object, method: str
             beneficiary.trust_expires_at = None
             beneficiary.save(update_fields=["trusted_at", "trusted_iban", "trust_challenge_id", "trust_expires_at"])
             _sca_applied(user)
-            record(
+            audit.record(
                 type=EventType.BENEFICIARY_TRUSTED,
                 user=user,
                 details=_beneficiary_details(beneficiary, method=method, article="RTS Art. 13"),
@@ -1605,7 +1592,7 @@ def beneficiary_untrust(*, user: User, beneficiary_id: object) -> Beneficiary:
         beneficiary.trust_expires_at = None
         beneficiary.save(update_fields=["trusted_at", "trusted_iban", "trust_challenge_id", "trust_expires_at"])
         if was:
-            record(type=EventType.BENEFICIARY_UNTRUSTED, user=user, details=_beneficiary_details(beneficiary))
+            audit.record(type=EventType.BENEFICIARY_UNTRUSTED, user=user, details=_beneficiary_details(beneficiary))
     return beneficiary
 
 
@@ -1626,7 +1613,7 @@ def beneficiary_change(*, request: Any, user: User, beneficiary_id: object, name
         beneficiary.save()
         beneficiary.refresh_from_db()
         dropped = was_trusted and not beneficiary.is_trusted
-        record(
+        audit.record(
             type=EventType.BENEFICIARY_CHANGED,
             user=user,
             details=_beneficiary_details(
@@ -1634,7 +1621,7 @@ def beneficiary_change(*, request: Any, user: User, beneficiary_id: object, name
             ),
         )
         if dropped:
-            record(
+            audit.record(
                 type=EventType.BENEFICIARY_UNTRUSTED,
                 user=user,
                 reason="iban_changed",
@@ -1753,7 +1740,7 @@ def standing_order_create(
         )
         _ask_sca(order)
         order.save()
-        record(type=EventType.STANDING_ORDER_CREATED, user=user, details=_order_details(order))
+        audit.record(type=EventType.STANDING_ORDER_CREATED, user=user, details=_order_details(order))
     return order, _order_pending(order)
 
 
@@ -1786,7 +1773,7 @@ def standing_order_change(
         _ask_sca(order)
         order.changed_at = timezone.now()
         order.save()
-        record(type=EventType.STANDING_ORDER_CHANGED, user=user, details=_order_details(order, changes=changes))
+        audit.record(type=EventType.STANDING_ORDER_CHANGED, user=user, details=_order_details(order, changes=changes))
     return order, _order_pending(order)
 
 
@@ -1820,7 +1807,7 @@ def standing_order_confirm(*, user: User, order_id: object, method: str, code: s
         failed = _verify_bound(user=user, method=method, code=code, purpose=STANDING_ORDER_PURPOSE, binding=digest)
         if failed is not None:
             failure, left = failed
-            record(
+            audit.record(
                 type=EventType.STANDING_ORDER_SCA_FAILED,
                 user=user,
                 outcome=Outcome.FAILURE,
@@ -1840,7 +1827,7 @@ def standing_order_confirm(*, user: User, order_id: object, method: str, code: s
                 order.next_run_at = now
             order.save()
             _sca_applied(user)
-            record(
+            audit.record(
                 type=EventType.STANDING_ORDER_AUTHORISED,
                 user=user,
                 details=_order_details(order, method=method, article="RTS Art. 14"),
@@ -1866,7 +1853,7 @@ def standing_order_cancel(*, user: User, order_id: object) -> StandingOrder:
             order.status = StandingOrder.Status.CANCELLED
             order.next_run_at = None
             order.save(update_fields=["status", "next_run_at"])
-            record(type=EventType.STANDING_ORDER_CANCELLED, user=user, details=_order_details(order))
+            audit.record(type=EventType.STANDING_ORDER_CANCELLED, user=user, details=_order_details(order))
     return order
 
 
@@ -1901,7 +1888,7 @@ def _standing_order_execute(
             )
     except PaymentError as exc:
         order.last_failure = exc.code[:64]
-        record(
+        audit.record(
             type=EventType.STANDING_ORDER_FAILED,
             user=user,
             outcome=Outcome.DENIED,
@@ -1911,7 +1898,7 @@ def _standing_order_execute(
     else:
         order.executions += 1
         order.last_failure = ""
-        record(
+        audit.record(
             type=EventType.STANDING_ORDER_EXECUTED,
             user=user,
             details=_order_details(order, payment=str(payment.id), execution=order.executions),
@@ -1971,7 +1958,7 @@ def payment_report_fraud(*, user: User, payment_id: object, actor: User | None =
         payment.fraud_reported_at = timezone.now()
         payment.fraud_reported_by = actor or user
         payment.save(update_fields=["fraud_reported_at", "fraud_reported_by"])
-        record(
+        audit.record(
             type=EventType.PAYMENT_FRAUD_REPORTED,
             user=user,
             actor=actor or user,
@@ -2002,7 +1989,7 @@ def fraud_monitor_check() -> Decimal | None:
     monitor.save(update_fields=["allowed_threshold", "measured_at"])
     if lowered:
         stopped = [str(e) for e, ref in settings.SCA_TRA_BANDS if rate.percent > ref]
-        record(
+        audit.record(
             type=EventType.PAYMENT_TRA_SUSPENDED,
             outcome=Outcome.DENIED,
             reason=f"fraud rate {rate.percent}% exceeds the reference",

@@ -28,5 +28,5 @@ ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 # Workers and threads from GRANIAN_WORKERS / GRANIAN_BLOCKING_THREADS; gunicorn stays available:
 # ["gunicorn", "--config", "deploy/gunicorn.conf.py", "config.wsgi:application"].
 ENV GRANIAN_WORKERS=2 \
-    GRANIAN_BLOCKING_THREADS=8
+    GRANIAN_BLOCKING_THREADS=4
 CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--backlog", "2048", "--access-log", "--no-ws", "config.wsgi:application"]

@@ -9,8 +9,8 @@ Settings (environment, with defaults):
     BENCH_WARMUP=3         seconds of unmeasured load before each scenario
     BENCH_CONNECTIONS=32   wrk connections (one wrk thread per connection)
     BENCH_SCENARIOS=web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,auth_code,provider_reads
-    BENCH_AUTH_CODES=      authorization codes minted for auth_code (default 600 per measured or warm-up second)
-    BENCH_WORKERS=nproc    WSGI server workers;  BENCH_THREADS=8  threads per worker
+    BENCH_AUTH_CODES=      authorization codes minted for auth_code (default 1000 per measured or warm-up second)
+    BENCH_WORKERS=nproc    WSGI server workers;  BENCH_THREADS=4  threads per worker
     BENCH_SERVERS=granian,gunicorn   the first serves every scenario, the others BENCH_SERVER_SCENARIOS after it
     BENCH_SERVER_SCENARIOS=reads,refresh,payments
     BENCH_BASELINE=20261201T100553Z.json   results printed beside each target as "previous"
@@ -66,7 +66,7 @@ DURATION = env_int("BENCH_DURATION", 30)
 WARMUP = env_int("BENCH_WARMUP", 3)
 CONNECTIONS = env_int("BENCH_CONNECTIONS", 32)
 WORKERS = env_int("BENCH_WORKERS", os.cpu_count() or 2)
-THREADS = env_int("BENCH_THREADS", 8)
+THREADS = env_int("BENCH_THREADS", 4)
 PORT = env_int("BENCH_PORT", 18080)
 SMTP_PORT = env_int("BENCH_SMTP_PORT", 18025)
 DB_NAME = os.environ.get("BENCH_DB") or "bp_bench_stack"
@@ -662,7 +662,7 @@ class Bench:
         if pool is not None and (pool["calls"] >= 2 or pool["used"] >= len(pool["codes"][0])):
             pool = None  # all handed out (the scenario runs again): a fresh set
         if pool is None:
-            total = env_int("BENCH_AUTH_CODES", 600 * (DURATION + WARMUP))
+            total = env_int("BENCH_AUTH_CODES", 1000 * (DURATION + WARMUP))
             per_user = max(4, -(-total // c))
             log(f"auth_code: minting {per_user * c} authorization codes for {c} customers")
             env = dict(self.stack.env)

@@ -15,7 +15,7 @@ Settings (environment, with defaults):
     BENCH_SERVER_SCENARIOS=reads,refresh,payments
     BENCH_BASELINE=20261201T100553Z.json   results printed beside each target as "previous"
     BENCH_PORT=18080  BENCH_SMTP_PORT=18025  BENCH_DB=bp_bench_stack  BENCH_REDIS_DB=8
-    BENCH_USERS=400        seeded customers;  BENCH_ARGON2_N=40  verifications for the ceiling
+    BENCH_USERS=400        seeded customers;  BENCH_ARGON2_N=200  verifications for the ceiling
     BENCH_ACCESS_LOG=1     gunicorn access log to bench/.work/access.log, as in the Dockerfile
     BENCH_PROFILE=         scenario names (comma-separated): py-spy records the gunicorn workers during them
     BENCH_PROFILE_MODE=gil gil: samples the thread holding the GIL (CPU); wall: every busy thread
@@ -72,7 +72,7 @@ SMTP_PORT = env_int("BENCH_SMTP_PORT", 18025)
 DB_NAME = os.environ.get("BENCH_DB") or "bp_bench_stack"
 REDIS_DB = env_int("BENCH_REDIS_DB", 8)
 USERS = env_int("BENCH_USERS", 400)
-ARGON2_N = env_int("BENCH_ARGON2_N", 40)
+ARGON2_N = env_int("BENCH_ARGON2_N", 200)
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG", "1") != "0"
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 PROFILE_MODE = os.environ.get("BENCH_PROFILE_MODE", "gil")  # gil (CPU) or wall (includes I/O waits)

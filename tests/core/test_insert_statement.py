@@ -99,7 +99,10 @@ def test_a_row_with_a_uuid_key_is_written_whole(user: User) -> None:
     )
     sql, params = insert_statement([payment])
     expected_sql, expected = _compiled(Payment, [payment], with_pk=True)
+    fields = [f for f in Payment._meta.local_concrete_fields if not f.generated]
+    moving = {i for i, f in enumerate(fields) if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)}
     assert sql == expected_sql and payment.pk in params
+    assert _plain(params, moving) == _plain(expected, moving)
     run_together([(sql, params)])
     assert Payment.objects.get(pk=payment.pk).reference == "insert test"
 

@@ -182,8 +182,6 @@ class AccountsView(BankingView):
 class BeneficiariesView(BankingView):
     required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
 
-    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
-
     @extend_schema(summary="Your saved beneficiaries", responses={200: _BENEFICIARY_LIST}, tags=["banking"])
     def get(self, request: Request) -> Response:
         items = selectors.beneficiaries_for_user(user=_user(request))
@@ -233,8 +231,6 @@ class BeneficiariesView(BankingView):
 class BeneficiaryChallengeView(BankingView):
     required_scopes = {"POST": ["write:payments"]}
 
-    required_scopes = {"POST": ["write:payments"]}
-
     @extend_schema(
         summary="Send a code bound to a beneficiary about to be added",
         request=inline_serializer(
@@ -263,9 +259,6 @@ class BeneficiaryChallengeView(BankingView):
 
 
 class PaymentsView(BankingView):
-    required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
-    required_acr = {"POST": "urn:bank-portal:acr:mfa"}  # RFC 9470 step-up for provider tokens
-
     required_scopes = {"GET": ["read:payments"], "POST": ["write:payments"]}
     required_acr = {"POST": "urn:bank-portal:acr:mfa"}  # RFC 9470 step-up for provider tokens
 
@@ -381,8 +374,6 @@ def _payment_or_404(request: Request, payment_id: Any) -> Any:
 class PaymentDetailView(BankingView):
     required_scopes = ["read:payments"]
 
-    required_scopes = ["read:payments"]
-
     @extend_schema(summary="One of your payments", responses={200: _PAYMENT, 404: _ERROR}, tags=["banking"])
     def get(self, request: Request, payment_id: str) -> Response:
         payment = _payment_or_404(request, payment_id)
@@ -392,8 +383,6 @@ class PaymentDetailView(BankingView):
 
 
 class PaymentChallengeView(BankingView):
-    required_scopes = {"POST": ["write:payments"]}
-
     required_scopes = {"POST": ["write:payments"]}
 
     @extend_schema(
@@ -421,8 +410,6 @@ class PaymentChallengeView(BankingView):
 
 
 class PaymentConfirmView(BankingView):
-    required_scopes = {"POST": ["write:payments"]}
-
     required_scopes = {"POST": ["write:payments"]}
 
     @extend_schema(

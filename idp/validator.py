@@ -37,7 +37,7 @@ from audit.events import EventType, Outcome
 from audit.services import event as audit_event
 from audit.services import record, record_many
 from core import dpop
-from core.sql import insert_statement, mark_saved, update_sql
+from core.sql import update_sql
 from idp import client_auth, clientcache, conf, services, storage
 from idp.models import AccessToken, Client, Consent, Grant, IDToken, RefreshToken
 from idp.tokens import LoginContext, id_token_issue
@@ -348,11 +348,10 @@ class Validator(OAuth2Validator):
             return result
         # The new rows, the consent's last use (unless the first statement had it) and the audit
         # event: one statement.
-        also = [insert_statement([row]) for row in rows]
+        also = []
         if user is not None and not getattr(request, "idp_consent_touched", False):
-            also.insert(0, update_sql(Consent, {"last_used_at": timezone.now()}, user=user.pk, client=client.pk))
-        record_many([audit_event(type=kind, user=user, details=details)], also=also)
-        mark_saved(rows)
+            also.append(update_sql(Consent, {"last_used_at": timezone.now()}, user=user.pk, client=client.pk))
+        record_many([audit_event(type=kind, user=user, details=details)], rows=rows, also=also)
         return result
 
     def _create_access_token(

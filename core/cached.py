@@ -88,8 +88,12 @@ def generation_key(group: str, ident: Any) -> str:
     return f"gen:{group}:{ident}"
 
 
-def regenerate(key: str) -> None:
-    cache.set(key, secrets.token_hex(8), timeout=GENERATION_TTL)
+def regenerate(*keys: str) -> None:
+    """A new generation under each key: one SET, or one pipelined round trip for several."""
+    if len(keys) == 1:
+        cache.set(keys[0], secrets.token_hex(8), timeout=GENERATION_TTL)
+    elif keys:
+        cache.set_many({key: secrets.token_hex(8) for key in keys}, timeout=GENERATION_TTL)
 
 
 def invalidate(group: str, ident: Any) -> None:
@@ -98,6 +102,24 @@ def invalidate(group: str, ident: Any) -> None:
     regenerate(key)
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(partial(regenerate, key))
+
+
+def invalidate_at_commit(group: str, idents: Iterable[Any]) -> None:
+    """Every cached value of these subjects is stale once the change commits (at once outside a
+    transaction): one round trip for all of them, for changes on a hot write path.
+
+    The commit-time generation is the one that keeps stale values out: a value read before the
+    commit is tagged with a generation older than it, so no reader accepts it afterwards. What
+    `invalidate`'s early write adds is only that readers *during* the transaction miss too; they
+    would read the uncommitted state's predecessor from PostgreSQL anyway. A Redis error at commit
+    propagates as any other (core.failsafe: 503), after the change itself has committed."""
+    keys = [generation_key(group, ident) for ident in dict.fromkeys(idents) if ident is not None]
+    if not keys:
+        return
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(partial(regenerate, *keys))
+    else:
+        regenerate(*keys)
 
 
 # --- One round trip per request ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F
 
+from payments import cache as account_lists
 from payments.models import BankAccount, LedgerEntry, Posting
 
 CENT = Decimal("0.01")
@@ -63,6 +64,7 @@ def posting_create(
             entries.append(LedgerEntry(posting=posting, account=current, amount=amount, balance_after=current.balance))
         _balances_add(deltas)
         LedgerEntry.objects.bulk_create(entries)
+        account_lists.balances_changed(accounts[key].owner_id for key in deltas)
     return posting
 
 
@@ -138,6 +140,7 @@ def posting_execute(
                 )
             _balances_add(dict(zip(ids, amounts, strict=True)))
             LedgerEntry.objects.bulk_create(entries)
+            account_lists.balances_changed(account.owner_id for account in locked.values())
         return posting_id
     account_t, posting_t, entry_t = BankAccount._meta.db_table, Posting._meta.db_table, LedgerEntry._meta.db_table
     ctes: list[str] = []
@@ -151,7 +154,7 @@ def posting_execute(
     # nosec B608 below: table names come from model metadata; every value is a parameter.
     ctes.append(
         f'u AS (UPDATE "{account_t}" AS a SET "balance" = a."balance" + v.delta FROM v '  # noqa: S608  # nosec B608
-        'WHERE a."id" = v.id AND a."currency" = %s RETURNING a."id", a."balance")'
+        'WHERE a."id" = v.id AND a."currency" = %s RETURNING a."id", a."balance", a."owner_id")'
     )
     params.append(currency)
     ctes.append(
@@ -168,9 +171,12 @@ def posting_execute(
         ctes.append(f"x{n} AS ({sql})")
         params += extra
     with connection.cursor() as cursor:
-        sql = "WITH " + ", ".join(ctes) + " SELECT (SELECT count(*) FROM e)"  # noqa: S608  # nosec B608
+        # The entries written, and the owners of the accounts moved (their cached account lists).
+        written = " SELECT (SELECT count(*) FROM e), (SELECT array_agg(u.owner_id) FROM u WHERE u.owner_id IS NOT NULL)"
+        sql = "WITH " + ", ".join(ctes) + written  # nosec B608
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None or int(row[0]) != len(lines):
         raise LedgerError("an account of the posting is missing or holds another currency")
+    account_lists.balances_changed(row[1] or ())
     return posting_id

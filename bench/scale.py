@@ -319,8 +319,12 @@ def seed() -> dict[str, Any]:
         cur.execute(
             "UPDATE payments_bankaccount b SET balance = t.total FROM "
             "(SELECT account_id, sum(amount) AS total FROM payments_ledgerentry GROUP BY account_id) t "
-            "WHERE b.id = t.account_id AND b.balance <> t.total"
+            "WHERE b.id = t.account_id AND b.balance <> t.total RETURNING b.owner_id"
         )
+        # Balances written in SQL, as the ledger would: their owners' cached account lists go stale.
+        from payments import cache as account_lists
+
+        account_lists.balances_changed(row[0] for row in cur.fetchall())
         steps["balances"] = time.monotonic() - t0
         steps["devices"] = _exec(
             cur,

@@ -89,11 +89,23 @@ def generation_key(group: str, ident: Any) -> str:
 
 
 def regenerate(*keys: str) -> None:
-    """A new generation under each key: one SET, or one pipelined round trip for several."""
+    """A new generation under each key: one SET, or one command for several (a script on Redis,
+    ~40 us of CPU less than a pipeline of SETs; set_many elsewhere)."""
     if len(keys) == 1:
         cache.set(keys[0], secrets.token_hex(8), timeout=GENERATION_TTL)
-    elif keys:
+        return
+    if not keys:
+        return
+    backend = _redis_backend()
+    if backend is None:
         cache.set_many({key: secrets.token_hex(8) for key in keys}, timeout=GENERATION_TTL)
+        return
+    client = backend._cache.get_client(None, write=True)
+    dumps = backend._cache._serializer.dumps
+    _script(client, "_portal_regenerate_script", _REGENERATE_SCRIPT)(
+        keys=[backend.make_key(key) for key in keys],
+        args=[*(dumps(secrets.token_hex(8)) for _ in keys), GENERATION_TTL],
+    )
 
 
 def invalidate(group: str, ident: Any) -> None:
@@ -187,13 +199,23 @@ return out
 """
 
 
-def _prefetch_script(client: Any) -> Any:
-    """The script's redis-py Script object for this client, made once (each Script hashes its source
+# KEYS: generation keys; ARGV: each one's new value (serialized as the cache would), then the TTL.
+_REGENERATE_SCRIPT = """
+local ttl = ARGV[#KEYS + 1]
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i], 'EX', ttl)
+end
+return #KEYS
+"""
+
+
+def _script(client: Any, attribute: str, source: str) -> Any:
+    """A script's redis-py Script object for this client, made once (each Script hashes its source
     and was 4 % of a bearer read's samples when built per request). EVALSHA, loaded on NOSCRIPT."""
-    script = getattr(client, "_portal_prefetch_script", None)
+    script = getattr(client, attribute, None)
     if script is None:
-        script = client.register_script(_PREFETCH_SCRIPT)
-        client._portal_prefetch_script = script
+        script = client.register_script(source)
+        setattr(client, attribute, script)
     return script
 
 
@@ -216,7 +238,7 @@ def prefetch(keys: Iterable[str], *, incr: Iterable[tuple[str, int]] = ()) -> bo
     if counters:
         # One command (a script): INCR + EXPIRE of each counter, then MGET of the keys. A pipeline
         # of the same commands is one round trip too, but costs redis-py ~40 us more CPU.
-        answers = _prefetch_script(client)(
+        answers = _script(client, "_portal_prefetch_script", _PREFETCH_SCRIPT)(
             keys=[*(make_key(key) for key, _ in counters), *full],
             args=[len(counters), *(ttl for _, ttl in counters)],
         )

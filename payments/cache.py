@@ -29,7 +29,10 @@ from payments import selectors
 from payments.models import BankAccount
 
 GROUP = "accounts"
-TTL = 300
+# A list lives a minute: the most a balance can lag after a Redis failover to a replica that had not
+# yet received the last generation (the revocation entries have the same kind of bound,
+# REVOCATION_LIVE_CACHE_SECONDS); a miss a minute per active customer costs one small query.
+TTL = 60
 # Versioned name: a change of account_representation's keys bumps it.
 account_lists = Cached("account-list-v1", group=GROUP, ttl=TTL, prefetch_tags=("accounts",))
 

@@ -17,6 +17,15 @@ expression (~5 us; 7 % of a code exchange's grant read). psycopg's C loader (psy
 be subclassed, so `TzLoader` wraps it: the C parse, then Django's own `replace(tzinfo=...)`
 (~1.1 us). Without the C implementation Django's loader stays.
 
+Query templates: Django's psycopg backend merges parameters client-side, and psycopg parses each
+query's `%s` placeholders into a template it caches (an LRU of 128) only for queries of at most 50
+parameters and 4096 bytes. The hot paths' one-statement writes are longer: a login's final write has
+58 parameters (~150 us to parse, every login), a payment's final statement ~115. `QUERY_TEMPLATE_*`
+below raise both limits, so these few statements are parsed once per process; the cache stays at
+128 entries, so what it can hold does not grow (at most 128 templates of up to 32 KiB). If psycopg
+renames these module constants the raise is skipped and `tests/core/test_postgresql_backend.py`
+says so.
+
 Everything else is Django's backend unchanged (`is_usable()` after an error still runs SELECT 1).
 """
 
@@ -26,7 +35,13 @@ import select
 from typing import Any
 
 from django.db.backends.postgresql import base
-from psycopg import adapt, adapters, postgres, pq
+from psycopg import _queries, adapt, adapters, postgres, pq
+
+QUERY_TEMPLATE_MAX_PARAMS = 512
+QUERY_TEMPLATE_MAX_BYTES = 32 * 1024
+if hasattr(_queries, "MAX_CACHED_STATEMENT_PARAMS") and hasattr(_queries, "MAX_CACHED_STATEMENT_LENGTH"):
+    _queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS, QUERY_TEMPLATE_MAX_PARAMS)
+    _queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, QUERY_TEMPLATE_MAX_BYTES)
 
 _TIMESTAMPTZ_OID = postgres.types["timestamptz"].oid
 # psycopg's C loader when psycopg-binary (or psycopg-c) is the implementation in use.

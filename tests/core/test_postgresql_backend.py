@@ -3,7 +3,7 @@
 Against the real test database: a healthy idle connection is taken as it is (no SELECT 1), and a
 connection the server ended (pg_terminate_backend, what a restart or failover does to it) is
 found dead before the request's first query, which then runs on a new connection instead of
-failing.
+failing. The hot paths' long one-statement writes are parsed once per process.
 """
 
 from __future__ import annotations
@@ -121,3 +121,21 @@ def test_timestamps_are_parsed_by_psycopg_s_c_loader_with_django_s_tzinfo() -> N
     ours, django_s = loader(1184, connection.connection), DjangoLoader(1184, connection.connection)
     for text in (b"2026-12-01 16:20:50.123456+00", b"2026-06-30 12:00:00+05:30", b"0001-01-01 00:00:00+00"):
         assert ours.load(text) == django_s.load(text) and ours.load(text).tzinfo is django_s.load(text).tzinfo
+
+
+def test_a_long_statement_s_template_is_parsed_once_per_process() -> None:
+    """A statement above psycopg's stock limits (50 parameters) is parsed once, then taken from its cache."""
+    from psycopg import _queries
+
+    from core.postgresql import base as backend
+
+    assert _queries.MAX_CACHED_STATEMENT_PARAMS >= backend.QUERY_TEMPLATE_MAX_PARAMS  # the raise applied
+    values = list(range(120))
+    sql = "SELECT " + " + ".join(["%s::int"] * len(values)) + " /* template-cache-test */"
+    parsed = _queries._query2pg_client.cache_info()
+    with connection.cursor() as cursor:
+        for _ in range(3):
+            cursor.execute(sql, values)
+            assert cursor.fetchone() == (sum(values),)
+    after = _queries._query2pg_client.cache_info()
+    assert after.misses - parsed.misses == 1 and after.hits - parsed.hits >= 2

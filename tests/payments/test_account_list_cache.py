@@ -34,6 +34,17 @@ def _pay(client: APIClient, account: BankAccount, iban: str, key: str, amount: s
     )
 
 
+def _move(payer: BankAccount, payee: BankAccount, amount: str) -> None:
+    """One posting through the ledger's one-statement path (the one payments take)."""
+    ledger.posting_execute(
+        kind="transfer",
+        description="t",
+        currency="EUR",
+        lines=[(payer.id, -Decimal(amount)), (payee.id, Decimal(amount))],
+        created_at=payer.created_at,
+    )
+
+
 def test_a_warm_accounts_list_runs_no_sql(api: APIClient, account: BankAccount) -> None:
     assert _balances(api) == ["50000.00"]  # fills the cache
     with CaptureQueriesContext(connection) as queries:
@@ -65,13 +76,7 @@ def test_the_new_generation_waits_for_the_commit(
     """A posting names its owners from the balance UPDATE; their lists go stale when it commits."""
     assert _balances(api) == ["50000.00"]
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        ledger.posting_execute(
-            kind="transfer",
-            description="t",
-            currency="EUR",
-            lines=[(account.id, Decimal("-5.00")), (other_account.id, Decimal("5.00"))],
-            created_at=account.created_at,
-        )
+        _move(account, other_account, "5.00")
     # Before the commit, the committed balance is still the one to show (the posting may roll back).
     assert _balances(api) == ["50000.00"]
     for callback in callbacks:
@@ -112,9 +117,7 @@ def test_opening_renaming_and_closing_an_account_show_at_once(
     assert _balances(api) == ["50000.00"]
 
 
-def test_an_account_moved_to_another_owner_leaves_the_first_owners_list(
-    api: APIClient, account: BankAccount
-) -> None:
+def test_an_account_moved_to_another_owner_leaves_the_first_owners_list(api: APIClient, account: BankAccount) -> None:
     heir = UserFactory.create()
     heir_api = api_client_for(heir)
     assert (_balances(api), _balances(heir_api)) == (["50000.00"], [])
@@ -127,12 +130,6 @@ def test_the_bank_own_accounts_name_no_owner(account: BankAccount, django_captur
     """A posting between the bank's own accounts and a customer's regenerates only the customer."""
     funding = services.internal_account(kind=BankAccount.Kind.FUNDING, currency="EUR")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        ledger.posting_execute(
-            kind="funding",
-            description="f",
-            currency="EUR",
-            lines=[(funding.id, Decimal("-1.00")), (account.id, Decimal("1.00"))],
-            created_at=account.created_at,
-        )
+        _move(funding, account, "1.00")
     keys = [key for callback in callbacks for key in getattr(callback, "args", ())]
     assert keys == [f"gen:accounts:{account.owner_id}"]

@@ -12,6 +12,9 @@ generation for the owner) by:
 
 A balance the customer sees is therefore never older than the last committed posting they could
 have observed: the payer's 201 is answered after the commit and its new generation.
+
+A `QuerySet.update()` of BankAccount rows sends no signal: code that changes balances or account
+rows that way (only the ledger does today) calls `balances_changed` with the owners itself.
 """
 
 from __future__ import annotations

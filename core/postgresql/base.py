@@ -20,7 +20,7 @@ be subclassed, so `TzLoader` wraps it: the C parse, then Django's own `replace(t
 Query templates: Django's psycopg backend merges parameters client-side, and psycopg parses each
 query's `%s` placeholders into a template it caches (an LRU of 128) only for queries of at most 50
 parameters and 4096 bytes. The hot paths' one-statement writes are longer: a login's final write has
-58 parameters (~150 us to parse, every login), a payment's final statement ~115. `QUERY_TEMPLATE_*`
+58 parameters (~150 us to parse, every login), a payment's final statement 80. `QUERY_TEMPLATE_*`
 below raise both limits, so these few statements are parsed once per process; the cache stays at
 128 entries, so what it can hold does not grow (at most 128 templates of up to 32 KiB). If psycopg
 renames these module constants the raise is skipped and `tests/core/test_postgresql_backend.py`

@@ -123,15 +123,38 @@ def invalidate_at_commit(group: str, idents: Iterable[Any]) -> None:
     The commit-time generation is the one that keeps stale values out: a value read before the
     commit is tagged with a generation older than it, so no reader accepts it afterwards. What
     `invalidate`'s early write adds is only that readers *during* the transaction miss too; they
-    would read the uncommitted state's predecessor from PostgreSQL anyway. A Redis error at commit
-    propagates as any other (core.failsafe: 503), after the change itself has committed."""
+    would read the uncommitted state's predecessor from PostgreSQL anyway.
+
+    An unreachable Redis at commit does not fail the request: the change has committed, so a 503
+    would tell the client something false (a payment that went through "failed"), and Django would
+    skip the transaction's later on_commit callbacks. It is logged instead, and the values tagged
+    with the old generation stay readable for at most their TTL: the same bound as after a Redis
+    failover that lost the last generation. Outside a transaction the error propagates as any other
+    (core.failsafe: 503), before anything has been done with the answer."""
     keys = [generation_key(group, ident) for ident in dict.fromkeys(idents) if ident is not None]
     if not keys:
         return
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(partial(regenerate, *keys))
+        transaction.on_commit(partial(_regenerate_after_commit, group, keys))
     else:
         regenerate(*keys)
+
+
+def _regenerate_after_commit(group: str, keys: list[str]) -> None:
+    from core.failsafe import is_unavailable
+
+    try:
+        regenerate(*keys)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        logger.warning(
+            "cache generations of %d %s subject(s) not renewed after a commit (%s): their cached values "
+            "may lag for at most their TTL",
+            len(keys),
+            group,
+            exc.__class__.__name__,
+        )
 
 
 # --- One round trip per request ---------------------------------------------------------------

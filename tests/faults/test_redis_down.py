@@ -110,3 +110,43 @@ def test_a_logged_in_user_gets_503_not_500_when_redis_goes_away(
     redis.start()  # an empty Redis: the web session is gone (log in again), the bearer token still works
     assert web.get("/").status_code == 302
     assert api.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}").status_code == 200
+
+
+def test_a_posting_whose_commit_finds_redis_gone_still_succeeds_and_later_callbacks_run(
+    cache_on_private_redis: Any, django_capture_on_commit_callbacks: Any, caplog: Any
+) -> None:
+    """The account lists' generations are renewed after the posting commits. If Redis died in
+    between, the money has moved: nothing may claim otherwise (no exception, so no 503 for a
+    payment that went through), the transaction's later on_commit callbacks still run, and the
+    miss is logged. The lists tagged with the old generation lag for at most their TTL."""
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from payments import ledger, services
+    from payments.selectors import ledger_inconsistencies
+    from tests.accounts.factories import UserFactory
+
+    redis = cache_on_private_redis
+    payer = services.account_open(owner=UserFactory(), currency="EUR", opening_balance=Decimal("100.00"))
+    payee = services.account_open(owner=UserFactory(), currency="EUR", opening_balance=Decimal("0.00"))
+    later: list[str] = []
+    with (
+        caplog.at_level("WARNING", logger="core.cached"),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        ledger.posting_execute(
+            kind="transfer",
+            description="t",
+            currency="EUR",
+            lines=[(payer.id, -Decimal("30.00")), (payee.id, Decimal("30.00"))],
+            created_at=payer.created_at,
+        )
+        transaction.on_commit(lambda: later.append("ran"))
+        redis.stop()
+    assert len(callbacks) == 2 and later == ["ran"]
+    payer.refresh_from_db()
+    payee.refresh_from_db()
+    assert (payer.balance, payee.balance) == (Decimal("70.00"), Decimal("30.00"))
+    assert ledger_inconsistencies() == []
+    assert any("not renewed after a commit" in r.getMessage() for r in caplog.records)

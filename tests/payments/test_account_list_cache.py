@@ -131,5 +131,5 @@ def test_the_bank_own_accounts_name_no_owner(account: BankAccount, django_captur
     funding = services.internal_account(kind=BankAccount.Kind.FUNDING, currency="EUR")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _move(funding, account, "1.00")
-    keys = [key for callback in callbacks for key in getattr(callback, "args", ())]
+    keys = [key for callback in callbacks for key in callback.args[1]]  # (group, keys)
     assert keys == [f"gen:accounts:{account.owner_id}"]

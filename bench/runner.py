@@ -25,6 +25,7 @@ Settings (environment, with defaults):
     BENCH_SCALE=0          1: then grow the database to bank size and measure again (bench/scale.py)
     BENCH_WORK=bench/.work where the run keeps its pids, keys, logs and wrk data (one per concurrent run)
     BENCH_PLAIN=1          1: the plain DRF + simplejwt app (bench/plain) before and after, same scripts and server
+    BENCH_JWT=rs256        rs256 (as shipped) or hs512: the mobile tokens signed with a random JWT_SIGNING_KEY
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ SCALE = os.environ.get("BENCH_SCALE", "0") == "1"  # bench/scale.py: cost as the
 # internal: each connection pays its own payee at the bank; external: every payment goes to
 # another bank through the bank's clearing account (one row that every such payment locks).
 PAYEE = os.environ.get("BENCH_PAYEE", "internal")
+# The mobile API's token algorithm: rs256 (the default deployment) or hs512 (JWT_SIGNING_KEY, a random
+# key per run; API.md allows both). The provider's tokens are RS256/ES256 either way.
+JWT_MODE = os.environ.get("BENCH_JWT", "rs256").lower()
+if JWT_MODE not in ("rs256", "hs512"):
+    raise SystemExit(f"BENCH_JWT must be rs256 or hs512, not {JWT_MODE!r}")
 EXTERNAL_IBAN = "DE89370400440532013000"
 ALL_SCENARIOS = (
     "web_login,api_login,refresh,reads,reads_8,payments,payments_external,client_credentials,auth_code,provider_reads"
@@ -253,7 +259,14 @@ class Stack:
                 )
             )
             key_file.chmod(0o600)
-        for var in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER"):
+        for var in (
+            "DJANGO_SETTINGS_MODULE",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "CELERY_TASK_ALWAYS_EAGER",
+            "JWT_SIGNING_KEY",  # only BENCH_JWT=hs512 sets one
+            "JWT_PREVIOUS_SIGNING_KEYS",
+        ):
             self.env.pop(var, None)
         self.env.update(
             {
@@ -267,6 +280,7 @@ class Stack:
                 "PUBLIC_BASE_URL": BASE,
                 "SECURE_SSL_REDIRECT": "false",
                 "JWT_PRIVATE_KEY_FILE": str(key_file),
+                **({"JWT_SIGNING_KEY": secrets.token_urlsafe(64)} if JWT_MODE == "hs512" else {}),
                 "WEBAUTHN_RP_ID": "localhost",
                 "WEBAUTHN_ORIGIN": BASE,
                 "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
@@ -1064,6 +1078,7 @@ def main() -> int:
             "servers": SERVERS,
             "access_log": ACCESS_LOG,
             "payee": PAYEE,
+            "jwt": JWT_MODE,
             "users": USERS,
             "settings": "config.settings.prod",
             "raised_limits": {name: os.environ.get(name, value) for name, value in RAISED_LIMITS.items()},
@@ -1192,7 +1207,10 @@ def main() -> int:
     m = report["machine"]
     print(f"\nbank-portal bench {started:%Y-%m-%d %H:%M} UTC, git {report['git']}")
     print(f"machine: {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM, load before {' '.join(m['loadavg'])}")
-    print(f"{SERVERS[0]} {WORKERS} workers x {THREADS} threads, {DURATION}s per scenario after {WARMUP}s warm-up\n")
+    print(
+        f"{SERVERS[0]} {WORKERS} workers x {THREADS} threads, {DURATION}s per scenario after {WARMUP}s warm-up, "
+        f"mobile tokens {JWT_MODE.upper()}\n"
+    )
     print(table(report["scenarios"]))
     if plain_table:
         print("\nthe plain DRF + simplejwt app (bench/plain), same server, scripts and users, before and after:")

@@ -7,7 +7,7 @@
 # in `docker inspect` or in the image. Then the command runs (gunicorn by default).
 set -eu
 
-for name in DJANGO_SECRET_KEY FIELD_ENCRYPTION_KEY METRICS_TOKEN TWILIO_AUTH_TOKEN EMAIL_URL; do
+for name in DJANGO_SECRET_KEY FIELD_ENCRYPTION_KEY METRICS_TOKEN TWILIO_AUTH_TOKEN EMAIL_URL JWT_SIGNING_KEY JWT_PREVIOUS_SIGNING_KEYS; do
     eval "file=\${${name}_FILE:-}"
     eval "value=\${${name}:-}"
     if [ -z "$value" ] && [ -n "$file" ]; then

@@ -159,7 +159,8 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "bearerFormat": "JWT",
             "description": (
-                "Access token from /api/v1/auth/login (RS256, 15 minutes, keys at /.well-known/jwks.json). "
+                "Access token from /api/v1/auth/login (RS256 with keys at /.well-known/jwks.json, or HS512; "
+                "15 minutes). "
                 "Refused at once when its login (`sid`) has ended."
             ),
         }

@@ -69,7 +69,7 @@ def login_data(data: Any) -> dict[str, str] | None:
 
 
 class TokenPairSerializer(serializers.Serializer[Any]):
-    access = serializers.CharField(help_text="RS256 JWT, 15 minutes")
+    access = serializers.CharField(help_text="JWT (RS256, or HS512 when the server is configured so), 15 minutes")
     refresh = serializers.CharField(help_text="Opaque, single use, rotates on every refresh")
     token_type = serializers.ChoiceField(
         choices=["Bearer", "DPoP"], help_text="DPoP: bound to the key of the request's DPoP proof (RFC 9449)"

@@ -565,9 +565,13 @@ JWT_ACCESS_LIFETIME_SECONDS = env.int("JWT_ACCESS_LIFETIME_SECONDS", default=15 
 JWT_REFRESH_LIFETIME_SECONDS = env.int("JWT_REFRESH_LIFETIME_SECONDS", default=7 * 24 * 60 * 60)
 # Each refresh slides the 7 days; no app login outlives this, however active.
 JWT_REFRESH_ABSOLUTE_SECONDS = env.int("JWT_REFRESH_ABSOLUTE_SECONDS", default=30 * 24 * 60 * 60)
-# Clock skew tolerated on exp/iat. The algorithm (RS256) is fixed here, never read from a token.
+# Clock skew tolerated on exp/iat. The algorithm is fixed here, never read from a token: RS256,
+# or HS512 when JWT_SIGNING_KEY (at least 64 bytes) is set (accounts.tokens).
 JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=10)
-JWT_ALGORITHM = "RS256"
+JWT_ALGORITHM = "HS512" if JWT_SIGNING_KEY else "RS256"
+# HS512 key rotation: previous signing keys (whitespace-separated), still accepted until their last
+# access token has expired; never published.
+JWT_PREVIOUS_SIGNING_KEYS = env.str("JWT_PREVIOUS_SIGNING_KEYS", default="")
 # Key rotation: PEM public keys of previous signing keys, still accepted and published in the JWKS
 # until their last access token has expired (concatenated PEMs, or a file holding them).
 JWT_PREVIOUS_PUBLIC_KEYS = env.str("JWT_PREVIOUS_PUBLIC_KEYS", default="", multiline=True)

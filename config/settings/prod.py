@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, env
+from .base import JWT_PREVIOUS_SIGNING_KEYS, JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE, JWT_SIGNING_KEY, env
 
 _REQUIRED = [
     "DJANGO_SECRET_KEY",
@@ -40,7 +40,8 @@ SESSION_COOKIE_NAME = "__Host-bp_session"
 CSRF_COOKIE_NAME = "__Host-bp_csrftoken"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[env.str("PUBLIC_BASE_URL")])
 
-# JWT signing key for the mobile API: required, and it must be an RSA private key (RS256).
+# JWT signing key: required, and it must be an RSA private key (RS256: the provider's tokens, and
+# the mobile API's unless JWT_SIGNING_KEY makes those HS512, checked below).
 JWT_KEY_FALLBACK = "refuse"
 _jwt_pem = JWT_PRIVATE_KEY
 if not _jwt_pem and JWT_PRIVATE_KEY_FILE:
@@ -58,3 +59,9 @@ try:
         raise ValueError("not an RSA key")
 except (ValueError, TypeError) as _exc:
     raise ImproperlyConfigured(f"the JWT private key is not a usable RSA private key: {_exc}") from _exc
+
+# HS512 mobile tokens (JWT_SIGNING_KEY): a short key or previous keys without a current one stop
+# the start here, not at the first login.
+from accounts.tokens import hmac_keys as _hmac_keys  # noqa: E402
+
+_hmac_keys(JWT_SIGNING_KEY, JWT_PREVIOUS_SIGNING_KEYS)

@@ -351,3 +351,31 @@ def test_the_compose_environment_passes_the_deploy_check(compose: dict[str, Any]
     redis_password = (secrets_dir / "redis_password").read_text().strip()
     assert redis_url == f"redis://:{redis_password}@cache:6379/0"
     assert token and cookie == "__Host-bp_session" and base == "https://localhost"
+
+
+@pytest.mark.slow
+def test_an_hs512_signing_key_can_come_from_a_file(compose: dict[str, Any], tmp_path: Path) -> None:
+    """JWT_SIGNING_KEY_FILE (a Docker secret) makes the mobile tokens HS512; the RSA key stays."""
+    import secrets as token_secrets
+
+    secrets_dir = _make_secrets(tmp_path)
+    key_file = tmp_path / "jwt_signing_key"
+    key_file.write_text(token_secrets.token_urlsafe(64) + "\n")
+    env = {**_app_env(compose, "web", secrets_dir), "JWT_SIGNING_KEY_FILE": str(key_file)}
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
+    clean["PATH"] = f"{Path(sys.executable).parent}:{clean.get('PATH', '')}"
+    probe = (
+        "import django; django.setup(); from accounts import tokens; ring = tokens.keyring(); "
+        "print(ring.algorithm, len(ring.hmac_keys), bool(ring.public_keys))"
+    )
+    seen = subprocess.run(
+        [str(ROOT / "deploy" / "entrypoint.sh"), sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**clean, **env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert seen.returncode == 0, seen.stderr[-2000:]
+    assert seen.stdout.strip().splitlines()[-1] == "HS512 1 True"

@@ -9,7 +9,7 @@ claiming success; then it starts Redis again and the same logins succeed.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.test import Client
@@ -128,8 +128,8 @@ def test_a_posting_whose_commit_finds_redis_gone_still_succeeds_and_later_callba
     from tests.accounts.factories import UserFactory
 
     redis = cache_on_private_redis
-    payer = services.account_open(owner=UserFactory(), currency="EUR", opening_balance=Decimal("100.00"))
-    payee = services.account_open(owner=UserFactory(), currency="EUR", opening_balance=Decimal("0.00"))
+    payer = services.account_open(owner=cast(Any, UserFactory()), currency="EUR", opening_balance=Decimal("100.00"))
+    payee = services.account_open(owner=cast(Any, UserFactory()), currency="EUR", opening_balance=Decimal("0.00"))
     later: list[str] = []
     with (
         caplog.at_level("WARNING", logger="core.cached"),

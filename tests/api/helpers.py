@@ -7,6 +7,10 @@ client = APIClient(); client.credentials(**bearer(tokens))   # or client.get(url
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from django.test import RequestFactory
@@ -30,3 +34,31 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
     """Keyword arguments for Client/APIClient carrying the access token."""
     access = tokens if isinstance(tokens, str) else tokens["access"]
     return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+def prod_check(**jwt_env: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py check` under the prod settings with every required variable but the JWT ones,
+    which come from `jwt_env` (a start-up refusal is a non-zero exit with the reason on stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JWT_")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+            "DJANGO_SECRET_KEY": "p" * 60,
+            "FIELD_ENCRYPTION_KEY": "f" * 44,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
+            "REDIS_URL": "redis://127.0.0.1:6379/9",
+            "EMAIL_URL": "smtp://127.0.0.1:1025",
+            "ALLOWED_HOSTS": "portal.bank.test",
+            "PUBLIC_BASE_URL": "https://portal.bank.test",
+            **jwt_env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

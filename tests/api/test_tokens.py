@@ -19,7 +19,7 @@ from django.test import override_settings
 
 from accounts import tokens
 from tests.api.conftest import assert_error
-from tests.api.helpers import bearer, issue_tokens
+from tests.api.helpers import bearer, issue_tokens, prod_check
 
 
 def _b64(data: bytes) -> str:
@@ -275,33 +275,6 @@ def test_jti_is_unique(user):
 @pytest.mark.slow
 def test_prod_settings_refuse_to_start_without_a_jwt_key():
     """prod.py requires JWT_PRIVATE_KEY(_FILE); no generated fallback outside dev and test."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JWT_")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.prod",
-            "DJANGO_SECRET_KEY": "p" * 60,
-            "FIELD_ENCRYPTION_KEY": "f" * 44,
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
-            "REDIS_URL": "redis://127.0.0.1:6379/9",
-            "EMAIL_URL": "smtp://127.0.0.1:1025",
-            "ALLOWED_HOSTS": "portal.bank.test",
-            "PUBLIC_BASE_URL": "https://portal.bank.test",
-        }
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = prod_check()
     assert result.returncode != 0
     assert "JWT_PRIVATE_KEY" in result.stderr

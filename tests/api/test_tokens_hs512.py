@@ -3,10 +3,7 @@ accepts, that nothing of the key is published, rotation, and the refusals at sta
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accounts import tokens
 from tests.api.conftest import assert_error
-from tests.api.helpers import bearer, issue_tokens
+from tests.api.helpers import bearer, issue_tokens, prod_check
 
 KEY = secrets.token_urlsafe(64)  # 86 characters
 OLD_KEY = secrets.token_urlsafe(64)
@@ -134,31 +131,7 @@ def test_prod_settings_refuse_to_start_with_a_short_signing_key(tmp_path: Path) 
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JWT_")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.prod",
-            "DJANGO_SECRET_KEY": "p" * 60,
-            "FIELD_ENCRYPTION_KEY": "f" * 44,
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
-            "REDIS_URL": "redis://127.0.0.1:6379/9",
-            "EMAIL_URL": "smtp://127.0.0.1:1025",
-            "ALLOWED_HOSTS": "portal.bank.test",
-            "PUBLIC_BASE_URL": "https://portal.bank.test",
-            "JWT_PRIVATE_KEY_FILE": str(pem),
-            "JWT_SIGNING_KEY": "s" * 63,
-        }
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = prod_check(JWT_PRIVATE_KEY_FILE=str(pem), JWT_SIGNING_KEY="s" * 63)
     assert result.returncode != 0
     assert "JWT_SIGNING_KEY must be at least 64 bytes" in result.stderr
     assert "s" * 63 not in result.stderr, "the key itself is never printed"

@@ -60,8 +60,10 @@ try:
 except (ValueError, TypeError) as _exc:
     raise ImproperlyConfigured(f"the JWT private key is not a usable RSA private key: {_exc}") from _exc
 
-# HS512 mobile tokens (JWT_SIGNING_KEY): a short key or previous keys without a current one stop
-# the start here, not at the first login.
+# HS512 mobile tokens (JWT_SIGNING_KEY): a short key, previous keys without a current one, or the
+# Django secret key reused for tokens stop the start here, not at the first login.
 from accounts.tokens import hmac_keys as _hmac_keys  # noqa: E402
 
 _hmac_keys(JWT_SIGNING_KEY, JWT_PREVIOUS_SIGNING_KEYS)
+if JWT_SIGNING_KEY and JWT_SIGNING_KEY == SECRET_KEY:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY must not be DJANGO_SECRET_KEY: one key per purpose")

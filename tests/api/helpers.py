@@ -36,9 +36,10 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
 
 
-def prod_check(**jwt_env: str) -> subprocess.CompletedProcess[str]:
+def prod_check(**overrides: str) -> subprocess.CompletedProcess[str]:
     """`manage.py check` under the prod settings with every required variable but the JWT ones,
-    which come from `jwt_env` (a start-up refusal is a non-zero exit with the reason on stderr)."""
+    then `overrides` (the JWT ones among them); a start-up refusal is a non-zero exit with the reason
+    on stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JWT_")}
     env.update(
         {
@@ -50,7 +51,7 @@ def prod_check(**jwt_env: str) -> subprocess.CompletedProcess[str]:
             "EMAIL_URL": "smtp://127.0.0.1:1025",
             "ALLOWED_HOSTS": "portal.bank.test",
             "PUBLIC_BASE_URL": "https://portal.bank.test",
-            **jwt_env,
+            **overrides,
         }
     )
     return subprocess.run(

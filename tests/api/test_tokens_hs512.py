@@ -121,7 +121,14 @@ def test_unusable_signing_keys_are_refused(settings: Any, current: str, previous
 
 
 @pytest.mark.slow
-def test_prod_settings_refuse_to_start_with_a_short_signing_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signing_key", "reason"),
+    [("s" * 63, "JWT_SIGNING_KEY must be at least 64 bytes"), ("p" * 64, "must not be DJANGO_SECRET_KEY")],
+    ids=["short", "the-django-secret-key"],
+)
+def test_prod_settings_refuse_to_start_with_an_unusable_signing_key(
+    tmp_path: Path, signing_key: str, reason: str
+) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -131,7 +138,7 @@ def test_prod_settings_refuse_to_start_with_a_short_signing_key(tmp_path: Path) 
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    result = prod_check(JWT_PRIVATE_KEY_FILE=str(pem), JWT_SIGNING_KEY="s" * 63)
+    result = prod_check(JWT_PRIVATE_KEY_FILE=str(pem), JWT_SIGNING_KEY=signing_key, DJANGO_SECRET_KEY="p" * 64)
     assert result.returncode != 0
-    assert "JWT_SIGNING_KEY must be at least 64 bytes" in result.stderr
-    assert "s" * 63 not in result.stderr, "the key itself is never printed"
+    assert reason in result.stderr
+    assert signing_key not in result.stderr, "the key itself is never printed"

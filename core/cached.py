@@ -109,11 +109,14 @@ def regenerate(*keys: str) -> None:
 
 
 def invalidate(group: str, ident: Any) -> None:
-    """Every cached value of this subject is stale from now on, and again once the change commits."""
+    """Every cached value of this subject is stale from now on, and again once the change commits.
+
+    A Redis error on the first write propagates (core.failsafe: 503) and rolls the change back; one
+    on the commit-time write is logged, as in `invalidate_at_commit`: the change has committed."""
     key = generation_key(group, ident)
     regenerate(key)
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(partial(regenerate, key))
+        transaction.on_commit(partial(regenerate_after_commit, group, [key]))
 
 
 def invalidate_at_commit(group: str, idents: Iterable[Any]) -> None:
@@ -135,12 +138,13 @@ def invalidate_at_commit(group: str, idents: Iterable[Any]) -> None:
     if not keys:
         return
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(partial(_regenerate_after_commit, group, keys))
+        transaction.on_commit(partial(regenerate_after_commit, group, keys))
     else:
         regenerate(*keys)
 
 
-def _regenerate_after_commit(group: str, keys: list[str]) -> None:
+def regenerate_after_commit(group: str, keys: list[str]) -> None:
+    """`regenerate` as an on_commit callback: an unreachable Redis is logged, not raised."""
     from core.failsafe import is_unavailable
 
     try:

@@ -71,7 +71,11 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         # Not the security counters (core.metrics), which every audited event adds on commit, nor
         # the caches' invalidation at commit (core.cached).
         result["delivery_tasks_queued"] = len(
-            [cb for cb in callbacks if getattr(cb, "func", None) not in (metrics.security_event, cached.regenerate)]
+            [
+                cb
+                for cb in callbacks
+                if getattr(cb, "func", None) not in (metrics.security_event, cached.regenerate_after_commit)
+            ]
         )
         result["callbacks"] = callbacks
 

@@ -94,7 +94,7 @@ def test_broker_down_while_codes_and_alerts_are_requested_keeps_them_pending_unt
         mfa_services.code_send(user=user, method="sms", purpose="payment", binding="b1", summary="pay 10.00 EUR")
         account_services.password_reset_complete(user=user, new_password="a new long passphrase 42")
     # Three publishes (the caches' invalidations at commit, core.cached, aside).
-    assert len([cb for cb in callbacks if getattr(cb, "func", None) is not cached.regenerate]) == 3
+    assert len([cb for cb in callbacks if getattr(cb, "func", None) is not cached.regenerate_after_commit]) == 3
     messages = list(OutboxMessage.objects.order_by("created_at"))
     assert [m.purpose.split(":")[0] for m in messages] == ["mfa_code", "mfa_code", "password_changed"]
     assert all(m.status == OutboxMessage.Status.PENDING and m.attempts == 0 for m in messages)

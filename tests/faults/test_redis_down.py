@@ -150,3 +150,21 @@ def test_a_posting_whose_commit_finds_redis_gone_still_succeeds_and_later_callba
     assert (payer.balance, payee.balance) == (Decimal("70.00"), Decimal("30.00"))
     assert ledger_inconsistencies() == []
     assert any("not renewed after a commit" in r.getMessage() for r in caplog.records)
+
+
+def test_an_invalidation_whose_commit_finds_redis_gone_is_logged_not_raised(
+    cache_on_private_redis: Any, django_capture_on_commit_callbacks: Any, caplog: Any
+) -> None:
+    """`invalidate` writes a generation at once (a Redis error there rolls the change back) and again
+    at commit; the second one failing is logged, the change having committed."""
+    from django.db import transaction
+
+    from core import cached
+
+    later: list[str] = []
+    with caplog.at_level("WARNING", logger="core.cached"), django_capture_on_commit_callbacks(execute=True):
+        cached.invalidate("factors", 42)  # Redis up: the first write succeeds
+        transaction.on_commit(lambda: later.append("ran"))
+        cache_on_private_redis.stop()
+    assert later == ["ran"]
+    assert any("not renewed after a commit" in r.getMessage() and "factors" in r.getMessage() for r in caplog.records)

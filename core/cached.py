@@ -113,10 +113,9 @@ def invalidate(group: str, ident: Any) -> None:
 
     A Redis error on the first write propagates (core.failsafe: 503) and rolls the change back; one
     on the commit-time write is logged, as in `invalidate_at_commit`: the change has committed."""
-    key = generation_key(group, ident)
-    regenerate(key)
+    regenerate(generation_key(group, ident))
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(partial(regenerate_after_commit, group, [key]))
+        invalidate_at_commit(group, [ident])
 
 
 def invalidate_at_commit(group: str, idents: Iterable[Any]) -> None:

@@ -568,6 +568,7 @@ JWT_REFRESH_ABSOLUTE_SECONDS = env.int("JWT_REFRESH_ABSOLUTE_SECONDS", default=3
 # Clock skew tolerated on exp/iat. The algorithm is fixed here, never read from a token: RS256,
 # or HS512 when JWT_SIGNING_KEY (at least 64 bytes) is set (accounts.tokens).
 JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=10)
+# For simplejwt's settings only: accounts.tokens decides from the key ring (a signing key: HS512).
 JWT_ALGORITHM = "HS512" if JWT_SIGNING_KEY else "RS256"
 # HS512 key rotation: previous signing keys (whitespace-separated), still accepted until their last
 # access token has expired; never published.

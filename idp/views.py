@@ -572,13 +572,40 @@ def discovery_view(request: HttpRequest) -> JsonResponse:
 
 @method_decorator(csrf_exempt, name="dispatch")
 class IntrospectView(IntrospectTokenView):
-    """POST only; a token that is revoked, expired or whose login ended is {"active": false}."""
+    """POST only; a token that is revoked, expired or whose login ended is {"active": false}, and so
+    is a token issued to another client, unless the caller is one of `IDP_INTROSPECTION_CLIENTS`
+    (RFC 7662 4: the caller learns only what it is allowed to know; without this any registered
+    client could learn the subject, scopes and login of any token it got hold of)."""
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return JsonResponse({"error": "invalid_request", "error_description": "Use POST."}, status=405)
 
+    def authenticate_client(self, request: HttpRequest) -> bool:
+        # DOT's own client authentication (OAuthLibCore.authenticate_client), keeping the client
+        # it authenticated: the answer depends on who asks.
+        from oauthlib.common import Request as OauthlibRequest
+
+        core = self.get_oauthlib_core()
+        uri, http_method, body, headers = core._extract_params(request)
+        oauth_request = OauthlibRequest(uri, http_method, body, headers)
+        if not core.server.request_validator.authenticate_client(oauth_request):
+            return False
+        request.idp_introspecting_client = oauth_request.client  # type: ignore[attr-defined]
+        return True
+
+    def verify_request(self, request: HttpRequest) -> Any:
+        # DOT's fallback: a bearer token with the `introspection` scope; its client is the caller.
+        valid, oauth_request = super().verify_request(request)
+        if valid:
+            request.idp_introspecting_client = oauth_request.client  # type: ignore[attr-defined]
+        return valid, oauth_request
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        caller = getattr(request, "idp_introspecting_client", None)
+        return self.get_token_response(request.POST.get("token"), caller=caller)
+
     @staticmethod
-    def get_token_response(token_value: str | None = None) -> JsonResponse:
+    def get_token_response(token_value: str | None = None, caller: Client | None = None) -> JsonResponse:
         if not token_value:
             return JsonResponse(
                 {"error": "invalid_request", "error_description": "Token parameter is missing."}, status=400
@@ -587,6 +614,8 @@ class IntrospectView(IntrospectTokenView):
         token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
         if token is None or not token.is_valid() or services.token_revoked_reason(jti=token.jti, sid=token.sid):
             return JsonResponse({"active": False})
+        if not may_introspect(caller, token):
+            return JsonResponse({"active": False})  # as for an unknown token: nothing about it leaks
         data: dict[str, Any] = {
             "active": True,
             "scope": token.scope,
@@ -607,6 +636,13 @@ class IntrospectView(IntrospectTokenView):
             data["token_type"] = "DPoP"  # noqa: S105 (a token type, not a secret)
             data["cnf"] = {"jkt": token.dpop_jkt}
         return JsonResponse(data)
+
+
+def may_introspect(caller: Client | None, token: AccessToken) -> bool:
+    """The token's own client, or a client named in IDP_INTROSPECTION_CLIENTS."""
+    if caller is None:
+        return False
+    return token.application_id == caller.pk or caller.client_id in settings.IDP_INTROSPECTION_CLIENTS
 
 
 # --- RP-initiated logout ------------------------------------------------------------------------

@@ -739,6 +739,9 @@ IDP_ALLOW_HTTP_REDIRECTS = env.bool(
 CELERY_BEAT_SCHEDULE["idp-clear-expired-tokens"] = {"task": "idp.tasks.tokens_clear_expired", "schedule": 3600.0}
 
 # FAPI 2.0 profile (issue 18; README "FAPI 2.0 profile"): PAR, private_key_jwt, DPoP.
+# RFC 7662 4: a client learns about the tokens issued to itself; the clients named here (resource
+# servers that receive other clients' tokens) may introspect any token. Whitespace-separated client_ids.
+IDP_INTROSPECTION_CLIENTS = frozenset(env.str("IDP_INTROSPECTION_CLIENTS", default="").split())
 IDP_PAR_LIFETIME_SECONDS = env.int("IDP_PAR_LIFETIME_SECONDS", default=50)  # a request_uri: once, < 60 s
 IDP_PAR_INTERACTION_SECONDS = env.int("IDP_PAR_INTERACTION_SECONDS", default=600)  # login + consent after it
 IDP_CLIENT_JWKS_TIMEOUT_SECONDS = env.float("IDP_CLIENT_JWKS_TIMEOUT_SECONDS", default=3.0)

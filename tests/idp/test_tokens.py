@@ -158,6 +158,33 @@ def test_revocation_stops_the_access_token_at_once(
     assert event.details["client_id"] == client.client_id
 
 
+def test_a_client_learns_nothing_about_another_clients_token_unless_it_is_a_named_resource_server(
+    browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any], settings: Any
+) -> None:
+    owner, owner_secret = make_oidc_client()
+    _rp, token = _code_tokens(browser, owner, owner_secret, http, discovery, "openid read:accounts")
+    other, other_secret = make_oidc_client()
+
+    def introspect(client: Any, secret: str) -> dict[str, Any]:
+        oauth = OAuth2Client.from_discovery_document(
+            discovery, client_id=client.client_id, client_secret=secret, session=http
+        )
+        return dict(oauth.introspect_token(token["access_token"]))
+
+    assert introspect(owner, owner_secret)["active"] is True
+    # Another registered client gets what an unknown token gets: no subject, scopes or login.
+    assert introspect(other, other_secret) == {"active": False}
+    wrong = http.post(
+        discovery["introspection_endpoint"], data={"token": token["access_token"]}, auth=(other.client_id, "wrong")
+    )
+    assert wrong.status_code in (401, 403) and "sub" not in wrong.text
+    # A resource server named by the operator may introspect any token.
+    settings.IDP_INTROSPECTION_CLIENTS = frozenset({other.client_id})
+    seen = introspect(other, other_secret)
+    assert seen["active"] is True and seen["client_id"] == owner.client_id and seen["sub"]
+    assert _api(token["access_token"]).get("/api/v1/accounts").status_code == 200  # the token itself is untouched
+
+
 def test_revoking_the_refresh_token_stops_its_access_token(
     browser: DjangoClient, make_oidc_client: Any, http: requests.Session, discovery: dict[str, Any]
 ) -> None:

@@ -39,9 +39,11 @@ run: setup
 services:
 	@bash scripts/ensure-services.sh
 
-# The whole suite against real PostgreSQL and Redis.
+# The whole suite against real PostgreSQL and Redis, on PYTEST_WORKERS pytest-xdist workers (0: one
+# process); each worker has its own test database and Redis database (config/settings/test.py).
+PYTEST_WORKERS ?= 2
 test: setup services e2e-deps
-	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Debian's Chromium for the browser journeys in tests/e2e (installed with apt-get when missing).
 e2e-deps:

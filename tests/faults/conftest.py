@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-REDIS_PORT = int(os.environ.get("FAULTS_REDIS_PORT", "6391"))
-PG_PORT = int(os.environ.get("FAULTS_PG_PORT", "5439"))
+# Under pytest-xdist each worker offsets its private servers' ports (gwN: +10 N).
+WORKER_OFFSET = 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_PORT = int(os.environ.get("FAULTS_REDIS_PORT", "6391")) + WORKER_OFFSET
+PG_PORT = int(os.environ.get("FAULTS_PG_PORT", "5439")) + WORKER_OFFSET
 
 
 def wait_port(port: int, *, up: bool, timeout: float = 10.0) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from tests.faults.conftest import wait_port
+from tests.faults.conftest import WORKER_OFFSET, wait_port
 
 pytestmark = [pytest.mark.slow]
 
-PRIMARY, REPLICA, SENTINEL = 6393, 6394, 26393
+PRIMARY, REPLICA, SENTINEL = 6393 + WORKER_OFFSET, 6394 + WORKER_OFFSET, 26393 + WORKER_OFFSET
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:

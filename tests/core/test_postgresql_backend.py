@@ -34,6 +34,13 @@ def select_one_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+def _fresh_backend_pid() -> int:
+    """A connection of the test's own: one a previous test opened may be older than CONN_MAX_AGE
+    (60 s), and Django rightly closes an obsolete connection between requests."""
+    connection.close()
+    return _backend_pid()
+
+
 def _backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -53,10 +60,7 @@ def test_the_shipped_engine_is_this_backend() -> None:
 
 
 def test_a_healthy_idle_connection_is_reused_without_a_select_1(select_one_calls: list[int]) -> None:
-    # A connection of this test's own: one a previous test opened may be older than CONN_MAX_AGE
-    # (60 s), and Django rightly closes an obsolete connection between requests.
-    connection.close()
-    pid = _backend_pid()
+    pid = _fresh_backend_pid()
     _next_request()
     assert idle_and_quiet(connection.connection)
     assert _backend_pid() == pid  # the same connection
@@ -67,7 +71,7 @@ def test_a_healthy_idle_connection_is_reused_without_a_select_1(select_one_calls
 def test_a_connection_the_server_ended_is_replaced_before_the_request_s_first_query(
     select_one_calls: list[int],
 ) -> None:
-    pid = _backend_pid()
+    pid = _fresh_backend_pid()
     settings = connection.settings_dict
     with psycopg.connect(
         host=settings["HOST"] or "127.0.0.1",

@@ -70,8 +70,29 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     return {"users": len(rows), "seconds": round(time.monotonic() - started, 2)}
 
 
+def concurrently(verify: Any, n: int, threads: int) -> tuple[int, float, float]:
+    """`verify` n times spread over `threads` threads at once (both verifiers release the GIL):
+    (verifications done, process CPU seconds, wall seconds)."""
+    threads = max(1, threads)
+    per_thread = max(1, n // threads)
+
+    def many() -> None:
+        for _ in range(per_thread):
+            verify()
+
+    pool = [threading.Thread(target=many) for _ in range(threads)]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return per_thread * threads, time.process_time() - cpu0, time.perf_counter() - wall0
+
+
 def argon2(args: argparse.Namespace) -> dict[str, Any]:
     """The hashing ceiling: N verifications of the configured hasher in this one process."""
+    from argon2 import PasswordHasher
+
     encoded = make_password(args.password)
     check_password(args.password, encoded)  # warm-up (imports, first allocation)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -79,41 +100,18 @@ def argon2(args: argparse.Namespace) -> dict[str, Any]:
         if not check_password(args.password, encoded):
             raise SystemExit("argon2 verification failed")
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    # The same verifications from as many threads as the server runs at once (argon2-cffi
-    # releases the GIL): 19 MiB per hash in parallel contend for caches and memory bandwidth,
-    # so each costs more CPU than alone. Reported beside the serial ceiling, not instead of it.
-    threads = max(1, args.threads)
-    per_thread = max(1, args.n // threads)
-
-    def verify_many() -> None:
-        for _ in range(per_thread):
-            check_password(args.password, encoded)
-
-    def concurrent_cpu(target: Any) -> float:
-        pool = [threading.Thread(target=target) for _ in range(threads)]
-        ccpu0 = time.process_time()
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-        return time.process_time() - ccpu0
-
-    ccpu = concurrent_cpu(verify_many)
+    # The same verifications from as many threads as the server runs at once: the hashes' working
+    # memory in parallel contends for caches and memory bandwidth, so each costs more CPU than
+    # alone. Reported beside the serial ceiling, not instead of it.
+    done, ccpu, _ = concurrently(lambda: check_password(args.password, encoded), args.n, args.threads)
     # The same hash through argon2-cffi (Django's stock verifier, which the plain app uses): the
     # portal's hasher verifies through libsodium (accounts.hashers), so its ceiling is higher.
-    from argon2 import PasswordHasher
-
-    phc = encoded.split("$", 1)[1]
-
-    def verify_many_cffi() -> None:
-        for _ in range(per_thread):
-            PasswordHasher().verify("$" + phc, args.password)
-
-    cffi_cpu = concurrent_cpu(verify_many_cffi)
+    cffi, phc = PasswordHasher(), "$" + encoded.split("$", 1)[1]
+    cffi_done, cffi_cpu, _ = concurrently(lambda: cffi.verify(phc, args.password), args.n, args.threads)
     return {
-        "concurrent_threads": threads,
-        "concurrent_verifies_per_cpu_s": round(per_thread * threads / ccpu, 2) if ccpu else None,
-        "concurrent_verifies_per_cpu_s_argon2_cffi": round(per_thread * threads / cffi_cpu, 2) if cffi_cpu else None,
+        "concurrent_threads": max(1, args.threads),
+        "concurrent_verifies_per_cpu_s": round(done / ccpu, 2) if ccpu else None,
+        "concurrent_verifies_per_cpu_s_argon2_cffi": round(cffi_done / cffi_cpu, 2) if cffi_cpu else None,
         "hasher": settings.PASSWORD_HASHERS[0],
         "params": {
             "time_cost": settings.ARGON2_TIME_COST,
@@ -158,20 +156,7 @@ def argon2_params(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.n):
                 verify()
             alone = (time.process_time() - cpu0) / args.n
-            per_thread = max(1, args.n // max(1, args.threads))
-
-            def verify_many(v: Any = verify, k: int = per_thread) -> None:
-                for _ in range(k):
-                    v()
-
-            pool = [threading.Thread(target=verify_many) for _ in range(args.threads)]
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            n = per_thread * args.threads
+            n, cpu, wall = concurrently(verify, args.n, args.threads)
             results.append(
                 {
                     "implementation": implementation,
@@ -179,7 +164,7 @@ def argon2_params(args: argparse.Namespace) -> dict[str, Any]:
                     "time_cost": time_cost,
                     "parallelism": 1,
                     "ms_cpu_alone": round(1000 * alone, 2),
-                    "concurrent_threads": args.threads,
+                    "concurrent_threads": max(1, args.threads),
                     "concurrent_verifies_per_cpu_s": round(n / cpu, 2) if cpu else None,
                     "concurrent_verifies_per_s_wall": round(n / wall, 2) if wall else None,
                 }

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -62,6 +63,14 @@ def token_revoked_reason(*, jti: str, sid: str) -> str | None:
     if sid:
         return revocation.revoked_reason(sid)
     return None
+
+
+def may_introspect(caller: Client | None, token: AccessToken) -> bool:
+    """RFC 7662 4: a client learns about the tokens issued to itself; a client named in
+    IDP_INTROSPECTION_CLIENTS (a resource server receiving other clients' tokens) about any."""
+    if caller is None:
+        return False
+    return token.application_id == caller.pk or caller.client_id in settings.IDP_INTROSPECTION_CLIENTS
 
 
 # --- Authorization codes presented twice (RFC 6749 4.1.2, OAuth 2.1 4.1.3) --------------------

@@ -614,7 +614,7 @@ class IntrospectView(IntrospectTokenView):
         token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
         if token is None or not token.is_valid() or services.token_revoked_reason(jti=token.jti, sid=token.sid):
             return JsonResponse({"active": False})
-        if not may_introspect(caller, token):
+        if not services.may_introspect(caller, token):
             return JsonResponse({"active": False})  # as for an unknown token: nothing about it leaks
         data: dict[str, Any] = {
             "active": True,
@@ -636,13 +636,6 @@ class IntrospectView(IntrospectTokenView):
             data["token_type"] = "DPoP"  # noqa: S105 (a token type, not a secret)
             data["cnf"] = {"jkt": token.dpop_jkt}
         return JsonResponse(data)
-
-
-def may_introspect(caller: Client | None, token: AccessToken) -> bool:
-    """The token's own client, or a client named in IDP_INTROSPECTION_CLIENTS."""
-    if caller is None:
-        return False
-    return token.application_id == caller.pk or caller.client_id in settings.IDP_INTROSPECTION_CLIENTS
 
 
 # --- RP-initiated logout ------------------------------------------------------------------------
